@@ -1,0 +1,111 @@
+"""contacts-io: contact import and export for a multi-tenant marketing platform."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+from app.config import PROJECT_ROOT, load_settings
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Build the Flask app: config, extensions, blueprints, error handlers, CLI commands."""
+    app = Flask(
+        __name__,
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder=str(PROJECT_ROOT / "static"),
+        instance_relative_config=True,
+    )
+    settings = load_settings(env=(test_config or {}).get("ENV"))
+    app.config.update(settings)
+    if test_config:
+        app.config.update({k: v for k, v in test_config.items() if k != "ENV"})
+    app.instance_path = app.config["INSTANCE_PATH"]
+
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_template_helpers(app)
+    register_security_headers(app)
+    register_commands(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    """Attach the database, migrations, CSRF, sign-in, htmx and storage to the app."""
+    from app import models  # noqa: F401  (registers the tables on the metadata)
+    from app.extensions import csrf, db, htmx, login_manager, migrate
+    from app.storage import StorageSettings, build_storage
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True)
+    csrf.init_app(app)
+    htmx.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Please sign in to continue."
+    login_manager.login_message_category = "info"
+    app.extensions["storage"] = build_storage(
+        StorageSettings(
+            backend=app.config["STORAGE_BACKEND"],
+            local_path=app.config["STORAGE_LOCAL_PATH"],
+            s3_bucket=app.config["S3_BUCKET"],
+            s3_prefix=app.config["S3_PREFIX"],
+            s3_region=app.config["S3_REGION"],
+            s3_endpoint_url=app.config["S3_ENDPOINT_URL"],
+            secret_key=app.config["SECRET_KEY"],
+        )
+    )
+
+    from app.models import User
+
+    @login_manager.user_loader
+    def load_user(user_id: str) -> User | None:
+        import uuid
+
+        try:
+            return db.session.get(User, uuid.UUID(user_id))
+        except ValueError:
+            return None
+
+
+def register_blueprints(app: Flask) -> None:
+    """Mount each feature's blueprint."""
+    from app.web.api.views import bp as api_bp
+    from app.web.auth.views import bp as auth_bp
+    from app.web.contacts.views import bp as contacts_bp
+    from app.web.files.views import bp as files_bp
+    from app.web.main.views import bp as main_bp
+
+    for blueprint in (auth_bp, main_bp, contacts_bp, files_bp, api_bp):
+        app.register_blueprint(blueprint)
+
+
+def register_errorhandlers(app: Flask) -> None:
+    """Friendly pages for 400, 403, 404, 410, 413 and 500, JSON under /api."""
+    from app.web.errors import register
+
+    register(app)
+
+
+def register_template_helpers(app: Flask) -> None:
+    """Filters for numbers and times, and the navigation links, for every template."""
+    from app.web import formatting, navigation
+
+    formatting.register(app)
+    navigation.register(app)
+
+
+def register_security_headers(app: Flask) -> None:
+    """Send a strict CSP and the usual hardening headers on every response."""
+    from app.web.security import register
+
+    register(app)
+
+
+def register_commands(app: Flask) -> None:
+    """Add the `flask --app wsgi ...` commands."""
+    from app.cli import register
+
+    register(app)

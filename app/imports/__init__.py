@@ -1,0 +1,1 @@
+"""The import pipeline: parsing, mapping, validation, dedup/upsert, journal and rollback."""

@@ -1,0 +1,1 @@
+"""Background work on RQ: queues, thin task functions and scheduled maintenance."""

@@ -1,0 +1,34 @@
+"""The data model, one module per aggregate; importing this registers every table."""
+
+from app.models.contact import (
+    CUSTOM_FIELD_TYPES,
+    SUBSCRIPTION_STATUSES,
+    Contact,
+    CustomField,
+    Segment,
+    Tag,
+    contact_tags,
+    segment_contacts,
+)
+from app.models.exports import ExportJob
+from app.models.imports import ImportEvent, ImportJob
+from app.models.tenancy import ApiToken, Tenant, User, Workspace, hash_token
+
+__all__ = [
+    "CUSTOM_FIELD_TYPES",
+    "SUBSCRIPTION_STATUSES",
+    "ApiToken",
+    "Contact",
+    "CustomField",
+    "ExportJob",
+    "ImportEvent",
+    "ImportJob",
+    "Segment",
+    "Tag",
+    "Tenant",
+    "User",
+    "Workspace",
+    "contact_tags",
+    "hash_token",
+    "segment_contacts",
+]

@@ -1,0 +1,122 @@
+"""Contacts and what describes them: custom fields, tags and segments."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.extensions import db
+from app.models.types import JSONType, Timestamp, UUIDType, new_id, utcnow
+
+SUBSCRIPTION_STATUSES = ("subscribed", "unsubscribed", "bounced")
+CUSTOM_FIELD_TYPES = ("text", "number", "date", "boolean")
+
+contact_tags = Table(
+    "contact_tags",
+    db.metadata,
+    Column("contact_id", UUIDType, ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True),
+    Column("tag_id", UUIDType, ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True),
+    Index("ix_contact_tags_tag_id", "tag_id"),
+)
+
+segment_contacts = Table(
+    "segment_contacts",
+    db.metadata,
+    Column("segment_id", UUIDType, ForeignKey("segments.id", ondelete="CASCADE"), primary_key=True),
+    Column("contact_id", UUIDType, ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True),
+    Index("ix_segment_contacts_contact_id", "contact_id"),
+)
+
+
+class Contact(db.Model):
+    """A person a tenant can email; unique per tenant by normalized email."""
+
+    __tablename__ = "contacts"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "email_normalized", name="uq_contacts_tenant_email"),
+        Index("ix_contacts_tenant_created", "tenant_id", "created_at"),
+        Index("ix_contacts_tenant_updated", "tenant_id", "updated_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(UUIDType, primary_key=True, default=new_id)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id"))
+    workspace_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("workspaces.id"))
+    email: Mapped[str] = mapped_column(String(320))
+    email_normalized: Mapped[str] = mapped_column(String(320))
+    first_name: Mapped[str | None] = mapped_column(String(200))
+    last_name: Mapped[str | None] = mapped_column(String(200))
+    company: Mapped[str | None] = mapped_column(String(200))
+    phone: Mapped[str | None] = mapped_column(String(50))
+    custom_fields: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    subscription_status: Mapped[str] = mapped_column(String(20), default="subscribed")
+    emails_opened: Mapped[int] = mapped_column(Integer, default=0)
+    emails_clicked: Mapped[int] = mapped_column(Integer, default=0)
+    last_engaged_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow, onupdate=utcnow)
+
+    tags: Mapped[list[Tag]] = relationship(secondary=contact_tags, order_by="Tag.name")
+    segments: Mapped[list[Segment]] = relationship(
+        secondary=segment_contacts, back_populates="contacts", order_by="Segment.name"
+    )
+
+    @property
+    def display_name(self) -> str:
+        """First and last name, or the email when there is no name."""
+        name = " ".join(p for p in (self.first_name, self.last_name) if p)
+        return name or self.email
+
+
+class CustomField(db.Model):
+    """A tenant's own contact field with a declared type."""
+
+    __tablename__ = "custom_fields"
+    __table_args__ = (UniqueConstraint("tenant_id", "key"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(UUIDType, primary_key=True, default=new_id)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id"), index=True)
+    key: Mapped[str] = mapped_column(String(64))
+    label: Mapped[str] = mapped_column(String(200))
+    field_type: Mapped[str] = mapped_column(String(20), default="text")
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+
+
+class Tag(db.Model):
+    """A label on contacts, unique per tenant regardless of case."""
+
+    __tablename__ = "tags"
+    __table_args__ = (UniqueConstraint("tenant_id", "name_normalized"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(UUIDType, primary_key=True, default=new_id)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    name_normalized: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+
+
+class Segment(db.Model):
+    """A named list of contacts."""
+
+    __tablename__ = "segments"
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(UUIDType, primary_key=True, default=new_id)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+
+    contacts: Mapped[list[Contact]] = relationship(
+        secondary=segment_contacts, back_populates="segments"
+    )

@@ -1,0 +1,88 @@
+"""Import jobs and their journal, which is what makes a rollback exact."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    func,
+    text,
+    true,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.extensions import db
+from app.models.types import JSONType, Timestamp, UUIDType, new_id, utcnow
+
+IMPORT_STATUSES = ("pending", "processing", "completed", "failed", "rolled_back")
+
+
+class ImportJob(db.Model):
+    """One file imported into one tenant: its options, progress and counts."""
+
+    __tablename__ = "import_jobs"
+    __table_args__ = (
+        Index("idx_import_jobs_tenant", "tenant_id"),
+        Index("idx_import_jobs_status", "status"),
+        Index("idx_import_jobs_created", "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(UUIDType, primary_key=True, default=new_id)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id"))
+    workspace_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("workspaces.id"))
+    file_name: Mapped[str | None] = mapped_column(String(255))
+    file_size: Mapped[int | None] = mapped_column(BigInteger)
+    file_url: Mapped[str | None] = mapped_column(Text)
+    file_type: Mapped[str | None] = mapped_column(String(50))
+    field_mapping: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    import_options: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    status: Mapped[str | None] = mapped_column(String(50), default="pending")
+    total_rows: Mapped[int | None] = mapped_column(Integer)
+    imported_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    updated_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    created_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    skipped_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    error_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    errors: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType)
+    processed_rows: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    started_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    completed_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(
+        Timestamp, default=utcnow, server_default=func.now()
+    )
+    can_rollback: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    rolled_back_at: Mapped[datetime | None] = mapped_column(Timestamp)
+
+
+class ImportEvent(db.Model):
+    """What one import did to one contact, with the values before and after.
+
+    `contact_id` deliberately has no foreign key: a rollback deletes the contacts an import
+    created, and the journal must keep its history (the id and the data) after the row is gone.
+    """
+
+    __tablename__ = "import_events"
+    __table_args__ = (
+        Index("idx_import_events_job", "import_job_id"),
+        Index("idx_import_events_contact", "contact_id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(UUIDType, primary_key=True, default=new_id)
+    import_job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("import_jobs.id"))
+    contact_id: Mapped[uuid.UUID] = mapped_column(UUIDType)
+    event_type: Mapped[str | None] = mapped_column(String(50))
+    previous_data: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    new_data: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    created_at: Mapped[datetime] = mapped_column(
+        Timestamp, default=utcnow, server_default=func.now()
+    )

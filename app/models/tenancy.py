@@ -1,0 +1,117 @@
+"""Tenants, their workspaces, users and API tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from datetime import datetime
+
+from flask_login import UserMixin
+from sqlalchemy import Boolean, ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from app.extensions import db
+from app.models.types import Timestamp, UUIDType, new_id, utcnow
+
+ROLES = ("admin", "member")
+TOKEN_PREFIX = "cio_"
+
+
+class Tenant(db.Model):
+    """A customer account: every piece of contact data belongs to exactly one."""
+
+    __tablename__ = "tenants"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUIDType, primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+
+    workspaces: Mapped[list[Workspace]] = relationship(back_populates="tenant")
+
+
+class Workspace(db.Model):
+    """A team or brand inside a tenant."""
+
+    __tablename__ = "workspaces"
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(UUIDType, primary_key=True, default=new_id)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+
+    tenant: Mapped[Tenant] = relationship(back_populates="workspaces")
+
+
+class User(UserMixin, db.Model):
+    """A person who signs in; belongs to one tenant with the role admin or member."""
+
+    __tablename__ = "users"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUIDType, primary_key=True, default=new_id)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id"), index=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    password_hash: Mapped[str] = mapped_column(String(256))
+    role: Mapped[str] = mapped_column(String(20), default="member")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(Timestamp)
+
+    tenant: Mapped[Tenant] = relationship()
+
+    def set_password(self, password: str) -> None:
+        """Store a slow (scrypt) hash of the password, never the password."""
+        self.password_hash = generate_password_hash(password)
+
+    def check_password(self, password: str) -> bool:
+        """True when the password matches the stored hash."""
+        return check_password_hash(self.password_hash, password)
+
+    @property
+    def is_active(self) -> bool:  # type: ignore[override]
+        """Deactivated users cannot sign in."""
+        return self.active
+
+    @property
+    def is_admin(self) -> bool:
+        """True for the tenant's administrators."""
+        return self.role == "admin"
+
+
+def hash_token(raw: str) -> str:
+    """The SHA-256 of an API token: tokens are random and long, so a fast hash is safe here."""
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+class ApiToken(db.Model):
+    """A bearer token for the JSON API, stored hashed, revocable."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUIDType, primary_key=True, default=new_id)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id"), index=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200), default="API token")
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    token_prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    revoked_at: Mapped[datetime | None] = mapped_column(Timestamp)
+
+    user: Mapped[User] = relationship()
+
+    @classmethod
+    def issue(cls, user: User, name: str = "API token") -> tuple[ApiToken, str]:
+        """Make a token for a user; returns the row and the raw token, shown once."""
+        raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        token = cls(
+            tenant_id=user.tenant_id,
+            user_id=user.id,
+            name=name,
+            token_hash=hash_token(raw),
+            token_prefix=raw[:10],
+        )
+        return token, raw

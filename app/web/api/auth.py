@@ -1,0 +1,52 @@
+"""Bearer-token authentication for the JSON API."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+from flask import g, jsonify, request
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import ApiToken, hash_token
+from app.models.types import utcnow
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _unauthorized(message: str) -> tuple[Any, int, dict[str, str]]:
+    return jsonify(error=message), 401, {"WWW-Authenticate": 'Bearer realm="contacts-io"'}
+
+
+def authenticate_token() -> tuple[Any, int, dict[str, str]] | None:
+    """Resolve `Authorization: Bearer <token>` to a user and tenant; an error response if not."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, raw = header.partition(" ")
+    if scheme.lower() != "bearer" or not raw.strip():
+        return _unauthorized("Send an API token in the header 'Authorization: Bearer <token>'.")
+    token = db.session.scalar(
+        select(ApiToken).where(ApiToken.token_hash == hash_token(raw.strip()))
+    )
+    if token is None or token.revoked_at is not None or not token.user.active:
+        return _unauthorized("This API token is not valid or has been revoked.")
+    token.last_used_at = utcnow()
+    db.session.commit()
+    g.api_token = token
+    g.api_user = token.user
+    g.tenant_id = token.tenant_id
+    return None
+
+
+def token_required(view: F) -> F:
+    """Decorator for API views: 401 unless a valid bearer token is sent."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        failure = authenticate_token()
+        if failure is not None:
+            return failure
+        return view(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]

@@ -1,0 +1,1 @@
+"""The contacts list and contact pages."""

@@ -1,0 +1,68 @@
+"""Browse the tenant's contacts: a searchable list and one page per contact."""
+
+from __future__ import annotations
+
+from flask import Blueprint, render_template, request
+from flask_login import login_required
+from sqlalchemy import func, or_, select
+
+from app.extensions import db
+from app.models import Contact, CustomField, Tag, contact_tags
+from app.tenancy import get_scoped_or_404, scoped
+
+bp = Blueprint("contacts", __name__, url_prefix="/contacts")
+PAGE_SIZE = 50
+
+
+@bp.route("/")
+@login_required
+def index() -> str:
+    """Contacts, newest first, with search by email, name or company and a tag filter."""
+    q = request.args.get("q", "").strip()
+    tag_name = request.args.get("tag", "").strip()
+    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    stmt = scoped(Contact)
+    if q:
+        like = f"%{q.lower()}%"
+        stmt = stmt.where(
+            or_(
+                Contact.email_normalized.like(like),
+                func.lower(Contact.first_name).like(like),
+                func.lower(Contact.last_name).like(like),
+                func.lower(Contact.company).like(like),
+            )
+        )
+    if tag_name:
+        tag_ids = scoped(Tag, Tag.id).where(Tag.name_normalized == tag_name.lower())
+        stmt = stmt.where(
+            Contact.id.in_(
+                select(contact_tags.c.contact_id).where(contact_tags.c.tag_id.in_(tag_ids))
+            )
+        )
+    total = db.session.scalar(select(func.count()).select_from(stmt.subquery()))
+    contacts = db.session.scalars(
+        stmt.order_by(Contact.created_at.desc(), Contact.id)
+        .limit(PAGE_SIZE)
+        .offset((page - 1) * PAGE_SIZE)
+    ).all()
+    tags = db.session.scalars(scoped(Tag).order_by(Tag.name)).all()
+    template = "contacts/_table.html" if request.htmx else "contacts/index.html"
+    return render_template(
+        template,
+        contacts=contacts,
+        total=total,
+        page=page,
+        pages=max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1),
+        q=q,
+        tag=tag_name,
+        tags=tags,
+    )
+
+
+@bp.route("/<contact_id>")
+@login_required
+def detail(contact_id: str) -> str:
+    """One contact with its custom fields, tags and segments."""
+    contact = get_scoped_or_404(Contact, contact_id)
+    fields = db.session.scalars(scoped(CustomField).order_by(CustomField.label)).all()
+    return render_template("contacts/detail.html", contact=contact, custom_fields=fields)

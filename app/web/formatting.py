@@ -1,0 +1,75 @@
+"""Template filters: numbers with thousands separators, relative times with the exact one."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flask import Flask
+from markupsafe import Markup, escape
+
+
+def number(value: int | float | None) -> str:
+    """1234567 -> '1,234,567'; None -> '–'."""
+    if value is None:
+        return "–"
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:,.1f}"
+    return f"{int(value):,}"
+
+
+def relative_time(value: datetime | None, now: datetime | None = None) -> str:
+    """'3 minutes ago', 'in 2 days', 'just now'."""
+    if value is None:
+        return "never"
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    now = now or datetime.now(UTC)
+    seconds = (now - value).total_seconds()
+    future = seconds < 0
+    seconds = abs(seconds)
+    if seconds < 45:
+        return "just now"
+    for size, unit in (
+        (86400 * 365, "year"),
+        (86400 * 30, "month"),
+        (86400, "day"),
+        (3600, "hour"),
+        (60, "minute"),
+    ):
+        if seconds >= size:
+            count = round(seconds / size)
+            text = f"{count} {unit}{'s' if count != 1 else ''}"
+            return f"in {text}" if future else f"{text} ago"
+    return "just now"
+
+
+def time_tag(value: datetime | None) -> Markup:
+    """A <time> element showing the relative time with the exact UTC time on hover."""
+    if value is None:
+        return Markup("never")
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    exact = value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return Markup('<time datetime="{}" title="{}">{}</time>').format(
+        escape(value.isoformat()), escape(exact), escape(relative_time(value))
+    )
+
+
+def file_size(value: int | None) -> str:
+    """Bytes as '12.3 MB'."""
+    if value is None:
+        return "–"
+    size = float(value)
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{int(size)} bytes" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GB"
+
+
+def register(app: Flask) -> None:
+    """Make the filters available to templates."""
+    app.add_template_filter(number, "number")
+    app.add_template_filter(relative_time, "relative_time")
+    app.add_template_filter(time_tag, "time_tag")
+    app.add_template_filter(file_size, "file_size")

@@ -1,0 +1,66 @@
+"""The contacts list and the contact page."""
+
+from __future__ import annotations
+
+from flask.testing import FlaskClient
+
+from app.extensions import db
+from app.models import Contact, Tag, Tenant, User
+
+
+def add_contact(tenant: Tenant, email: str, **fields: object) -> Contact:
+    contact = Contact(tenant_id=tenant.id, email=email, email_normalized=email.lower(), **fields)
+    db.session.add(contact)
+    db.session.commit()
+    return contact
+
+
+def test_contacts_list_shows_count_and_rows(
+    client: FlaskClient, signed_in: User, tenant: Tenant
+) -> None:
+    add_contact(tenant, "Ada@Example.com", first_name="Ada")
+    add_contact(tenant, "grace@example.com", first_name="Grace")
+    page = client.get("/contacts/").get_data(as_text=True)
+    assert '<span id="contacts-total">2</span>' in page
+    assert "Ada@Example.com" in page and "grace@example.com" in page
+
+
+def test_contacts_search_filters_by_name(
+    client: FlaskClient, signed_in: User, tenant: Tenant
+) -> None:
+    add_contact(tenant, "ada@example.com", first_name="Ada")
+    add_contact(tenant, "grace@example.com", first_name="Grace")
+    page = client.get("/contacts/?q=grac").get_data(as_text=True)
+    assert "grace@example.com" in page and "ada@example.com" not in page
+
+
+def test_contacts_tag_filter(client: FlaskClient, signed_in: User, tenant: Tenant) -> None:
+    vip = Tag(tenant_id=tenant.id, name="VIP", name_normalized="vip")
+    contact = add_contact(tenant, "ada@example.com")
+    contact.tags = [vip]
+    add_contact(tenant, "grace@example.com")
+    db.session.commit()
+    page = client.get("/contacts/?tag=vip").get_data(as_text=True)
+    assert "ada@example.com" in page and "grace@example.com" not in page
+
+
+def test_htmx_search_gets_only_the_table(
+    client: FlaskClient, signed_in: User, tenant: Tenant
+) -> None:
+    add_contact(tenant, "ada@example.com")
+    page = client.get("/contacts/?q=ada", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "<html" not in page and "ada@example.com" in page
+
+
+def test_contact_page_escapes_html_from_imported_values(
+    client: FlaskClient, signed_in: User, tenant: Tenant
+) -> None:
+    contact = add_contact(tenant, "x@example.com", first_name="<script>alert(1)</script>")
+    page = client.get(f"/contacts/{contact.id}").get_data(as_text=True)
+    assert "<script>alert(1)</script>" not in page
+    assert "&lt;script&gt;" in page
+
+
+def test_unknown_or_malformed_contact_id_is_404(client: FlaskClient, signed_in: User) -> None:
+    assert client.get("/contacts/not-a-uuid").status_code == 404
+    assert client.get("/contacts/00000000-0000-0000-0000-000000000000").status_code == 404
