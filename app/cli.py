@@ -105,5 +105,14 @@ def seed_demo_command(if_empty: bool) -> None:
 
 def register(app: Flask) -> None:
     """Add every command group to the app's CLI."""
-    for command in (users_cli, tokens_cli, worker_command, scheduler_command, seed_demo_command):
+    from app.imports.cli import contacts_cli
+
+    for command in (
+        users_cli,
+        tokens_cli,
+        worker_command,
+        scheduler_command,
+        seed_demo_command,
+        contacts_cli,
+    ):
         app.cli.add_command(command)

@@ -110,6 +110,7 @@ def load_settings(
         "SMTP_USERNAME": env.get("SMTP_USERNAME", ""),
         "SMTP_PASSWORD": env.get("SMTP_PASSWORD", ""),
         "SMTP_STARTTLS": env.get("SMTP_STARTTLS", "true").lower() in ("1", "true", "yes"),
+        "PUBLIC_URL": env.get("PUBLIC_URL", ""),
         "MAIL_FROM": env.get("MAIL_FROM", "contacts-io <no-reply@localhost>"),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

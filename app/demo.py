@@ -239,7 +239,7 @@ def write_sample_files(
                 p["first_name"],
                 p["last_name"],
                 p["company"],
-                "07700 900" + f"{n:03d}",
+                f"07911 {123000 + n}",
                 date(2026, 10, rng.randint(1, 28)),
             ]
         )

@@ -11,7 +11,8 @@ from app.models.contact import (
     segment_contacts,
 )
 from app.models.exports import ExportJob
-from app.models.imports import ImportEvent, ImportJob
+from app.models.imports import ImportEvent, ImportJob, ImportRowError
+from app.models.notifications import Notification
 from app.models.tenancy import ApiToken, Tenant, User, Workspace, hash_token
 
 __all__ = [
@@ -23,6 +24,8 @@ __all__ = [
     "ExportJob",
     "ImportEvent",
     "ImportJob",
+    "ImportRowError",
+    "Notification",
     "Segment",
     "Tag",
     "Tenant",

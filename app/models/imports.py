@@ -14,6 +14,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    false,
     func,
     text,
     true,
@@ -23,7 +24,17 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.extensions import db
 from app.models.types import JSONType, Timestamp, UUIDType, new_id, utcnow
 
-IMPORT_STATUSES = ("pending", "processing", "completed", "failed", "rolled_back")
+IMPORT_STATUSES = (
+    "draft",
+    "pending",
+    "processing",
+    "completed",
+    "failed",
+    "cancelled",
+    "rolled_back",
+)
+FINISHED_STATUSES = ("completed", "failed", "cancelled")
+ROLLBACK_STATUSES = ("pending", "processing", "completed", "failed")
 
 
 class ImportJob(db.Model):
@@ -63,6 +74,40 @@ class ImportJob(db.Model):
     can_rollback: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     rolled_back_at: Mapped[datetime | None] = mapped_column(Timestamp)
 
+    # Added by migration 0002 for the engine: resume, cancel, error report, rollback progress.
+    unchanged_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    unsubscribed_matches: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    checkpoint_row: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    heartbeat_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    rq_job_id: Mapped[str | None] = mapped_column(String(64))
+    failure_message: Mapped[str | None] = mapped_column(Text)
+    error_report_key: Mapped[str | None] = mapped_column(Text)
+    segment_id: Mapped[uuid.UUID | None] = mapped_column(UUIDType)
+    created_segment: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    created_tag_ids: Mapped[list[str] | None] = mapped_column(JSONType)
+    dry_run_status: Mapped[str | None] = mapped_column(String(20))
+    dry_run: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    rollback_status: Mapped[str | None] = mapped_column(String(20))
+    rollback_force: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    rollback_total: Mapped[int | None] = mapped_column(Integer)
+    rollback_processed: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    rollback_result: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+
+    @property
+    def is_finished(self) -> bool:
+        """True once the import stopped for good: completed, failed or cancelled."""
+        return self.status in FINISHED_STATUSES
+
+    @property
+    def percent(self) -> int:
+        """Progress in whole percent (100 when finished)."""
+        if self.is_finished or self.status == "rolled_back":
+            return 100
+        if not self.total_rows:
+            return 0
+        return min(99, int(self.processed_rows * 100 / self.total_rows))
+
 
 class ImportEvent(db.Model):
     """What one import did to one contact, with the values before and after.
@@ -75,6 +120,7 @@ class ImportEvent(db.Model):
     __table_args__ = (
         Index("idx_import_events_job", "import_job_id"),
         Index("idx_import_events_contact", "contact_id"),
+        Index("ix_import_events_job_row", "import_job_id", "row_number"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUIDType, primary_key=True, default=new_id)
@@ -86,3 +132,22 @@ class ImportEvent(db.Model):
     created_at: Mapped[datetime] = mapped_column(
         Timestamp, default=utcnow, server_default=func.now()
     )
+    row_number: Mapped[int | None] = mapped_column(Integer)
+    reverted_at: Mapped[datetime | None] = mapped_column(Timestamp)
+
+
+class ImportRowError(db.Model):
+    """A row that did not go in, with the original cells so the error report can be rebuilt."""
+
+    __tablename__ = "import_row_errors"
+    __table_args__ = (Index("ix_import_row_errors_job_row", "import_job_id", "row_number"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    import_job_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("import_jobs.id", ondelete="CASCADE")
+    )
+    row_number: Mapped[int] = mapped_column(Integer)
+    column: Mapped[str | None] = mapped_column(String(255))
+    value: Mapped[str | None] = mapped_column(Text)
+    message: Mapped[str] = mapped_column(Text)
+    raw: Mapped[list[str] | None] = mapped_column(JSONType)

@@ -1,0 +1,398 @@
+"""Where each column of an import goes: field targets, mapping checks and mapping suggestions."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from rapidfuzz import process
+from rapidfuzz.distance import OSA, Indel, Levenshtein
+
+STANDARD_FIELDS: dict[str, str] = {
+    "email": "Email",
+    "first_name": "First name",
+    "last_name": "Last name",
+    "company": "Company",
+    "phone": "Phone",
+}
+CUSTOM_FIELD_TYPES = ("text", "number", "date", "boolean")
+TARGET_KINDS = ("standard", "custom", "tags", "ignore")
+
+# Header spellings seen in real exports -> (target spec, where the spelling comes from).
+# Headers equal to a field key or label ("Email", "First Name", "TAGS", ...) match exactly and
+# need no entry here.
+ALIASES: dict[str, tuple[str, str]] = {
+    "E-mail 1 - Value": ("email", "Google Contacts"),
+    "E-mail Address": ("email", "Outlook"),
+    "Email Address": ("email", "Mailchimp, LinkedIn"),
+    "E-mail": ("email", "common spelling"),
+    "Mail": ("email", "common spelling"),
+    "Given Name": ("first_name", "Google Contacts"),
+    "Firstname": ("first_name", "common spelling"),
+    "Forename": ("first_name", "common spelling"),
+    "FName": ("first_name", "common abbreviation"),
+    "Family Name": ("last_name", "Google Contacts"),
+    "Lastname": ("last_name", "common spelling"),
+    "Surname": ("last_name", "common spelling"),
+    "LName": ("last_name", "common abbreviation"),
+    "Organization 1 - Name": ("company", "Google Contacts"),
+    "Organization Name": ("company", "Google Contacts"),
+    "Company Name": ("company", "HubSpot"),
+    "Account Name": ("company", "Salesforce"),
+    "Organization": ("company", "common spelling"),
+    "Organisation": ("company", "common spelling"),
+    "Employer": ("company", "common spelling"),
+    "Business": ("company", "common spelling"),
+    "Phone 1 - Value": ("phone", "Google Contacts"),
+    "Mobile Phone": ("phone", "Outlook"),
+    "Business Phone": ("phone", "Outlook"),
+    "Home Phone": ("phone", "Outlook"),
+    "Primary Phone": ("phone", "Outlook"),
+    "Phone Number": ("phone", "Mailchimp, HubSpot"),
+    "Mobile Phone Number": ("phone", "HubSpot"),
+    "Mobile": ("phone", "Salesforce"),
+    "Mobile Number": ("phone", "common spelling"),
+    "Cell Phone": ("phone", "common spelling"),
+    "Telephone": ("phone", "common spelling"),
+    "Tel": ("phone", "common abbreviation"),
+    "Cell": ("phone", "common abbreviation"),
+    "Group Membership": ("tags", "Google Contacts"),
+    "Labels": ("tags", "common spelling"),
+    "Groups": ("tags", "common spelling"),
+}
+
+# Aliases shorter than this ("Tel", "FName") are abbreviations: they only ever match exactly.
+_FUZZY_MIN_ALIAS_LENGTH = 6
+_CUSTOM_KEY = re.compile(r"[a-z][a-z0-9_]{0,63}")
+_SEPARATORS = re.compile(r"[\s\-_./]+")
+_REORDERED_WEIGHT = 0.95
+_PRIORITY = {"remembered": 3, "exact": 2, "alias": 1, "fuzzy": 0}
+_DONT_IMPORT = "Don't import"
+
+
+class MappingError(Exception):
+    """A mapping that cannot be used; `problems` holds one clear sentence per problem."""
+
+    def __init__(self, problems: list[str] | str) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+@dataclass(frozen=True)
+class FieldTarget:
+    """Where one column goes: a standard field, a custom field, the tags, or nowhere."""
+
+    kind: str
+    key: str | None = None
+    custom_type: str | None = None  # set when the import creates this custom field
+
+
+IGNORE = FieldTarget("ignore")
+TAGS = FieldTarget("tags")
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """A suggested target for one header, with why it was suggested."""
+
+    header: str
+    target: FieldTarget
+    reason: str  # "exact" | "alias" | "fuzzy" | "remembered" | "none"
+    score: float
+    detail: str
+
+
+def normalize_header(header: str) -> str:
+    """Fold a header for comparison: NFKC, casefold, separators to one space, no punctuation."""
+    text = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", header).casefold())
+    text = _SEPARATORS.sub(" ", text)
+    text = "".join(ch for ch in text if unicodedata.category(ch)[0] not in "PSC")
+    return " ".join(text.split())
+
+
+def parse_target(spec: str) -> FieldTarget:
+    """Read a target spec such as "email", "tags", "ignore", "custom:zip" or "zip:text"."""
+    text = spec.strip().lower()
+    if text in ("", "ignore"):
+        return IGNORE
+    if text == "tags":
+        return TAGS
+    if text in STANDARD_FIELDS:
+        return FieldTarget("standard", text)
+    if text.startswith("custom:"):
+        text = text.removeprefix("custom:").strip()
+    key, _, custom_type = (part.strip() for part in text.partition(":"))
+    if key in STANDARD_FIELDS or key in ("tags", "ignore"):
+        raise MappingError(f"'{key}' is a built-in target, so it cannot be a custom field key.")
+    if not _CUSTOM_KEY.fullmatch(key):
+        raise MappingError(
+            f"'{key}' is not a valid custom field key: use lowercase letters, digits and "
+            "underscores, starting with a letter (at most 64 characters)."
+        )
+    if not custom_type:
+        return FieldTarget("custom", key)
+    if custom_type not in CUSTOM_FIELD_TYPES:
+        raise MappingError(_unknown_type_message(key, custom_type))
+    return FieldTarget("custom", key, custom_type)
+
+
+def target_to_spec(target: FieldTarget) -> str:
+    """Write a target as the spec string `parse_target` reads back."""
+    if target.kind == "standard":
+        return str(target.key)
+    if target.kind == "custom":
+        if target.custom_type:
+            return f"{target.key}:{target.custom_type}"
+        return f"custom:{target.key}"
+    return target.kind
+
+
+def check_mapping(mapping: dict[str, FieldTarget], headers: list[str]) -> None:
+    """Raise MappingError listing every problem of a header -> target mapping."""
+    problems: list[str] = []
+    columns = set(headers)
+    mapped = [(header, target) for header, target in mapping.items() if target.kind != "ignore"]
+
+    if not any(target == FieldTarget("standard", "email") for _, target in mapped):
+        problems.append("Map a column to Email: every contact needs an email address.")
+
+    by_field: dict[tuple[str, str | None], list[str]] = {}
+    for header, target in mapped:
+        if target.kind in ("standard", "custom"):
+            by_field.setdefault((target.kind, target.key), []).append(header)
+    for (kind, key), sources in by_field.items():
+        if len(sources) > 1:
+            problems.append(_duplicate_message(sources, _field_name(kind, key)))
+
+    for header, target in mapped:
+        if header not in columns:
+            problems.append(
+                f"'{header}' is not a column in this file: map one of the file's columns instead."
+            )
+        elif headers.count(header) > 1:
+            problems.append(
+                f"The file has {headers.count(header)} columns named '{header}': "
+                "rename them so each column has its own name."
+            )
+        problems.extend(_target_problems(header, target))
+
+    if problems:
+        raise MappingError(problems)
+
+
+def suggest_mapping(
+    headers: list[str],
+    custom_fields: dict[str, str] | None = None,
+    remembered: dict[str, str] | None = None,
+    fuzzy_threshold: float = 82,
+) -> list[Suggestion]:
+    """Suggest a target for each header, in header order, never one field for two headers."""
+    custom_fields = custom_fields or {}
+    remembered_specs = {normalize_header(h): spec for h, spec in (remembered or {}).items()}
+    exact = _exact_index(custom_fields)
+    choices = _fuzzy_choices(custom_fields)
+
+    suggestions = [
+        _suggest_one(header, custom_fields, remembered_specs, exact, choices, fuzzy_threshold)
+        for header in headers
+    ]
+    return _drop_double_assignments(suggestions, custom_fields)
+
+
+def _suggest_one(
+    header: str,
+    custom_fields: dict[str, str],
+    remembered: dict[str, str],
+    exact: dict[str, tuple[FieldTarget, str]],
+    choices: dict[str, tuple[FieldTarget, str]],
+    fuzzy_threshold: float,
+) -> Suggestion:
+    """Suggest a target for one header, ignoring the other headers."""
+    normalized = normalize_header(header)
+    if not normalized:
+        return _no_suggestion(header)
+
+    target = _remembered_target(remembered.get(normalized), custom_fields)
+    if target is not None:
+        detail = (
+            f"You chose {_DONT_IMPORT} for this header last time"
+            if target.kind == "ignore"
+            else "You mapped this header the same way last time"
+        )
+        return Suggestion(header, target, "remembered", 100.0, detail)
+
+    if normalized in exact:
+        target, name = exact[normalized]
+        return Suggestion(header, target, "exact", 100.0, f"Matches the {name}")
+
+    alias = _ALIAS_INDEX.get(normalized)
+    if alias is not None:
+        spelling, spec, source = alias
+        detail = f"Matches the alias '{spelling}' ({source})"
+        return Suggestion(header, parse_target(spec), "alias", 100.0, detail)
+
+    best = process.extractOne(
+        normalized, list(choices), scorer=_typo_similarity, score_cutoff=fuzzy_threshold
+    )
+    if best is not None:
+        choice, score, _ = best
+        target, shown = choices[choice]
+        detail = f"Looks like '{shown}' ({score:.0f}% similar)"
+        return Suggestion(header, target, "fuzzy", round(score, 1), detail)
+    return _no_suggestion(header)
+
+
+def _no_suggestion(header: str) -> Suggestion:
+    """The suggestion for a header nothing matches."""
+    detail = f"No field looks like this column: pick one or leave it as {_DONT_IMPORT}"
+    return Suggestion(header, IGNORE, "none", 0.0, detail)
+
+
+def _remembered_target(spec: str | None, custom_fields: dict[str, str]) -> FieldTarget | None:
+    """The remembered target, or None when there is none or its custom field is gone."""
+    if spec is None:
+        return None
+    try:
+        target = parse_target(spec)
+    except MappingError:
+        return None
+    if target.kind != "custom":
+        return target
+    if target.key in custom_fields:
+        return FieldTarget("custom", target.key)  # created last time, exists now
+    return target if target.custom_type else None
+
+
+def _exact_index(custom_fields: dict[str, str]) -> dict[str, tuple[FieldTarget, str]]:
+    """Normalized field keys and labels -> (target, how to name it in a sentence)."""
+    index: dict[str, tuple[FieldTarget, str]] = {}
+    for key, label in STANDARD_FIELDS.items():
+        for name in (key, label):
+            index.setdefault(normalize_header(name), (parse_target(key), f"field '{label}'"))
+    index.setdefault("tags", (TAGS, "field 'Tags'"))
+    for key, label in custom_fields.items():
+        for name in (key, label):
+            target = FieldTarget("custom", key)
+            index.setdefault(normalize_header(name), (target, f"custom field '{label}'"))
+    return index
+
+
+def _fuzzy_choices(custom_fields: dict[str, str]) -> dict[str, tuple[FieldTarget, str]]:
+    """Normalized names a header may be a typo of -> (target, name as shown to the user)."""
+    choices: dict[str, tuple[FieldTarget, str]] = {}
+    for key, label in STANDARD_FIELDS.items():
+        choices.setdefault(normalize_header(label), (parse_target(key), label))
+    choices.setdefault("tags", (TAGS, "Tags"))
+    for normalized, (spelling, spec, _) in _ALIAS_INDEX.items():
+        if len(normalized.replace(" ", "")) >= _FUZZY_MIN_ALIAS_LENGTH:
+            choices.setdefault(normalized, (parse_target(spec), spelling))
+    for key, label in custom_fields.items():
+        choices.setdefault(normalize_header(label), (FieldTarget("custom", key), label))
+    return choices
+
+
+def _typo_similarity(a: str, b: str, **_: object) -> float:
+    """Indel similarity (0-100) where swapping two neighbours costs one edit, not two.
+
+    Plain ratios (fuzz.ratio, WRatio, token_sort_ratio) score "emial" against "email" at 80,
+    no better than "business fax" against "business"; a swap is the commonest typo, so it counts
+    as one edit. Words in another order ("Name First") score 95% of their sorted similarity.
+    """
+
+    def similarity(x: str, y: str) -> float:
+        swaps = Levenshtein.distance(x, y) - OSA.distance(x, y)
+        total = len(x) + len(y)
+        return 100.0 * (1 - (Indel.distance(x, y) - swaps) / total) if total else 100.0
+
+    in_order = similarity(a, b)
+    if in_order == 100.0 or " " not in a + b:
+        return in_order
+    reordered = similarity(" ".join(sorted(a.split())), " ".join(sorted(b.split())))
+    return max(in_order, _REORDERED_WEIGHT * reordered)
+
+
+def _drop_double_assignments(
+    suggestions: list[Suggestion], custom_fields: dict[str, str]
+) -> list[Suggestion]:
+    """Keep each field for its best header (priority, score, then first column)."""
+    winners: dict[FieldTarget, int] = {}
+    for index, suggestion in enumerate(suggestions):
+        target = suggestion.target
+        if target.kind not in ("standard", "custom"):
+            continue
+        slot = FieldTarget(target.kind, target.key)
+        current = winners.get(slot)
+        if current is None or _rank(suggestion) > _rank(suggestions[current]):
+            winners[slot] = index
+
+    result = []
+    for index, suggestion in enumerate(suggestions):
+        target = suggestion.target
+        if target.kind in ("standard", "custom"):
+            winner = winners[FieldTarget(target.kind, target.key)]
+            if winner != index:
+                name = _field_name(target.kind, target.key, custom_fields)
+                detail = (
+                    f"Could be {name}, but '{suggestions[winner].header}' matches it better: "
+                    f"pick another field or leave it as {_DONT_IMPORT}"
+                )
+                suggestion = Suggestion(suggestion.header, IGNORE, "none", 0.0, detail)
+        result.append(suggestion)
+    return result
+
+
+def _rank(suggestion: Suggestion) -> tuple[int, float]:
+    """Order of preference between two suggestions for the same field."""
+    return (_PRIORITY.get(suggestion.reason, -1), suggestion.score)
+
+
+def _field_name(kind: str, key: str | None, custom_fields: dict[str, str] | None = None) -> str:
+    """How a field is named in a sentence."""
+    if kind == "standard" and key in STANDARD_FIELDS:
+        return STANDARD_FIELDS[key]
+    label = (custom_fields or {}).get(str(key), key)
+    return f"custom field '{label}'"
+
+
+def _duplicate_message(headers: list[str], field: str) -> str:
+    """The sentence for several columns mapped to one field."""
+    quoted = [f"'{header}'" for header in headers]
+    if len(quoted) == 2:
+        return (
+            f"{quoted[0]} and {quoted[1]} are both mapped to {field}: "
+            f"keep one and set the other to {_DONT_IMPORT}."
+        )
+    listed = ", ".join(quoted[:-1]) + f" and {quoted[-1]}"
+    return f"{listed} are all mapped to {field}: keep one and set the others to {_DONT_IMPORT}."
+
+
+def _unknown_type_message(key: str | None, custom_type: str) -> str:
+    """The sentence for a custom field type that does not exist."""
+    allowed = ", ".join(CUSTOM_FIELD_TYPES[:-1]) + f" or {CUSTOM_FIELD_TYPES[-1]}"
+    return f"Custom field '{key}' has the unknown type '{custom_type}': choose {allowed}."
+
+
+def _target_problems(header: str, target: FieldTarget) -> list[str]:
+    """Problems of a target built by hand rather than by `parse_target`."""
+    if target.kind not in TARGET_KINDS:
+        return [f"'{header}' is mapped to '{target.kind}', which is not a kind of field."]
+    if target.kind == "standard" and target.key not in STANDARD_FIELDS:
+        return [f"'{header}' is mapped to '{target.key}', which is not a field."]
+    if target.kind == "custom":
+        if not target.key or not _CUSTOM_KEY.fullmatch(target.key):
+            return [f"'{header}' is mapped to the invalid custom field key '{target.key}'."]
+        if target.custom_type is not None and target.custom_type not in CUSTOM_FIELD_TYPES:
+            return [_unknown_type_message(target.key, target.custom_type)]
+    return []
+
+
+def _alias_index() -> dict[str, tuple[str, str, str]]:
+    """Normalized alias -> (alias as written, target spec, source app)."""
+    return {
+        normalize_header(spelling): (spelling, spec, source)
+        for spelling, (spec, source) in ALIASES.items()
+    }
+
+
+_ALIAS_INDEX = _alias_index()

@@ -1,0 +1,360 @@
+"""Stream CSV and TSV files: encoding and delimiter detection, then a thin layer over csv.reader.
+
+Row numbers are the file's record numbers (a quoted value spanning lines is one record), so they
+match what a spreadsheet program shows; blank records are skipped but still counted.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import os
+from collections.abc import Generator, Iterator
+from contextlib import contextmanager
+
+from app.imports.readers.detection import (
+    check_encoding_name,
+    decode_sample,
+    empty_file_error,
+    not_text_error,
+    read_sample,
+    sniff_encoding,
+)
+from app.imports.readers.table import (
+    DEFAULT_LIMITS,
+    FileFormatError,
+    ReaderLimits,
+    SourceInfo,
+    SourceRow,
+    Table,
+    check_column_count,
+    cut_long_cells,
+    distinct_headers,
+    too_many_rows,
+)
+
+DELIMITERS = (",", "\t", ";", "|")
+SNIFF_RECORDS = 200
+ESTIMATE_SAMPLE_BYTES = 1 << 20
+_DECODE_CHUNK = 1 << 20
+
+
+class _LineTooLong(Exception):
+    """A physical line is longer than any sane record; raised through csv.reader."""
+
+
+def open_delimited(
+    path: str,
+    *,
+    encoding: str | None = None,
+    delimiter: str | None = None,
+    limits: ReaderLimits = DEFAULT_LIMITS,
+) -> DelimitedTable:
+    """Open a CSV/TSV file: detect what was not given, read the header row."""
+    sample, at_eof = read_sample(path)
+    if not sample:
+        raise empty_file_error()
+    encoding = check_encoding_name(encoding) if encoding else sniff_encoding(sample, at_eof)
+    if delimiter is not None and (len(delimiter) != 1 or delimiter in '"\r\n'):
+        raise FileFormatError(
+            "The delimiter must be one character, such as a comma, semicolon, tab or |."
+        )
+    try:
+        text = decode_sample(sample, encoding, at_eof)
+    except UnicodeDecodeError as exc:
+        raise _decode_error(path, encoding, delimiter or ",") from exc
+    if "\x00" in text:
+        raise not_text_error()
+    delimiter = delimiter or sniff_delimiter(text, at_eof)
+    _ensure_csv_field_limit(limits)
+    header_line, cells = _read_header(path, encoding, delimiter, limits)
+    cells[0] = cells[0].lstrip("\ufeff")
+    check_column_count(len(cells), limits)
+    info = SourceInfo(
+        file_type="csv",
+        encoding=encoding,
+        delimiter=delimiter,
+        sheet=None,
+        sheets=[],
+        headers=distinct_headers(cells),
+        json_format=None,
+    )
+    return DelimitedTable(path, info, header_line, limits)
+
+
+class DelimitedTable(Table):
+    """A CSV/TSV file streamed through csv.reader."""
+
+    def __init__(self, path: str, info: SourceInfo, header_line: int, limits: ReaderLimits):
+        super().__init__(info)
+        self._path = path
+        self._header_line = header_line
+        self._limits = limits
+
+    def _iter_rows(self) -> Generator[SourceRow, None, None]:
+        headers = self.info.headers
+        width = len(headers)
+        limits = self._limits
+        max_cell = limits.max_cell_chars
+        max_rows = limits.max_rows
+        encoding = self.info.encoding or "utf-8"
+        delimiter = self.info.delimiter or ","
+        count = 0
+        with _reading(self._path, encoding, delimiter, limits) as records:
+            for record, _row in records:
+                if record >= self._header_line:
+                    break
+            for record, row in records:
+                if not any(row):
+                    continue
+                count += 1
+                if count > max_rows:
+                    raise too_many_rows(limits)
+                error = None
+                size = len(row)
+                if size != width:
+                    if size < width:
+                        row.extend([""] * (width - size))
+                    else:
+                        if any(row[width:]):
+                            error = (
+                                f"Row {record} has {size} cells but the header has {width} "
+                                "columns: check for an unquoted delimiter in this row."
+                            )
+                        del row[width:]
+                if max(map(len, row)) > max_cell:
+                    error = error or cut_long_cells(record, row, headers, limits)
+                yield SourceRow(record, row, error)
+
+    def _release(self) -> None:
+        """Nothing to free: each row stream opens and closes its own file handle."""
+
+
+def count_delimited_rows(path: str, info: SourceInfo) -> int:
+    """Count the non-blank records after the header in one pass."""
+    encoding = info.encoding or "utf-8"
+    delimiter = info.delimiter or ","
+    with _reading(path, encoding, delimiter, DEFAULT_LIMITS) as records:
+        for _record, row in records:
+            if any(cell.strip() for cell in row):
+                break
+        return sum(1 for _record, row in records if any(row))
+
+
+def estimate_delimited_rows(path: str, info: SourceInfo) -> int:
+    """Extrapolate the row count from the first megabyte; exact for smaller files."""
+    size = os.path.getsize(path)
+    if size <= ESTIMATE_SAMPLE_BYTES:
+        return count_delimited_rows(path, info)
+    encoding = info.encoding or "utf-8"
+    with open(path, "rb") as raw:
+        sample = raw.read(ESTIMATE_SAMPLE_BYTES)
+    text = codecs.getincrementaldecoder(encoding)(errors="replace").decode(sample)
+    text = text[: _last_line_end(text)]
+    if not text:
+        return 0
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=info.delimiter or ",")
+    try:
+        filled = sum(1 for row in reader if any(row))
+    except csv.Error:
+        return 0
+    sampled_bytes = len(text.encode(encoding, "replace"))
+    return max(round(filled * size / sampled_bytes) - 1, 0)
+
+
+def sniff_delimiter(text: str, at_eof: bool) -> str:
+    """Choose the delimiter whose field count is steadiest across records and matches the header.
+
+    Each candidate parses the sample with csv.reader, so quoted delimiters do not count; a
+    candidate must split the header into at least two fields. Ties go to more fields, then to
+    the order comma, tab, semicolon, pipe.
+    """
+    if not at_eof:
+        text = text[: _last_line_end(text)] or text
+    best = ","
+    best_score = (0.0, 0)
+    for delimiter in DELIMITERS:
+        counts = _field_counts(text, delimiter)
+        if not counts or counts[0] < 2:
+            continue
+        header, rest = counts[0], counts[1:] or counts[:1]
+        steadiness = sum(count == header for count in rest) / len(rest)
+        score = (round(steadiness, 2), header)
+        if score > best_score:
+            best, best_score = delimiter, score
+    return best
+
+
+def _field_counts(text: str, delimiter: str) -> list[int]:
+    """Fields per non-blank record of a sample, for up to SNIFF_RECORDS records."""
+    counts: list[int] = []
+    try:
+        for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter):
+            if any(row):
+                counts.append(len(row))
+                if len(counts) >= SNIFF_RECORDS:
+                    break
+    except csv.Error:
+        return counts
+    return counts
+
+
+def _last_line_end(text: str) -> int:
+    """Index just past the last line break, 0 if there is none."""
+    return max(text.rfind("\n"), text.rfind("\r")) + 1
+
+
+def _ensure_csv_field_limit(limits: ReaderLimits) -> None:
+    """Raise csv's process-wide field limit when the cell limit needs more (never lower it)."""
+    needed = 4 * limits.max_cell_chars
+    if csv.field_size_limit() < needed:
+        csv.field_size_limit(needed)
+
+
+def _line_limit(limits: ReaderLimits) -> int:
+    """The longest physical line a legitimate file with these limits could have."""
+    return limits.max_columns * (limits.max_cell_chars + 3)
+
+
+def _bounded_lines(text: io.TextIOWrapper, limit: int) -> Iterator[str]:
+    """Yield lines, refusing one longer than `limit` before it is held in memory."""
+    readline = text.readline
+    while line := readline(limit):
+        if len(line) == limit and line[-1] not in "\r\n":
+            raise _LineTooLong
+        yield line
+
+
+def _read_header(
+    path: str, encoding: str, delimiter: str, limits: ReaderLimits
+) -> tuple[int, list[str]]:
+    """Return the record number and cells of the first non-blank record."""
+    with _reading(path, encoding, delimiter, limits) as records:
+        for record, row in records:
+            if any(cell.strip() for cell in row):
+                return record, row
+    raise empty_file_error()
+
+
+@contextmanager
+def _reading(
+    path: str, encoding: str, delimiter: str, limits: ReaderLimits
+) -> Iterator[Iterator[tuple[int, list[str]]]]:
+    """Open the file as numbered csv records, turning read failures into FileFormatError."""
+    with open(path, "rb") as raw, io.TextIOWrapper(raw, encoding=encoding, newline="") as text:
+        reader = csv.reader(_bounded_lines(text, _line_limit(limits)), delimiter=delimiter)
+        try:
+            yield enumerate(reader, start=1)
+        except (csv.Error, _LineTooLong) as exc:
+            line = _records_before_failure(path, encoding, delimiter, limits) + 1
+            raise _structure_error(exc, line, limits) from exc
+        except UnicodeDecodeError as exc:
+            raise _decode_error(path, encoding, delimiter) from exc
+
+
+def _records_before_failure(path: str, encoding: str, delimiter: str, limits: ReaderLimits) -> int:
+    """Re-read the file to count the records before a read failure (only on the error path)."""
+    count = 0
+    with open(path, "rb") as raw, io.TextIOWrapper(raw, encoding=encoding, newline="") as text:
+        reader = csv.reader(_bounded_lines(text, _line_limit(limits)), delimiter=delimiter)
+        try:
+            for _row in reader:
+                count += 1
+        except (csv.Error, _LineTooLong, UnicodeDecodeError):
+            return count
+    return count
+
+
+def _structure_error(exc: Exception, line: int, limits: ReaderLimits) -> FileFormatError:
+    """Explain a line or value the csv layer refused, at a given row."""
+    if isinstance(exc, _LineTooLong):
+        return FileFormatError(
+            f"Row {line:,} is longer than {_line_limit(limits):,} characters: the file may not "
+            'be a CSV file, or a quote (") is never closed. Check the file and upload it again.'
+        )
+    if "field larger than field limit" in str(exc):
+        return FileFormatError(
+            f"Row {line:,} has a value longer than {csv.field_size_limit():,} characters, "
+            'which usually means a quote (") was opened and never closed: '
+            "check the quotes in that row and upload the file again."
+        )
+    return FileFormatError(
+        f"Row {line:,} could not be read ({exc}): check the quotes in that row "
+        "and upload the file again."
+    )
+
+
+def _decode_error(path: str, encoding: str, delimiter: str) -> FileFormatError:
+    """Name the row where decoding fails and suggest re-saving as UTF-8."""
+    where = "part of it"
+    offset = _first_undecodable_byte(path, encoding)
+    if offset is not None:
+        try:
+            where = f"row {_record_at_offset(path, encoding, delimiter, offset):,}"
+        except (csv.Error, UnicodeDecodeError):
+            where = f"byte {offset:,}"
+    label = _ENCODING_LABELS.get(encoding, encoding)
+    return FileFormatError(
+        f"The file is not valid {label} text (the problem starts at {where}): re-save it "
+        "as UTF-8 (in Excel: Save As > CSV UTF-8) and upload it again, or choose its encoding."
+    )
+
+
+_ENCODING_LABELS = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8", "utf-16": "UTF-16"}
+
+
+def _first_undecodable_byte(path: str, encoding: str) -> int | None:
+    """Byte offset of the first sequence the codec rejects, None if it all decodes."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    consumed = 0
+    with open(path, "rb") as raw:
+        while True:
+            chunk = raw.read(_DECODE_CHUNK)
+            pending = len(decoder.getstate()[0])
+            try:
+                decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as exc:
+                return consumed - pending + exc.start
+            if not chunk:
+                return None
+            consumed += len(chunk)
+
+
+def _record_at_offset(path: str, encoding: str, delimiter: str, offset: int) -> int:
+    """The record number holding byte `offset`, by parsing only the bytes before it."""
+    last_line = [""]
+    records = 0
+    with (
+        open(path, "rb") as raw,
+        io.TextIOWrapper(io.BufferedReader(_BytePrefix(raw, offset)), encoding, newline="") as text,
+    ):
+
+        def remembered() -> Iterator[str]:
+            for line in text:
+                last_line[0] = line
+                yield line
+
+        for _row in csv.reader(remembered(), delimiter=delimiter):
+            records += 1
+    if records == 0 or last_line[0].endswith(("\n", "\r")):
+        return records + 1
+    return records
+
+
+class _BytePrefix(io.RawIOBase):
+    """The first `size` bytes of a binary file, as a raw stream."""
+
+    def __init__(self, raw: io.BufferedReader, size: int) -> None:
+        self._raw = raw
+        self._left = size
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:
+        wanted = min(len(buffer), self._left)
+        data = self._raw.read(wanted) if wanted else b""
+        buffer[: len(data)] = data
+        self._left -= len(data)
+        return len(data)

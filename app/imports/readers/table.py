@@ -1,0 +1,145 @@
+"""The table every reader returns: limits, source facts, rows, errors and header naming."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass
+from types import TracebackType
+
+
+class FileFormatError(Exception):
+    """The whole file cannot be read; the message tells a marketer why and what to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReaderLimits:
+    """Bounds that keep one upload from exhausting the worker."""
+
+    max_columns: int = 500
+    max_cell_chars: int = 32_768
+    max_rows: int = 5_000_000
+    max_unzipped_bytes: int = 1 << 30
+
+
+DEFAULT_LIMITS = ReaderLimits()
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRow:
+    """One data row: `line` is the row number the user sees, `values` align with the headers."""
+
+    line: int
+    values: list[str]
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SourceInfo:
+    """What was detected (or chosen) about a source file."""
+
+    file_type: str
+    encoding: str | None
+    delimiter: str | None
+    sheet: str | None
+    sheets: list[str]
+    headers: list[str]
+    json_format: str | None
+
+
+class Table(ABC):
+    """An open source file whose data rows can be streamed; use it as a context manager."""
+
+    def __init__(self, info: SourceInfo) -> None:
+        self.info = info
+        self._streams: list[Generator[SourceRow, None, None]] = []
+
+    @property
+    def headers(self) -> list[str]:
+        """The distinct, visible column names."""
+        return self.info.headers
+
+    def rows(self) -> Iterator[SourceRow]:
+        """Stream the data rows from the top of the file; each call starts again."""
+        stream = self._iter_rows()
+        self._streams.append(stream)
+        return stream
+
+    def close(self) -> None:
+        """Stop any unfinished row streams and release the file."""
+        for stream in self._streams:
+            stream.close()
+        self._streams.clear()
+        self._release()
+
+    def __enter__(self) -> Table:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @abstractmethod
+    def _iter_rows(self) -> Generator[SourceRow, None, None]:
+        """Yield the data rows; subclasses open their own file handles inside."""
+
+    @abstractmethod
+    def _release(self) -> None:
+        """Free what the table holds for its whole lifetime, such as an open workbook."""
+
+
+def distinct_headers(cells: list[str]) -> list[str]:
+    """Trim header cells and give empty or repeated ones visible, distinct names."""
+    names: list[str] = []
+    taken: set[str] = set()
+    for position, cell in enumerate(cells, start=1):
+        base = cell.strip() or f"Column {position}"
+        name = base
+        copy = 2
+        while name.casefold() in taken:
+            name = f"{base} ({copy})"
+            copy += 1
+        taken.add(name.casefold())
+        names.append(name)
+    return names
+
+
+def check_column_count(count: int, limits: ReaderLimits) -> None:
+    """Refuse a header wider than the column limit."""
+    if count > limits.max_columns:
+        raise FileFormatError(
+            f"The file has {count:,} columns; the limit is {limits.max_columns:,}: "
+            "remove the columns you don't need and upload it again."
+        )
+
+
+def too_many_rows(limits: ReaderLimits) -> FileFormatError:
+    """The error for a file with more data rows than one import takes."""
+    return FileFormatError(
+        f"The file has more than {limits.max_rows:,} rows, the most one import can take: "
+        "split it into smaller files and upload them one by one."
+    )
+
+
+def cell_too_long(line: int, column: str, length: int, limits: ReaderLimits) -> str:
+    """The row error for a value over the length limit (the value is cut to the limit)."""
+    return (
+        f'Row {line}: the value in column "{column}" is {length:,} characters long; '
+        f"the limit is {limits.max_cell_chars:,} characters, so it was cut."
+    )
+
+
+def cut_long_cells(line: int, values: list[str], headers: list[str], limits: ReaderLimits) -> str:
+    """Cut every over-long value in place and describe the first one."""
+    limit = limits.max_cell_chars
+    message = ""
+    for index, value in enumerate(values):
+        if len(value) > limit:
+            if not message:
+                message = cell_too_long(line, headers[index], len(value), limits)
+            values[index] = value[:limit]
+    return message

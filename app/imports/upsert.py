@@ -1,0 +1,587 @@
+"""Duplicate handling and batched writes: plan what each row does, then write a batch at once.
+
+`plan_batch` decides, over plain values, what every row of a batch does to which contact (the
+exact rules of `skip`, `update` and `create` live here). `write_batch` applies a plan with a few
+bulk statements: one insert of new contacts (an upsert that cannot create a second contact for
+one email, whatever other imports run at the same time), one executemany of updates, bulk tag
+and segment links, and the journal rows that make a rollback exact.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from app.imports.validation import CleanRow
+from app.models import Contact, ImportEvent, Tag, contact_tags, segment_contacts
+from app.models.types import utcnow
+
+STANDARD_FIELDS = ("first_name", "last_name", "company", "phone")
+INACTIVE_STATUSES = ("unsubscribed", "bounced")
+CONTACT_COLUMNS = (
+    Contact.id,
+    Contact.email,
+    Contact.email_normalized,
+    Contact.first_name,
+    Contact.last_name,
+    Contact.company,
+    Contact.phone,
+    Contact.custom_fields,
+    Contact.subscription_status,
+)
+
+
+class ConcurrentInsert(Exception):
+    """Another import created one of this batch's contacts first: plan the batch again."""
+
+
+@dataclass(frozen=True)
+class ImportSettings:
+    """The parts of the options the writer needs, with ids resolved."""
+
+    tenant_id: uuid.UUID
+    workspace_id: uuid.UUID | None
+    job_id: uuid.UUID
+    strategy: str
+    blank_clears: bool = False
+    field_rules: dict[str, str] = field(default_factory=dict)
+    tags_mode: str = "add"
+    tags_mapped: bool = False
+    option_tags: tuple[str, ...] = ()
+    segment_id: uuid.UUID | None = None
+
+
+@dataclass
+class ContactChange:
+    """What this batch does to one contact."""
+
+    contact_id: uuid.UUID
+    kind: str  # created | updated | unchanged | matched | skipped
+    first_row: int
+    last_row: int
+    state: dict[str, Any]
+    before: dict[str, Any] | None = None
+    changed: set[str] = field(default_factory=set)
+    tag_names: list[str] = field(default_factory=list)
+    membership: bool = True  # gets the import's tags and segment
+
+    def __post_init__(self) -> None:
+        # The row at which this batch first touched the contact: it orders the journal, while
+        # `first_row` is the file's first row with this email (for "duplicate of row N").
+        self.journal_row = self.last_row
+
+    @property
+    def is_new(self) -> bool:
+        """True when the batch creates this contact."""
+        return self.kind == "created"
+
+
+@dataclass
+class BatchPlan:
+    """The decisions for one batch, and the counts they produce."""
+
+    changes: list[ContactChange] = field(default_factory=list)
+    counts: Counter[str] = field(default_factory=Counter)
+    unsubscribed_matches: int = 0
+    skipped_duplicates: list[tuple[int, int]] = field(default_factory=list)  # (row, first row)
+
+
+def contact_state(row: Any) -> dict[str, Any]:
+    """A contact row as a plain dict of the fields an import can change."""
+    state = {name: getattr(row, name) for name in ("id", "email", "email_normalized")}
+    for name in STANDARD_FIELDS:
+        state[name] = getattr(row, name)
+    state["custom_fields"] = dict(row.custom_fields or {})
+    state["subscription_status"] = row.subscription_status
+    return state
+
+
+def _field_value(state: dict[str, Any], name: str) -> Any:
+    if name.startswith("custom:"):
+        return state["custom_fields"].get(name[7:])
+    return state[name]
+
+
+def _set_field(state: dict[str, Any], name: str, value: Any) -> None:
+    if name.startswith("custom:"):
+        if value is None:
+            state["custom_fields"].pop(name[7:], None)
+        else:
+            state["custom_fields"][name[7:]] = value
+    else:
+        state[name] = value
+
+
+def _row_values(row: CleanRow) -> list[tuple[str, Any]]:
+    values: list[tuple[str, Any]] = list(row.fields.items())
+    values.extend((f"custom:{k}", v) for k, v in row.custom.items())
+    return values
+
+
+def apply_row(change: ContactChange, row: CleanRow, settings: ImportSettings) -> bool:
+    """Apply one row's values to a contact's state by the field rules; True when anything changed."""
+    changed = False
+    creating = change.is_new
+    for name, value in _row_values(row):
+        blank = value is None or value == ""
+        rule = settings.field_rules.get(name, "overwrite")
+        current = _field_value(change.state, name)
+        if not creating and rule == "never":
+            continue
+        if blank:
+            if not settings.blank_clears or current is None or creating:
+                continue
+            new = None
+        else:
+            new = value
+        if not creating and rule == "fill_empty" and current not in (None, ""):
+            continue
+        if new != current:
+            _set_field(change.state, name, new)
+            change.changed.add(name)
+            changed = True
+    change.tag_names.extend(row.tags)
+    change.last_row = row.row
+    return changed
+
+
+def _new_state(row: CleanRow) -> dict[str, Any]:
+    state: dict[str, Any] = {
+        "id": uuid.uuid4(),
+        "email": row.email,
+        "email_normalized": row.email_normalized,
+        "custom_fields": {},
+        "subscription_status": "subscribed",
+    }
+    for name in STANDARD_FIELDS:
+        value = row.fields.get(name)
+        state[name] = value if value not in ("", None) else None
+    for key, value in row.custom.items():
+        if value is not None and value != "":
+            state["custom_fields"][key] = value
+    return state
+
+
+def plan_batch(
+    rows: list[CleanRow],
+    existing: dict[str, dict[str, Any]],
+    earlier_rows: dict[uuid.UUID, int],
+    settings: ImportSettings,
+    seen_in_run: dict[str, int] | None = None,
+) -> BatchPlan:
+    """Decide what every row does.
+
+    `existing` maps normalized emails to the tenant's contacts; `earlier_rows` maps contact ids to
+    the first row of this import that already touched them (earlier batches, from the journal);
+    `seen_in_run` does the same by email for a dry run, which writes nothing.
+    """
+    plan = BatchPlan()
+    by_email: dict[str, ContactChange] = {}
+    strategy = settings.strategy
+    for row in rows:
+        key = row.email_normalized
+        change = by_email.get(key)
+        first_row = change.first_row if change is not None else None
+        if change is None:
+            current = existing.get(key)
+            if current is not None:
+                first_row = earlier_rows.get(current["id"])
+            elif seen_in_run is not None and key in seen_in_run:
+                first_row = seen_in_run[key]
+        if first_row is not None:  # the email appeared earlier in this file
+            if strategy == "update" and change is not None and change.kind != "skipped":
+                plan.counts["updated" if apply_row(change, row, settings) else "unchanged"] += 1
+                continue
+            if strategy == "update" and change is None and key in existing:
+                current = existing[key]
+                change = ContactChange(
+                    current["id"],
+                    "unchanged",
+                    first_row,
+                    row.row,
+                    state={**current, "custom_fields": dict(current["custom_fields"])},
+                    before=current,
+                )
+                by_email[key] = change
+                plan.changes.append(change)
+                if apply_row(change, row, settings):
+                    change.kind = "updated"
+                    plan.counts["updated"] += 1
+                else:
+                    plan.counts["unchanged"] += 1
+                continue
+            if strategy == "update":  # dry run: the earlier row would have created it
+                plan.counts["updated"] += 1
+                continue
+            plan.counts["skipped"] += 1
+            plan.skipped_duplicates.append((row.row, first_row))
+            if change is None:
+                by_email[key] = ContactChange(
+                    existing[key]["id"] if key in existing else uuid.uuid4(),
+                    "skipped",
+                    first_row,
+                    row.row,
+                    state={},
+                    membership=False,
+                )
+            continue
+
+        current = existing.get(key)
+        if current is None:
+            state = _new_state(row)
+            change = ContactChange(state["id"], "created", row.row, row.row, state=state)
+            change.tag_names.extend(row.tags)
+            change.changed = {n for n, v in _row_values(row) if v not in (None, "")}
+            by_email[key] = change
+            plan.changes.append(change)
+            plan.counts["created"] += 1
+            continue
+
+        if current["subscription_status"] in INACTIVE_STATUSES:
+            plan.unsubscribed_matches += 1
+        change = ContactChange(
+            current["id"],
+            "matched",
+            row.row,
+            row.row,
+            state={**current, "custom_fields": dict(current["custom_fields"])},
+            before=current,
+        )
+        by_email[key] = change
+        if strategy == "skip":
+            change.kind, change.membership = "skipped", False
+            plan.counts["skipped"] += 1
+            continue
+        plan.changes.append(change)
+        if strategy == "create":
+            change.tag_names.extend(row.tags)
+            plan.counts["skipped"] += 1
+            continue
+        if apply_row(change, row, settings):
+            change.kind = "updated"
+            plan.counts["updated"] += 1
+        else:
+            change.kind = "unchanged"
+            plan.counts["unchanged"] += 1
+    return plan
+
+
+# --- reading -------------------------------------------------------------------------------
+
+
+def fetch_existing(
+    conn: Connection, tenant_id: uuid.UUID, emails: list[str], lock: bool = True
+) -> dict[str, dict[str, Any]]:
+    """The tenant's contacts with these normalized emails, locked for this transaction."""
+    if not emails:
+        return {}
+    stmt = (
+        select(*CONTACT_COLUMNS)
+        .where(Contact.tenant_id == tenant_id, Contact.email_normalized.in_(emails))
+        .order_by(Contact.id)
+    )
+    if lock:
+        stmt = stmt.with_for_update()
+    return {r.email_normalized: contact_state(r) for r in conn.execute(stmt)}
+
+
+def fetch_earlier_rows(
+    conn: Connection, job_id: uuid.UUID, contact_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, int]:
+    """For contacts this import already touched in earlier batches, the first row that did."""
+    if not contact_ids:
+        return {}
+    from sqlalchemy import func
+
+    stmt = (
+        select(ImportEvent.contact_id, func.min(ImportEvent.row_number))
+        .where(ImportEvent.import_job_id == job_id, ImportEvent.contact_id.in_(contact_ids))
+        .group_by(ImportEvent.contact_id)
+    )
+    return {cid: first for cid, first in conn.execute(stmt)}
+
+
+# --- writing -------------------------------------------------------------------------------
+
+
+def insert_ignoring_conflicts(conn: Connection, table: Any, index: list[str]) -> Any:
+    dialect = conn.dialect.name
+    module = postgresql if dialect == "postgresql" else sqlite
+    return module.insert(table).on_conflict_do_nothing(index_elements=index)
+
+
+def ensure_tags(
+    conn: Connection, tenant_id: uuid.UUID, names: list[str]
+) -> tuple[dict[str, uuid.UUID], list[uuid.UUID]]:
+    """Ids of the tenant's tags by lower-cased name, creating missing ones; also the new ids."""
+    wanted: dict[str, str] = {}
+    for name in names:
+        wanted.setdefault(name.strip().lower(), name.strip())
+    wanted.pop("", None)
+    if not wanted:
+        return {}, []
+    table = Tag.__table__
+    found = dict(
+        conn.execute(
+            select(Tag.name_normalized, Tag.id).where(
+                Tag.tenant_id == tenant_id, Tag.name_normalized.in_(list(wanted))
+            )
+        ).all()
+    )
+    missing = [n for n in wanted if n not in found]
+    created: list[uuid.UUID] = []
+    if missing:
+        now = utcnow()
+        stmt = insert_ignoring_conflicts(conn, table, ["tenant_id", "name_normalized"]).returning(
+            table.c.id
+        )
+        for norm in missing:
+            new_id = conn.execute(
+                stmt,
+                {
+                    "id": uuid.uuid4(),
+                    "tenant_id": tenant_id,
+                    "name": wanted[norm][:100],
+                    "name_normalized": norm[:100],
+                    "created_at": now,
+                },
+            ).scalar()
+            if new_id is not None:
+                created.append(new_id)
+        found = dict(
+            conn.execute(
+                select(Tag.name_normalized, Tag.id).where(
+                    Tag.tenant_id == tenant_id, Tag.name_normalized.in_(list(wanted))
+                )
+            ).all()
+        )
+    return found, created
+
+
+@dataclass
+class BatchWrite:
+    """What a written batch created, for the job's own bookkeeping."""
+
+    created_tag_ids: list[uuid.UUID]
+
+
+def write_batch(
+    conn: Connection, plan: BatchPlan, settings: ImportSettings, now: datetime | None = None
+) -> BatchWrite:
+    """Apply a plan in the caller's transaction: contacts, links and journal."""
+    now = now or utcnow()
+    contacts = Contact.__table__
+    creates = [c for c in plan.changes if c.is_new]
+    updates = [c for c in plan.changes if c.kind == "updated"]
+
+    if creates:
+        stmt = insert_ignoring_conflicts(conn, contacts, ["tenant_id", "email_normalized"])
+        rows = [
+            {
+                **{k: c.state[k] for k in ("id", "email", "email_normalized", *STANDARD_FIELDS)},
+                "custom_fields": c.state["custom_fields"],
+                "tenant_id": settings.tenant_id,
+                "workspace_id": settings.workspace_id,
+                "subscription_status": "subscribed",
+                "emails_opened": 0,
+                "emails_clicked": 0,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for c in creates
+        ]
+        result = conn.execute(stmt.returning(contacts.c.id), rows)
+        inserted = {r[0] for r in result}
+        if len(inserted) != len(creates):
+            raise ConcurrentInsert()
+    if updates:
+        update_contacts(conn, {c.contact_id: c.state for c in updates}, now)
+
+    members = [c for c in plan.changes if c.membership]
+    tags_added, tags_removed, created_tags = _write_tags(conn, members, settings)
+    segments_added = _write_segment(conn, members, settings)
+    _write_journal(conn, plan.changes, settings, tags_added, tags_removed, segments_added, now)
+    return BatchWrite(created_tag_ids=created_tags)
+
+
+def update_contacts(
+    conn: Connection, states: dict[uuid.UUID, dict[str, Any]], now: datetime
+) -> None:
+    """Write the standard and custom fields of many contacts with one executemany."""
+    contacts = Contact.__table__
+    stmt = (
+        update(contacts)
+        .where(contacts.c.id == bindparam("_id"))
+        .values(
+            **{name: bindparam(f"_{name}") for name in STANDARD_FIELDS},
+            custom_fields=bindparam("_custom_fields", type_=contacts.c.custom_fields.type),
+            updated_at=bindparam("_updated_at"),
+        )
+    )
+    conn.execute(
+        stmt,
+        [
+            {
+                "_id": contact_id,
+                **{f"_{name}": state[name] for name in STANDARD_FIELDS},
+                "_custom_fields": state["custom_fields"],
+                "_updated_at": now,
+            }
+            for contact_id, state in states.items()
+        ],
+    )
+
+
+def _write_tags(
+    conn: Connection, members: list[ContactChange], settings: ImportSettings
+) -> tuple[dict[uuid.UUID, list[uuid.UUID]], dict[uuid.UUID, list[uuid.UUID]], list[uuid.UUID]]:
+    names = list(settings.option_tags)
+    for c in members:
+        names.extend(c.tag_names)
+    ids, created = ensure_tags(conn, settings.tenant_id, names)
+    option_ids = {ids[n.strip().lower()] for n in settings.option_tags if n.strip()}
+    replace = (
+        settings.strategy == "update" and settings.tags_mode == "replace" and settings.tags_mapped
+    )
+    existing_ids = [c.contact_id for c in members if not c.is_new]
+    current: dict[uuid.UUID, set[uuid.UUID]] = {}
+    if existing_ids and (ids or replace):
+        for cid, tid in conn.execute(
+            select(contact_tags.c.contact_id, contact_tags.c.tag_id).where(
+                contact_tags.c.contact_id.in_(existing_ids)
+            )
+        ):
+            current.setdefault(cid, set()).add(tid)
+    added: dict[uuid.UUID, list[uuid.UUID]] = {}
+    removed: dict[uuid.UUID, list[uuid.UUID]] = {}
+    for c in members:
+        desired = option_ids | {ids[n.strip().lower()] for n in c.tag_names if n.strip()}
+        have = current.get(c.contact_id, set())
+        new = sorted(desired - have)
+        if new:
+            added[c.contact_id] = new
+        if replace and not c.is_new:
+            gone = sorted(have - desired)
+            if gone:
+                removed[c.contact_id] = gone
+    if added:
+        conn.execute(
+            insert_ignoring_conflicts(conn, contact_tags, ["contact_id", "tag_id"]),
+            [{"contact_id": cid, "tag_id": tid} for cid, tids in added.items() for tid in tids],
+        )
+    if removed:
+        conn.execute(
+            delete(contact_tags).where(
+                contact_tags.c.contact_id == bindparam("cid"),
+                contact_tags.c.tag_id == bindparam("tid"),
+            ),
+            [{"cid": cid, "tid": tid} for cid, tids in removed.items() for tid in tids],
+        )
+    return added, removed, created
+
+
+def _write_segment(
+    conn: Connection, members: list[ContactChange], settings: ImportSettings
+) -> set[uuid.UUID]:
+    if settings.segment_id is None or not members:
+        return set()
+    ids = [c.contact_id for c in members]
+    existing_ids = [c.contact_id for c in members if not c.is_new]
+    already = set()
+    if existing_ids:
+        already = set(
+            conn.execute(
+                select(segment_contacts.c.contact_id).where(
+                    segment_contacts.c.segment_id == settings.segment_id,
+                    segment_contacts.c.contact_id.in_(existing_ids),
+                )
+            ).scalars()
+        )
+    new = [cid for cid in ids if cid not in already]
+    if new:
+        conn.execute(
+            insert_ignoring_conflicts(conn, segment_contacts, ["segment_id", "contact_id"]),
+            [{"segment_id": settings.segment_id, "contact_id": cid} for cid in new],
+        )
+    return set(new)
+
+
+def _json_value(value: Any) -> Any:
+    return str(value) if isinstance(value, uuid.UUID) else value
+
+
+def _field_snapshot(state: dict[str, Any], names: set[str]) -> dict[str, Any]:
+    snap: dict[str, Any] = {}
+    custom: dict[str, Any] = {}
+    for name in sorted(names):
+        if name.startswith("custom:"):
+            custom[name[7:]] = state["custom_fields"].get(name[7:])
+        else:
+            snap[name] = state[name]
+    if custom:
+        snap["custom"] = custom
+    return snap
+
+
+def _write_journal(
+    conn: Connection,
+    changes: list[ContactChange],
+    settings: ImportSettings,
+    tags_added: dict[uuid.UUID, list[uuid.UUID]],
+    tags_removed: dict[uuid.UUID, list[uuid.UUID]],
+    segments_added: set[uuid.UUID],
+    now: datetime,
+) -> None:
+    events = []
+    segment = str(settings.segment_id) if settings.segment_id else None
+    for c in changes:
+        links: dict[str, Any] = {}
+        if c.contact_id in tags_added:
+            links["tags_added"] = [str(t) for t in tags_added[c.contact_id]]
+        if c.contact_id in tags_removed:
+            links["tags_removed"] = [str(t) for t in tags_removed[c.contact_id]]
+        if c.contact_id in segments_added and segment:
+            links["segments_added"] = [segment]
+        if c.is_new:
+            new_data = {
+                "email": c.state["email"],
+                **{k: c.state[k] for k in STANDARD_FIELDS},
+                "custom": dict(c.state["custom_fields"]),
+                **links,
+            }
+            events.append(("created", None, new_data, c))
+            continue
+        if not c.changed and not links:
+            continue
+        previous = _field_snapshot(c.before or {}, c.changed) if c.changed else {}
+        new_data = {**_field_snapshot(c.state, c.changed), **links}
+        kind = (
+            "updated"
+            if c.changed
+            else ("unchanged" if settings.strategy == "update" else "skipped")
+        )
+        events.append((kind, previous, new_data, c))
+    if not events:
+        return
+    conn.execute(
+        insert(ImportEvent.__table__),
+        [
+            {
+                "id": uuid.uuid4(),
+                "import_job_id": settings.job_id,
+                "contact_id": c.contact_id,
+                "event_type": kind,
+                "previous_data": prev,
+                "new_data": new,
+                "created_at": now,
+                "row_number": c.journal_row,
+            }
+            for kind, prev, new, c in events
+        ],
+    )

@@ -1,0 +1,87 @@
+"""Thin RQ task functions: load an id, push an app context, call the service."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from rq import Callback, Retry, get_current_job
+from rq.job import Job
+
+from app.jobs.context import job_app_context
+
+log = logging.getLogger(__name__)
+
+RETRY = Retry(max=3, interval=[10, 30, 120])
+
+
+def _will_retry(job: Job) -> bool:
+    return bool(job.retries_left and job.retries_left > 0)
+
+
+def _message(exc_type: type[BaseException] | None, exc: BaseException | None) -> str:
+    name = exc_type.__name__ if exc_type else "an unknown error"
+    if name == "AbandonedJobError":
+        return "The worker running this job stopped and the job could not be finished."
+    return f"The job stopped because of an internal error ({name}). Try again; if it fails again, contact support."
+
+
+def import_failed(job: Job, connection: Any, exc_type: Any, exc: Any, tb: Any) -> None:
+    """Failure callback: when RQ gives up, the import row says failed and keeps the reason."""
+    if _will_retry(job):
+        return
+    from app.imports.service import mark_failed
+
+    with job_app_context():
+        mark_failed(job.args[0], _message(exc_type, exc))
+
+
+def rollback_failed(job: Job, connection: Any, exc_type: Any, exc: Any, tb: Any) -> None:
+    """Failure callback for rollbacks."""
+    if _will_retry(job):
+        return
+    from app.imports.service import mark_rollback_failed
+
+    with job_app_context():
+        mark_rollback_failed(job.args[0], _message(exc_type, exc))
+
+
+def import_task(job_id: str) -> dict[str, Any]:
+    """Run or resume an import."""
+    from app.imports.service import run_import
+
+    with job_app_context():
+        current = get_current_job()
+        log.info("import %s (rq %s)", job_id, current.id if current else "-")
+        job = run_import(job_id)
+        return {"status": job.status, "processedRows": job.processed_rows}
+
+
+def rollback_task(job_id: str) -> dict[str, Any]:
+    """Run or resume a rollback."""
+    from app.imports.service import run_rollback
+
+    with job_app_context():
+        job = run_rollback(job_id)
+        return {"status": job.status, **(job.rollback_result or {})}
+
+
+def dry_run_task(job_id: str) -> dict[str, Any]:
+    """Preview an import without writing."""
+    from app.imports.service import run_dry_run
+
+    with job_app_context():
+        return run_dry_run(job_id)
+
+
+IMPORT_OPTIONS: dict[str, Any] = {
+    "retry": RETRY,
+    "on_failure": Callback(import_failed),
+    "job_timeout": 6 * 3600,
+}
+ROLLBACK_OPTIONS: dict[str, Any] = {
+    "retry": RETRY,
+    "on_failure": Callback(rollback_failed),
+    "job_timeout": 6 * 3600,
+}
+DRY_RUN_OPTIONS: dict[str, Any] = {"job_timeout": 3600}

@@ -1,0 +1,268 @@
+"""The import engine through a real RQ worker, the command line, SQLite and email."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskCliRunner
+from flask_migrate import upgrade
+from rq import SimpleWorker
+from sqlalchemy import func, select
+
+from app import create_app
+from app.extensions import db
+from app.imports.service import enqueue_import, run_import, run_rollback, start_rollback
+from app.jobs.queue import get_queue, redis_connection
+from app.models import Contact, ImportJob, Notification, Tenant
+from tests.conftest import make_env, make_tenant, make_user
+from tests.imports.conftest import csv_bytes, new_job, snapshot
+
+
+def work(app: Flask) -> None:
+    """Run a real RQ worker until the imports queue is empty."""
+    worker = SimpleWorker([get_queue("imports")], connection=redis_connection())
+    worker.work(burst=True)
+
+
+def test_queued_import_and_rollback_run_on_a_real_worker(app: Flask, tenant: Tenant) -> None:
+    job = new_job(
+        tenant,
+        csv_bytes([["Email"], ["a@example.com"], ["b@example.com"]]),
+        mapping={"Email": "email"},
+    )
+    enqueue_import(job)
+    assert job.rq_job_id
+    work(app)
+    db.session.expire_all()
+    job = db.session.get(ImportJob, job.id)
+    assert (job.status, job.created_count) == ("completed", 2)
+    start_rollback(job)
+    work(app)
+    db.session.expire_all()
+    job = db.session.get(ImportJob, job.id)
+    assert (job.status, job.rollback_status) == ("rolled_back", "completed")
+    assert db.session.scalar(select(func.count(Contact.id))) == 0
+
+
+def test_job_that_keeps_failing_is_marked_failed_with_its_reason(
+    app: Flask, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.jobs import tasks
+
+    monkeypatch.setattr(tasks, "RETRY", None)
+    monkeypatch.setitem(tasks.IMPORT_OPTIONS, "retry", None)
+    job = new_job(tenant, csv_bytes([["Email"], ["a@example.com"]]), mapping={"Email": "email"})
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("database exploded")
+
+    monkeypatch.setattr("app.imports.service.run_import", broken)
+    enqueue_import(job)
+    work(app)
+    db.session.expire_all()
+    job = db.session.get(ImportJob, job.id)
+    assert job.status == "failed"
+    assert "internal error (RuntimeError)" in job.failure_message
+
+
+def test_cli_import_sync_prints_progress_and_final_counts(
+    runner: FlaskCliRunner, tenant: Tenant, tmp_path: Path
+) -> None:
+    path = tmp_path / "people.csv"
+    path.write_bytes(
+        csv_bytes(
+            [
+                ["E-mail Address", "Given Name", "ZIP"],
+                ["a@example.com", "Ada", "01234"],
+                ["bad", "B", ""],
+            ]
+        )
+    )
+    result = runner.invoke(
+        args=[
+            "contacts",
+            "import",
+            str(path),
+            "--tenant",
+            "Acme",
+            "--map",
+            "E-mail Address=email",
+            "--map",
+            "Given Name=first_name",
+            "--map",
+            "ZIP=zip:text",
+            "--tag",
+            "cli",
+            "--segment",
+            "From CLI",
+            "--sync",
+        ]
+    )
+    assert result.exit_code == 0, result.output
+    last = json.loads(result.stdout.strip().splitlines()[-1])
+    assert {
+        k: last[k] for k in ("status", "totalRows", "created", "updated", "skipped", "errors")
+    } == {
+        "status": "completed",
+        "totalRows": 2,
+        "created": 1,
+        "updated": 0,
+        "skipped": 0,
+        "errors": 1,
+    }
+    assert "Import job" in result.stderr and "completed: 2 of 2 rows" in result.stderr
+    ada = snapshot(tenant.id)["a@example.com"]
+    assert (
+        ada["custom"] == {"zip": "01234"}
+        and ada["tags"] == ["cli"]
+        and ada["segments"] == ["From CLI"]
+    )
+
+
+def test_cli_import_without_map_uses_and_prints_the_suggestion(
+    runner: FlaskCliRunner, tenant: Tenant, tmp_path: Path
+) -> None:
+    path = tmp_path / "outlook.csv"
+    path.write_bytes(
+        csv_bytes([["E-mail Address", "First Name", "Notes"], ["a@example.com", "Ada", "x"]])
+    )
+    result = runner.invoke(args=["contacts", "import", str(path), "--tenant", "Acme", "--sync"])
+    assert result.exit_code == 0, result.output
+    assert "E-mail Address -> email" in result.stderr and "Notes -> ignore" in result.stderr
+    assert snapshot(tenant.id)["a@example.com"]["first_name"] == "Ada"
+
+
+def test_cli_import_of_a_broken_file_exits_non_zero(
+    runner: FlaskCliRunner, tenant: Tenant, tmp_path: Path
+) -> None:
+    path = tmp_path / "people.csv"
+    path.write_bytes(csv_bytes([["Name"], ["Ada"]]))
+    result = runner.invoke(
+        args=[
+            "contacts",
+            "import",
+            str(path),
+            "--tenant",
+            "Acme",
+            "--map",
+            "Name=first_name",
+            "--sync",
+        ]
+    )
+    assert result.exit_code != 0
+    assert "Email" in result.output
+
+
+def test_cli_wait_follows_a_queued_import_run_by_a_worker(
+    runner: FlaskCliRunner, app: Flask, tenant: Tenant, tmp_path: Path
+) -> None:
+    path = tmp_path / "people.csv"
+    path.write_bytes(csv_bytes([["Email"], ["a@example.com"]]))
+    outcome: dict[str, object] = {}
+
+    def cli() -> None:
+        outcome["result"] = runner.invoke(
+            args=[
+                "contacts",
+                "import",
+                str(path),
+                "--tenant",
+                "Acme",
+                "--map",
+                "Email=email",
+                "--wait",
+            ]
+        )
+
+    thread = threading.Thread(target=cli)
+    thread.start()
+    queue = get_queue("imports")
+    for _ in range(100):  # the worker starts once the CLI has queued the job
+        if queue.count:
+            break
+        thread.join(0.1)
+    work(app)
+    thread.join(30)
+    result = outcome["result"]
+    assert result.exit_code == 0, result.output
+    assert "completed: 1 of 1 rows" in result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1])["status"] == "completed"
+
+
+def test_cli_rollback_and_cancel(runner: FlaskCliRunner, tenant: Tenant, app: Flask) -> None:
+    job = run_import(
+        new_job(tenant, csv_bytes([["Email"], ["a@example.com"]]), mapping={"Email": "email"}).id
+    )
+    result = runner.invoke(args=["contacts", "rollback", str(job.id), "--sync"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout.strip().splitlines()[-1])["deleted"] == 1
+    again = runner.invoke(args=["contacts", "rollback", str(job.id), "--sync"])
+    assert again.exit_code != 0 and "already been rolled back" in again.output
+    pending = new_job(tenant, csv_bytes([["Email"], ["b@example.com"]]), mapping={"Email": "email"})
+    cancel = runner.invoke(args=["contacts", "cancel", str(pending.id)])
+    assert cancel.exit_code == 0 and json.loads(cancel.stdout)["status"] == "cancelled"
+
+
+def test_import_and_rollback_on_sqlite(tmp_path: Path, redis_url: str) -> None:
+    app = create_app({"ENV": make_env(tmp_path, f"sqlite:///{tmp_path / 'lite.db'}", redis_url)})
+    with app.app_context():
+        upgrade()
+        tenant = make_tenant("Lite")
+        content = csv_bytes(
+            [
+                ["Email", "First", "Tags"],
+                ["a@example.com", "A", "x"],
+                ["b@example.com", "B", "y"],
+                ["A@example.com", "A2", ""],
+            ]
+        )
+        job = run_import(
+            new_job(
+                tenant,
+                content,
+                mapping={"Email": "email", "First": "first_name", "Tags": "tags"},
+                segment_name="S",
+            ).id,
+            batch_size=2,
+        )
+        assert (job.status, job.created_count, job.updated_count) == ("completed", 2, 1)
+        assert snapshot(tenant.id)["a@example.com"]["first_name"] == "A2"
+        start_rollback(job, enqueue=False)
+        run_rollback(job.id)
+        assert snapshot(tenant.id) == {}
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_finished_import_is_emailed_when_smtp_is_configured(app: Flask, tenant: Tenant) -> None:
+    from aiosmtpd.controller import Controller
+
+    received: list[str] = []
+
+    class Handler:
+        async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+            received.append(envelope.content.decode())  # type: ignore[attr-defined]
+            return "250 OK"
+
+    from tests.test_make_run import free_port
+
+    port = free_port()
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=port, SMTP_STARTTLS=False)
+        user = make_user(tenant, "owner@acme.test")
+        job = new_job(tenant, csv_bytes([["Email"], ["a@example.com"]]), mapping={"Email": "email"})
+        job.created_by = user.id
+        db.session.commit()
+        run_import(job.id)
+    finally:
+        controller.stop()
+    assert len(received) == 1
+    assert "To: owner@acme.test" in received[0]
+    assert "Import of contacts.csv finished: 1 created" in received[0]
+    assert db.session.scalar(select(func.count(Notification.id))) == 1
