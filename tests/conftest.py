@@ -30,10 +30,6 @@ TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
 PASSWORD = "correct horse battery"
 
 
-def _worker_index(worker_id: str) -> int:
-    return int(worker_id[2:]) if worker_id.startswith("gw") else 0
-
-
 def _with_database(url: str, name: str) -> str:
     return url.rsplit("/", 1)[0] + "/" + name
 
@@ -66,12 +62,15 @@ def make_env(tmp: Path, database_url: str, redis_url: str, **extra: str) -> dict
     return env
 
 
+RUN_ID = uuid.uuid4().hex[:8]
+
+
 @pytest.fixture(scope="session")
 def pg_url(worker_id: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A migrated PostgreSQL database for this test process."""
+    """A migrated PostgreSQL database for this test process (its own name, so runs can overlap)."""
     from flask_migrate import upgrade
 
-    name = f"cio_test_{worker_id}"
+    name = f"cio_test_{RUN_ID}_{worker_id}"
     url = create_database(name)
     tmp = tmp_path_factory.mktemp("migrate")
     app = create_app({"ENV": make_env(tmp, url, TEST_REDIS_URL + "/15")})
@@ -83,9 +82,22 @@ def pg_url(worker_id: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 
 
 @pytest.fixture(scope="session")
-def redis_url(worker_id: str) -> str:
-    """A Redis database number of its own for this test process."""
-    return f"{TEST_REDIS_URL}/{1 + _worker_index(worker_id)}"
+def redis_url() -> Iterator[str]:
+    """A Redis database number of its own for this test process, claimed with a lock key in db 0.
+
+    Databases 1-14 are shared out; two test runs on one machine never flush each other's data.
+    """
+    admin = Redis.from_url(f"{TEST_REDIS_URL}/0")
+    for number in range(1, 15):
+        lock = f"contacts-io:test-db:{number}"
+        if admin.set(lock, RUN_ID, nx=True, ex=3600):
+            try:
+                yield f"{TEST_REDIS_URL}/{number}"
+            finally:
+                admin.delete(lock)
+                admin.close()
+            return
+    raise RuntimeError("All Redis test databases (1-14) are in use by other test runs.")
 
 
 class IsolatedClient(FlaskClient):

@@ -11,7 +11,7 @@ from sqlalchemy import inspect
 
 from app import create_app
 from app.extensions import db
-from tests.conftest import PASSWORD, create_database, csrf_token, drop_database, make_env
+from tests.conftest import PASSWORD, RUN_ID, create_database, csrf_token, drop_database, make_env
 
 EXPECTED = {
     "tenants",
@@ -47,7 +47,7 @@ def _round_trip(database_url: str, tmp_path: Path, redis_url: str) -> None:
 def test_migrations_upgrade_and_downgrade_on_postgresql(
     tmp_path: Path, redis_url: str, worker_id: str
 ) -> None:
-    name = f"cio_migrations_{worker_id}"
+    name = f"cio_migrations_{RUN_ID}_{worker_id}"
     url = create_database(name)
     try:
         _round_trip(url, tmp_path, redis_url)
