@@ -114,7 +114,8 @@ class IsolatedClient(FlaskClient):
 @pytest.fixture
 def app(pg_url: str, redis_url: str, tmp_path: Path) -> Iterator[Flask]:
     """The app on the test process's PostgreSQL and Redis; tables and Redis emptied afterwards."""
-    app = create_app({"ENV": make_env(tmp_path, pg_url, redis_url), "TESTING": True})
+    env = make_env(tmp_path, pg_url, redis_url)
+    app = create_app({"ENV": env, "TESTING": True, "TEST_ENV": env})
     app.test_client_class = IsolatedClient
     conn = Redis.from_url(redis_url)
     conn.flushdb()
