@@ -11,13 +11,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, select, update
+from sqlalchemy import Connection, delete, select, update
 
+from app.imports.bulk import delete_rows, insert_rows, one_of
 from app.imports.upsert import (
     CONTACT_COLUMNS,
     STANDARD_FIELDS,
     contact_state,
-    insert_ignoring_conflicts,
     update_contacts,
 )
 from app.models import Contact, ImportEvent, contact_tags, segment_contacts
@@ -112,7 +112,7 @@ def revert_batch(
         r.id: contact_state(r)
         for r in conn.execute(
             select(*CONTACT_COLUMNS)
-            .where(Contact.id.in_(ids))
+            .where(one_of(conn, Contact.id, ids))
             .order_by(Contact.id)
             .with_for_update()
         )
@@ -156,42 +156,29 @@ def revert_batch(
             tally.restored += 1
         elif new:
             tally.unlinked += 1
-        tag_unlinks += [{"cid": ev.contact_id, "tid": t} for t in _uuids(new.get("tags_added"))]
+        tag_unlinks += [
+            {"contact_id": ev.contact_id, "tag_id": t} for t in _uuids(new.get("tags_added"))
+        ]
         tag_relinks += [
             {"contact_id": ev.contact_id, "tag_id": t} for t in _uuids(new.get("tags_removed"))
         ]
         segment_unlinks += [
-            {"cid": ev.contact_id, "sid": s} for s in _uuids(new.get("segments_added"))
+            {"segment_id": s, "contact_id": ev.contact_id}
+            for s in _uuids(new.get("segments_added"))
         ]
 
     contacts_table = Contact.__table__
     if to_delete:
-        conn.execute(delete(contacts_table).where(contacts_table.c.id.in_(to_delete)))
+        conn.execute(delete(contacts_table).where(one_of(conn, contacts_table.c.id, to_delete)))
     if restores:
         update_contacts(conn, restores, now)
-    if tag_unlinks:
-        conn.execute(
-            delete(contact_tags).where(
-                contact_tags.c.contact_id == bindparam("cid"),
-                contact_tags.c.tag_id == bindparam("tid"),
-            ),
-            tag_unlinks,
-        )
-    if tag_relinks:
-        conn.execute(
-            insert_ignoring_conflicts(conn, contact_tags, ["contact_id", "tag_id"]), tag_relinks
-        )
-    if segment_unlinks:
-        conn.execute(
-            delete(segment_contacts).where(
-                segment_contacts.c.contact_id == bindparam("cid"),
-                segment_contacts.c.segment_id == bindparam("sid"),
-            ),
-            segment_unlinks,
-        )
+    delete_rows(conn, contact_tags, tag_unlinks)
+    insert_rows(conn, contact_tags, tag_relinks, conflict=["contact_id", "tag_id"])
+    delete_rows(conn, segment_contacts, segment_unlinks)
+    events_table = ImportEvent.__table__
     conn.execute(
-        update(ImportEvent.__table__)
-        .where(ImportEvent.__table__.c.id.in_([e.id for e in events]))
+        update(events_table)
+        .where(one_of(conn, events_table.c.id, [e.id for e in events]))
         .values(reverted_at=now)
     )
     return len(events)

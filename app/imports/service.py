@@ -26,6 +26,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from app.extensions import db
+from app.imports.bulk import insert_rows
 from app.imports.mapping import FieldTarget
 from app.imports.options import ImportOptions, OptionsError
 from app.imports.parsing import FileFormatError, ReaderLimits, count_data_rows, open_table
@@ -461,21 +462,21 @@ def _write_one_batch(
     earlier = fetch_earlier_rows(conn, settings.job_id, [c["id"] for c in existing.values()])
     plan = plan_batch(batch.rows, existing, earlier, settings)
     written = write_batch(conn, plan, settings)
-    if batch.errors:
-        db.session.execute(
-            ImportRowError.__table__.insert(),
-            [
-                {
-                    "import_job_id": job.id,
-                    "row_number": e.row,
-                    "column": e.column,
-                    "value": e.value[:2000] if e.value else e.value,
-                    "message": e.message,
-                    "raw": raw,
-                }
-                for e, raw in batch.errors
-            ],
-        )
+    insert_rows(
+        conn,
+        ImportRowError.__table__,
+        [
+            {
+                "import_job_id": job.id,
+                "row_number": e.row,
+                "column": e.column,
+                "value": e.value[:2000] if e.value else e.value,
+                "message": e.message,
+                "raw": raw,
+            }
+            for e, raw in batch.errors
+        ],
+    )
     done = Progress(
         processed=progress.processed + batch.consumed,
         created=progress.created + plan.counts["created"],

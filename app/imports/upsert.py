@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, func, select
 
+from app.imports.bulk import delete_rows, insert_rows, one_of, update_rows
 from app.imports.validation import CleanRow
 from app.models import Contact, ImportEvent, Tag, contact_tags, segment_contacts
-from app.models.types import utcnow
+from app.models.types import new_id, utcnow
 
 STANDARD_FIELDS = ("first_name", "last_name", "company", "phone")
 INACTIVE_STATUSES = ("unsubscribed", "bounced")
@@ -153,7 +153,7 @@ def apply_row(change: ContactChange, row: CleanRow, settings: ImportSettings) ->
 
 def _new_state(row: CleanRow) -> dict[str, Any]:
     state: dict[str, Any] = {
-        "id": uuid.uuid4(),
+        "id": new_id(),
         "email": row.email,
         "email_normalized": row.email_normalized,
         "custom_fields": {},
@@ -223,7 +223,7 @@ def plan_batch(
             plan.skipped_duplicates.append((row.row, first_row))
             if change is None:
                 by_email[key] = ContactChange(
-                    existing[key]["id"] if key in existing else uuid.uuid4(),
+                    existing[key]["id"] if key in existing else new_id(),
                     "skipped",
                     first_row,
                     row.row,
@@ -283,7 +283,7 @@ def fetch_existing(
         return {}
     stmt = (
         select(*CONTACT_COLUMNS)
-        .where(Contact.tenant_id == tenant_id, Contact.email_normalized.in_(emails))
+        .where(Contact.tenant_id == tenant_id, one_of(conn, Contact.email_normalized, emails))
         .order_by(Contact.id)
     )
     if lock:
@@ -297,11 +297,12 @@ def fetch_earlier_rows(
     """For contacts this import already touched in earlier batches, the first row that did."""
     if not contact_ids:
         return {}
-    from sqlalchemy import func
-
     stmt = (
         select(ImportEvent.contact_id, func.min(ImportEvent.row_number))
-        .where(ImportEvent.import_job_id == job_id, ImportEvent.contact_id.in_(contact_ids))
+        .where(
+            ImportEvent.import_job_id == job_id,
+            one_of(conn, ImportEvent.contact_id, contact_ids),
+        )
         .group_by(ImportEvent.contact_id)
     )
     return {cid: first for cid, first in conn.execute(stmt)}
@@ -310,10 +311,14 @@ def fetch_earlier_rows(
 # --- writing -------------------------------------------------------------------------------
 
 
-def insert_ignoring_conflicts(conn: Connection, table: Any, index: list[str]) -> Any:
-    dialect = conn.dialect.name
-    module = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(table).on_conflict_do_nothing(index_elements=index)
+def _tag_ids(conn: Connection, tenant_id: uuid.UUID, names: list[str]) -> dict[str, uuid.UUID]:
+    return dict(
+        conn.execute(
+            select(Tag.name_normalized, Tag.id).where(
+                Tag.tenant_id == tenant_id, one_of(conn, Tag.name_normalized, names)
+            )
+        ).all()
+    )
 
 
 def ensure_tags(
@@ -322,46 +327,32 @@ def ensure_tags(
     """Ids of the tenant's tags by lower-cased name, creating missing ones; also the new ids."""
     wanted: dict[str, str] = {}
     for name in names:
-        wanted.setdefault(name.strip().lower(), name.strip())
+        wanted.setdefault(name.strip().lower()[:100], name.strip()[:100])
     wanted.pop("", None)
     if not wanted:
         return {}, []
-    table = Tag.__table__
-    found = dict(
-        conn.execute(
-            select(Tag.name_normalized, Tag.id).where(
-                Tag.tenant_id == tenant_id, Tag.name_normalized.in_(list(wanted))
-            )
-        ).all()
-    )
+    found = _tag_ids(conn, tenant_id, list(wanted))
     missing = [n for n in wanted if n not in found]
-    created: list[uuid.UUID] = []
-    if missing:
-        now = utcnow()
-        stmt = insert_ignoring_conflicts(conn, table, ["tenant_id", "name_normalized"]).returning(
-            table.c.id
-        )
-        for norm in missing:
-            new_id = conn.execute(
-                stmt,
-                {
-                    "id": uuid.uuid4(),
-                    "tenant_id": tenant_id,
-                    "name": wanted[norm][:100],
-                    "name_normalized": norm[:100],
-                    "created_at": now,
-                },
-            ).scalar()
-            if new_id is not None:
-                created.append(new_id)
-        found = dict(
-            conn.execute(
-                select(Tag.name_normalized, Tag.id).where(
-                    Tag.tenant_id == tenant_id, Tag.name_normalized.in_(list(wanted))
-                )
-            ).all()
-        )
-    return found, created
+    if not missing:
+        return found, []
+    now = utcnow()
+    created = insert_rows(
+        conn,
+        Tag.__table__,
+        [
+            {
+                "id": new_id(),
+                "tenant_id": tenant_id,
+                "name": wanted[n],
+                "name_normalized": n,
+                "created_at": now,
+            }
+            for n in missing
+        ],
+        conflict=["tenant_id", "name_normalized"],
+        returning="id",
+    )
+    return _tag_ids(conn, tenant_id, list(wanted)), created
 
 
 @dataclass
@@ -376,12 +367,10 @@ def write_batch(
 ) -> BatchWrite:
     """Apply a plan in the caller's transaction: contacts, links and journal."""
     now = now or utcnow()
-    contacts = Contact.__table__
     creates = [c for c in plan.changes if c.is_new]
     updates = [c for c in plan.changes if c.kind == "updated"]
 
     if creates:
-        stmt = insert_ignoring_conflicts(conn, contacts, ["tenant_id", "email_normalized"])
         rows = [
             {
                 **{k: c.state[k] for k in ("id", "email", "email_normalized", *STANDARD_FIELDS)},
@@ -396,8 +385,13 @@ def write_batch(
             }
             for c in creates
         ]
-        result = conn.execute(stmt.returning(contacts.c.id), rows)
-        inserted = {r[0] for r in result}
+        inserted = insert_rows(
+            conn,
+            Contact.__table__,
+            rows,
+            conflict=["tenant_id", "email_normalized"],
+            returning="id",
+        )
         if len(inserted) != len(creates):
             raise ConcurrentInsert()
     if updates:
@@ -413,25 +407,17 @@ def write_batch(
 def update_contacts(
     conn: Connection, states: dict[uuid.UUID, dict[str, Any]], now: datetime
 ) -> None:
-    """Write the standard and custom fields of many contacts with one executemany."""
-    contacts = Contact.__table__
-    stmt = (
-        update(contacts)
-        .where(contacts.c.id == bindparam("_id"))
-        .values(
-            **{name: bindparam(f"_{name}") for name in STANDARD_FIELDS},
-            custom_fields=bindparam("_custom_fields", type_=contacts.c.custom_fields.type),
-            updated_at=bindparam("_updated_at"),
-        )
-    )
-    conn.execute(
-        stmt,
+    """Write the standard and custom fields of many contacts in one statement."""
+    update_rows(
+        conn,
+        Contact.__table__,
+        "id",
         [
             {
-                "_id": contact_id,
-                **{f"_{name}": state[name] for name in STANDARD_FIELDS},
-                "_custom_fields": state["custom_fields"],
-                "_updated_at": now,
+                "id": contact_id,
+                **{name: state[name] for name in STANDARD_FIELDS},
+                "custom_fields": state["custom_fields"],
+                "updated_at": now,
             }
             for contact_id, state in states.items()
         ],
@@ -445,7 +431,7 @@ def _write_tags(
     for c in members:
         names.extend(c.tag_names)
     ids, created = ensure_tags(conn, settings.tenant_id, names)
-    option_ids = {ids[n.strip().lower()] for n in settings.option_tags if n.strip()}
+    option_ids = {ids[n.strip().lower()[:100]] for n in settings.option_tags if n.strip()}
     replace = (
         settings.strategy == "update" and settings.tags_mode == "replace" and settings.tags_mapped
     )
@@ -454,14 +440,14 @@ def _write_tags(
     if existing_ids and (ids or replace):
         for cid, tid in conn.execute(
             select(contact_tags.c.contact_id, contact_tags.c.tag_id).where(
-                contact_tags.c.contact_id.in_(existing_ids)
+                one_of(conn, contact_tags.c.contact_id, existing_ids)
             )
         ):
             current.setdefault(cid, set()).add(tid)
     added: dict[uuid.UUID, list[uuid.UUID]] = {}
     removed: dict[uuid.UUID, list[uuid.UUID]] = {}
     for c in members:
-        desired = option_ids | {ids[n.strip().lower()] for n in c.tag_names if n.strip()}
+        desired = option_ids | {ids[n.strip().lower()[:100]] for n in c.tag_names if n.strip()}
         have = current.get(c.contact_id, set())
         new = sorted(desired - have)
         if new:
@@ -470,19 +456,17 @@ def _write_tags(
             gone = sorted(have - desired)
             if gone:
                 removed[c.contact_id] = gone
-    if added:
-        conn.execute(
-            insert_ignoring_conflicts(conn, contact_tags, ["contact_id", "tag_id"]),
-            [{"contact_id": cid, "tag_id": tid} for cid, tids in added.items() for tid in tids],
-        )
-    if removed:
-        conn.execute(
-            delete(contact_tags).where(
-                contact_tags.c.contact_id == bindparam("cid"),
-                contact_tags.c.tag_id == bindparam("tid"),
-            ),
-            [{"cid": cid, "tid": tid} for cid, tids in removed.items() for tid in tids],
-        )
+    insert_rows(
+        conn,
+        contact_tags,
+        [{"contact_id": cid, "tag_id": tid} for cid, tids in added.items() for tid in tids],
+        conflict=["contact_id", "tag_id"],
+    )
+    delete_rows(
+        conn,
+        contact_tags,
+        [{"contact_id": cid, "tag_id": tid} for cid, tids in removed.items() for tid in tids],
+    )
     return added, removed, created
 
 
@@ -491,24 +475,24 @@ def _write_segment(
 ) -> set[uuid.UUID]:
     if settings.segment_id is None or not members:
         return set()
-    ids = [c.contact_id for c in members]
     existing_ids = [c.contact_id for c in members if not c.is_new]
-    already = set()
+    already: set[uuid.UUID] = set()
     if existing_ids:
         already = set(
             conn.execute(
                 select(segment_contacts.c.contact_id).where(
                     segment_contacts.c.segment_id == settings.segment_id,
-                    segment_contacts.c.contact_id.in_(existing_ids),
+                    one_of(conn, segment_contacts.c.contact_id, existing_ids),
                 )
             ).scalars()
         )
-    new = [cid for cid in ids if cid not in already]
-    if new:
-        conn.execute(
-            insert_ignoring_conflicts(conn, segment_contacts, ["segment_id", "contact_id"]),
-            [{"segment_id": settings.segment_id, "contact_id": cid} for cid in new],
-        )
+    new = [c.contact_id for c in members if c.contact_id not in already]
+    insert_rows(
+        conn,
+        segment_contacts,
+        [{"segment_id": settings.segment_id, "contact_id": cid} for cid in new],
+        conflict=["segment_id", "contact_id"],
+    )
     return set(new)
 
 
@@ -569,11 +553,12 @@ def _write_journal(
         events.append((kind, previous, new_data, c))
     if not events:
         return
-    conn.execute(
-        insert(ImportEvent.__table__),
+    insert_rows(
+        conn,
+        ImportEvent.__table__,
         [
             {
-                "id": uuid.uuid4(),
+                "id": new_id(),
                 "import_job_id": settings.job_id,
                 "contact_id": c.contact_id,
                 "event_type": kind,

@@ -35,6 +35,8 @@ from app.imports.parsing import (
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
 SPECTRUM = CORPUS / "csv-spectrum"
+if not (SPECTRUM / "csvs").is_dir() or not (CORPUS / "calamine-xlsx").is_dir():
+    raise RuntimeError(f"The third-party test corpus is missing: expected it at {CORPUS}.")
 WORKBOOKS = CORPUS / "calamine-xlsx"
 
 WriteFile = Callable[..., str]

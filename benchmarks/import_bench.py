@@ -1,0 +1,265 @@
+"""Import benchmark: `python -m benchmarks.import_bench --rows 1000000` (PostgreSQL, real worker).
+
+Builds a fresh PostgreSQL database, seeds a tenant with half of the file's emails, writes a
+CSV with a fixed seed (10 columns, 2% in-file duplicates, 1% invalid emails), then measures from
+enqueue to `completed` with a real RQ worker process, the worker's peak memory, the rollback of
+that import, a 100k-row XLSX import, and the naive per-row design on a slice for comparison.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+
+from benchmarks.data import MAPPING, email_for, write_csv, write_xlsx
+
+ROOT = Path(__file__).resolve().parent.parent
+ADMIN_URL = os.environ.get("BENCH_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def machine() -> str:
+    """nproc, memory and CPU model."""
+    cpu = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    mem_kb = int(Path("/proc/meminfo").read_text().split()[1])
+    return f"{os.cpu_count()} CPUs ({cpu}), {mem_kb / 1024 / 1024:.0f} GiB RAM, Python {platform.python_version()}"
+
+
+def fresh_database(name: str) -> str:
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+
+
+def environment(database_url: str, folder: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": REDIS_URL,
+        "INSTANCE_PATH": str(folder / "instance"),
+        "STORAGE_LOCAL_PATH": str(folder / "storage"),
+        "SECRET_KEY": "benchmark-" + "x" * 40,
+    }
+
+
+def seed_existing(database_url: str, tenant_id: uuid.UUID, rows: int) -> int:
+    """COPY contacts for every second email of the file into the tenant (they will match)."""
+    url = database_url.replace("postgresql+psycopg://", "postgresql://")
+    count = 0
+    with psycopg.connect(url) as conn, conn.cursor() as cur:
+        with cur.copy(
+            "COPY contacts (id, tenant_id, email, email_normalized, first_name, last_name, company,"
+            " custom_fields, subscription_status, emails_opened, emails_clicked, created_at, updated_at)"
+            " FROM STDIN"
+        ) as copy:
+            for n in range(0, rows, 2):
+                email = email_for(n)
+                status = "unsubscribed" if n % 50 == 0 else "subscribed"
+                copy.write_row(
+                    (
+                        uuid.uuid4(),
+                        tenant_id,
+                        email,
+                        email,
+                        "Old",
+                        "Name",
+                        "Old Co",
+                        "{}",
+                        status,
+                        0,
+                        0,
+                        "2025-01-01",
+                        "2025-01-01",
+                    )
+                )
+                count += 1
+        conn.commit()
+    return count
+
+
+def run_worker(env: dict[str, str]) -> float:
+    """Run a burst worker process; returns its peak RSS in MB."""
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.worker", "imports"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])["peak_rss_mb"]
+
+
+def measure_import(app, env, tenant, path: Path, name: str) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    from app.extensions import db
+    from app.imports.options import ImportOptions
+    from app.imports.service import create_import_job, enqueue_import, store_upload
+    from app.models import ImportJob
+
+    with path.open("rb") as f:
+        key, size = store_upload(tenant.id, f, path.name)
+    options = ImportOptions(
+        file_name=path.name,
+        file_key=key,
+        field_mapping=dict(MAPPING),
+        duplicate_strategy="update",
+        validate_email=True,
+        validate_phone=True,
+        default_region="GB",
+        tags=["benchmark"],
+        segment_name=f"Bench {name}",
+    )
+    job = create_import_job(tenant.id, options, file_size=size)
+    start = time.perf_counter()
+    enqueue_import(job)
+    peak = run_worker(env)
+    elapsed = time.perf_counter() - start
+    db.session.expire_all()
+    job = db.session.get(ImportJob, job.id)
+    assert job.status == "completed", (job.status, job.failure_message)
+    return {
+        "job": job,
+        "seconds": elapsed,
+        "rows_per_s": job.processed_rows / elapsed,
+        "peak_mb": peak,
+    }
+
+
+def measure_rollback(app, env, job) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    from app.extensions import db
+    from app.imports.service import start_rollback
+    from app.models import ImportJob
+
+    start = time.perf_counter()
+    start_rollback(job)
+    peak = run_worker(env)
+    elapsed = time.perf_counter() - start
+    db.session.expire_all()
+    job = db.session.get(ImportJob, job.id)
+    assert job.status == "rolled_back", job.rollback_result
+    return {
+        "seconds": elapsed,
+        "rows_per_s": job.processed_rows / elapsed,
+        "peak_mb": peak,
+        "events": job.rollback_total,
+    }
+
+
+def main() -> None:
+    """Run the benchmark and print a Markdown report."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--xlsx-rows", type=int, default=100_000)
+    parser.add_argument("--naive-rows", type=int, default=20_000)
+    parser.add_argument("--skip-rollback", action="store_true")
+    args = parser.parse_args()
+
+    from redis import Redis
+
+    Redis.from_url(REDIS_URL).flushdb()
+    folder = Path(tempfile.mkdtemp(prefix="cio-bench-"))
+    database_url = fresh_database("cio_bench")
+    env = environment(database_url, folder)
+    os.environ.update(env)
+
+    from flask_migrate import upgrade
+
+    from app import create_app
+    from app.cli import get_or_create_tenant
+    from app.extensions import db
+
+    app = create_app()
+    lines = [f"Machine: {machine()}", ""]
+    with app.app_context():
+        upgrade()
+        results = []
+        for rows in args.rows:
+            tenant = get_or_create_tenant(f"Bench CSV {rows}")
+            db.session.commit()
+            seeded = seed_existing(database_url, tenant.id, rows)
+            path = write_csv(folder / f"contacts-{rows}.csv", rows)
+            r = measure_import(app, env, tenant, path, f"csv {rows}")
+            job = r["job"]
+            line = (
+                f"| CSV import, update, validation on | {rows:,} rows ({seeded:,} already in the tenant) | "
+                f"{r['seconds']:.1f} s | **{r['rows_per_s']:,.0f} rows/s** | {r['peak_mb']:.0f} MB | "
+                f"created {job.created_count:,}, updated {job.updated_count:,}, unchanged {job.unchanged_count:,}, "
+                f"errors {job.error_count:,} |"
+            )
+            print(line, flush=True)
+            results.append(line)
+            if not args.skip_rollback:
+                rb = measure_rollback(app, env, job)
+                line = (
+                    f"| Rollback of that import | {rows:,} rows ({rb['events']:,} journal events) | "
+                    f"{rb['seconds']:.1f} s | **{rb['rows_per_s']:,.0f} rows/s** | {rb['peak_mb']:.0f} MB | |"
+                )
+                print(line, flush=True)
+                results.append(line)
+        if args.xlsx_rows:
+            rows = args.xlsx_rows
+            tenant = get_or_create_tenant(f"Bench XLSX {rows}")
+            db.session.commit()
+            seed_existing(database_url, tenant.id, rows)
+            path = write_xlsx(folder / f"contacts-{rows}.xlsx", rows)
+            r = measure_import(app, env, tenant, path, f"xlsx {rows}")
+            line = (
+                f"| XLSX import, update, validation on | {rows:,} rows | {r['seconds']:.1f} s | "
+                f"**{r['rows_per_s']:,.0f} rows/s** | {r['peak_mb']:.0f} MB | |"
+            )
+            print(line, flush=True)
+            results.append(line)
+        if args.naive_rows:
+            from benchmarks.naive import naive_import
+
+            rows = args.naive_rows
+            tenant = get_or_create_tenant(f"Bench naive {rows}")
+            db.session.commit()
+            seed_existing(database_url, tenant.id, rows)
+            path = write_csv(folder / f"naive-{rows}.csv", rows)
+            seconds = naive_import(tenant.id, path)
+            line = (
+                f"| Naive design (lookup + write + progress per row) | {rows:,} rows | {seconds:.1f} s | "
+                f"**{rows / seconds:,.0f} rows/s** | | |"
+            )
+            print(line, flush=True)
+            results.append(line)
+            tenant = get_or_create_tenant(f"Bench engine {rows}")
+            db.session.commit()
+            seed_existing(database_url, tenant.id, rows)
+            r = measure_import(app, env, tenant, path, f"engine {rows}")
+            line = (
+                f"| This engine on the same slice | {rows:,} rows | {r['seconds']:.1f} s | "
+                f"**{r['rows_per_s']:,.0f} rows/s** | {r['peak_mb']:.0f} MB | |"
+            )
+            print(line, flush=True)
+            results.append(line)
+    print(
+        "\n".join(
+            lines
+            + [
+                "| what | size | time | speed | worker peak RSS | result |",
+                "|---|---|---|---|---|---|",
+                *results,
+            ]
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
