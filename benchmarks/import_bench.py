@@ -251,8 +251,8 @@ def main() -> None:
             results.append(line)
     print(
         "\n".join(
-            lines
-            + [
+            [
+                *lines,
                 "| what | size | time | speed | worker peak RSS | result |",
                 "|---|---|---|---|---|---|",
                 *results,
