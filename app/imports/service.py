@@ -16,6 +16,7 @@ import threading
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -362,6 +363,37 @@ def run_import(job_id: uuid.UUID | str, batch_size: int | None = None) -> Import
         job.status, job.completed_at = "cancelled", utcnow()
         db.session.commit()
         return job
+    with job_lock(job.id) as acquired:
+        if not acquired:
+            log.info("import %s is being run by another worker; leaving it to it", job.id)
+            return job
+        return _run_import(job, batch_size)
+
+
+@contextmanager
+def job_lock(job_id: uuid.UUID) -> Iterator[bool]:
+    """Hold a PostgreSQL advisory lock on a job while it runs, so two workers never run one job.
+
+    The lock lives on its own connection: if the worker dies, PostgreSQL releases it.
+    """
+    if db.engine.dialect.name != "postgresql":
+        yield True
+        return
+    key = job_id.int & 0x7FFF_FFFF_FFFF_FFFF
+    with db.engine.connect() as conn:
+        acquired = bool(conn.execute(select(func.pg_try_advisory_lock(key))).scalar())
+        try:
+            yield acquired
+        finally:
+            if acquired:
+                conn.execute(select(func.pg_advisory_unlock(key)))
+            conn.commit()
+
+
+def _run_import(job: ImportJob, batch_size: int | None) -> ImportJob:
+    db.session.refresh(job)
+    if job.status not in ("pending", "processing"):
+        return job
     options = ImportOptions.from_dict(job.import_options or {})
     batch_size = batch_size or current_app.config["IMPORT_BATCH_SIZE"]
     job.status = "processing"
@@ -627,6 +659,7 @@ def start_rollback(job: ImportJob, force: bool = False, enqueue: bool = True) ->
     if job.rollback_status in ("pending", "processing"):
         raise ImportRefused("A rollback of this import is already under way.")
     job.rollback_status = "pending"
+    job.heartbeat_at = utcnow()
     job.rollback_force = force
     job.rollback_processed = 0
     job.rollback_result = None
@@ -651,7 +684,19 @@ def run_rollback(job_id: uuid.UUID | str, batch_size: int = 5000) -> ImportJob:
         raise ImportRefused(f"There is no import {job_id}.")
     if job.rollback_status not in ("pending", "processing"):
         return job
+    with job_lock(job.id) as acquired:
+        if not acquired:
+            log.info("rollback of %s is being run by another worker", job.id)
+            return job
+        return _run_rollback(job, batch_size)
+
+
+def _run_rollback(job: ImportJob, batch_size: int) -> ImportJob:
+    db.session.refresh(job)
+    if job.rollback_status not in ("pending", "processing"):
+        return job
     job.rollback_status = "processing"
+    job.heartbeat_at = utcnow()
     db.session.commit()
     tally = RollbackTally.from_dict(job.rollback_result)
     for attempt in range(1, BATCH_RETRIES + 1):
@@ -917,3 +962,46 @@ def remembered_mapping(tenant_id: uuid.UUID) -> dict[str, str]:
         for header, spec in (mapping or {}).items():
             remembered.setdefault(normalize_header(header), spec)
     return remembered
+
+
+def recover_stalled_jobs(stale_after: int = 120) -> dict[str, int]:
+    """Queue again the imports and rollbacks a dead worker left behind, and the ones Redis lost.
+
+    A job whose heartbeat is older than `stale_after` seconds, or whose queued RQ job no longer
+    exists, is enqueued again; it resumes from its checkpoint, and the advisory lock makes a
+    second copy of a job that is in fact still running exit at once.
+    """
+    from datetime import timedelta
+
+    from rq.job import Job
+
+    from app.jobs.queue import enqueue_committed, redis_connection
+    from app.jobs.tasks import IMPORT_OPTIONS, ROLLBACK_OPTIONS, import_task, rollback_task
+
+    connection = redis_connection()
+    cutoff = utcnow() - timedelta(seconds=stale_after)
+    requeued = {"imports": 0, "rollbacks": 0}
+
+    def lost(job: ImportJob) -> bool:
+        return not job.rq_job_id or not Job.exists(job.rq_job_id, connection=connection)
+
+    for job in db.session.scalars(
+        select(ImportJob).where(ImportJob.status.in_(("pending", "processing")))
+    ):
+        stale = job.status == "processing" and (job.heartbeat_at or job.created_at) < cutoff
+        if stale or (job.status == "pending" and lost(job)):
+            job.rq_job_id = enqueue_committed(
+                "imports", import_task, str(job.id), **IMPORT_OPTIONS
+            ).id
+            db.session.commit()
+            requeued["imports"] += 1
+            log.warning("import %s re-queued (stale=%s)", job.id, stale)
+    for job in db.session.scalars(
+        select(ImportJob).where(ImportJob.rollback_status.in_(("pending", "processing")))
+    ):
+        if (job.heartbeat_at or job.created_at) < cutoff:
+            job.heartbeat_at = utcnow()
+            enqueue_committed("imports", rollback_task, str(job.id), **ROLLBACK_OPTIONS)
+            requeued["rollbacks"] += 1
+            log.warning("rollback of %s re-queued", job.id)
+    return requeued

@@ -51,3 +51,11 @@ def daily_cleanup() -> dict[str, int]:
     """RQ job: run the clean-up inside an app context."""
     with job_app_context():
         return run_cleanup().__dict__
+
+
+def recover_jobs() -> dict[str, int]:
+    """RQ job: queue again the imports and rollbacks that a dead worker or Redis lost."""
+    from app.imports.service import recover_stalled_jobs
+
+    with job_app_context():
+        return recover_stalled_jobs()

@@ -266,3 +266,49 @@ def test_finished_import_is_emailed_when_smtp_is_configured(app: Flask, tenant: 
     assert "To: owner@acme.test" in received[0]
     assert "Import of contacts.csv finished: 1 created" in received[0]
     assert db.session.scalar(select(func.count(Notification.id))) == 1
+
+
+def test_import_left_processing_by_a_dead_worker_is_queued_again_and_finishes(
+    app: Flask, tenant: Tenant
+) -> None:
+    from datetime import timedelta
+
+    from app.imports.service import recover_stalled_jobs
+    from app.models.types import utcnow
+
+    content = csv_bytes([["Email"]] + [[f"p{i}@example.com"] for i in range(7)])
+    job = new_job(tenant, content, mapping={"Email": "email"})
+    job.status, job.heartbeat_at = "processing", utcnow() - timedelta(minutes=10)
+    db.session.commit()
+    fresh = new_job(tenant, content, mapping={"Email": "email"})
+    fresh.status, fresh.heartbeat_at = "processing", utcnow()
+    db.session.commit()
+    assert recover_stalled_jobs() == {"imports": 1, "rollbacks": 0}
+    work(app)
+    db.session.expire_all()
+    assert db.session.get(ImportJob, job.id).status == "completed"
+    assert db.session.get(ImportJob, fresh.id).status == "processing"
+
+
+def test_pending_import_whose_queue_entry_was_lost_is_queued_again(
+    app: Flask, tenant: Tenant
+) -> None:
+    from app.imports.service import recover_stalled_jobs
+
+    job = new_job(tenant, csv_bytes([["Email"], ["a@example.com"]]), mapping={"Email": "email"})
+    enqueue_import(job)
+    redis_connection().flushdb()  # Redis restarted without persistence
+    assert recover_stalled_jobs()["imports"] == 1
+    work(app)
+    db.session.expire_all()
+    assert db.session.get(ImportJob, job.id).status == "completed"
+
+
+def test_a_second_worker_on_the_same_import_leaves_it_alone(app: Flask, tenant: Tenant) -> None:
+    from app.imports.service import job_lock
+
+    job = new_job(tenant, csv_bytes([["Email"], ["a@example.com"]]), mapping={"Email": "email"})
+    with job_lock(job.id) as first:
+        assert first
+        assert run_import(job.id).status == "pending"  # the lock is held: nothing done
+    assert run_import(job.id).status == "completed"

@@ -59,7 +59,7 @@ def test_cleanup_job_deletes_expired_export_files_and_keeps_the_rows(
 
 def test_scheduler_runs_the_cleanup_daily_at_four(app: Flask) -> None:
     scheduler = build_scheduler(redis_connection())
-    (cron_job,) = scheduler.get_jobs()
+    cron_job = next(j for j in scheduler.get_jobs() if j.name == "daily_cleanup")
     assert cron_job.func is daily_cleanup
     assert cron_job.queue_name == "maintenance"
     assert DAILY_CLEANUP_CRON == "0 4 * * *"
@@ -73,3 +73,12 @@ def test_enqueue_commits_the_row_before_the_job_exists(app: Flask, tenant: Tenan
     enqueue_committed("maintenance", daily_cleanup)
     db.session.rollback()  # nothing left to roll back: the row was committed
     assert db.session.get(ExportJob, job.id) is not None
+
+
+def test_scheduler_looks_for_stalled_imports_every_minute(app: Flask) -> None:
+    from app.jobs.maintenance import recover_jobs
+
+    job = next(
+        j for j in build_scheduler(redis_connection()).get_jobs() if j.name == "recover_jobs"
+    )
+    assert job.func is recover_jobs and job.interval == 60 and job.queue_name == "maintenance"
