@@ -49,7 +49,7 @@ def _stage(
             f'CREATE TEMP TABLE IF NOT EXISTS "{stage}" ON COMMIT DELETE ROWS AS '
             f'SELECT {_quoted(names)} FROM "{table.name}" WITH NO DATA'
         )
-        cur.execute(f'TRUNCATE "{stage}"')
+        cur.execute(f'DELETE FROM "{stage}"')
         with cur.copy(f'COPY "{stage}" ({_quoted(names)}) FROM STDIN') as copy:
             for row in rows:
                 values = [row[n] for n in names]
