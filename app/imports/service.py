@@ -253,6 +253,70 @@ def _prefetch(batches: Iterator[ValidatedBatch], depth: int = 2) -> Iterator[Val
         thread.join(timeout=5)
 
 
+def _validated_in_child(
+    path: str, table: Any, validator: RowValidator, skip: int, batch_size: int, depth: int = 4
+) -> Iterator[ValidatedBatch]:
+    """Read and validate in a forked process, so validation runs beside the database work.
+
+    Reading and validating is pure CPU work on plain values; a second process gives it a core of
+    its own instead of sharing the interpreter lock with the batch writer. The child touches no
+    database connection and leaves with os._exit.
+    """
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    channel = context.Queue(maxsize=depth)
+    info = table.info
+
+    def produce() -> None:
+        try:
+            with open_table(
+                path,
+                info.file_type,
+                encoding=info.encoding,
+                delimiter=info.delimiter,
+                sheet=info.sheet,
+                limits=_limits(),
+            ) as child_table:
+                for batch in _validated_batches(child_table, validator, skip, batch_size):
+                    channel.put(("batch", batch))
+            channel.put(("done", None))
+        except FileFormatError as exc:
+            channel.put(("format", str(exc)))
+        except BaseException as exc:  # reported to the parent, which raises it
+            channel.put(("crash", f"{type(exc).__name__}: {exc}"))
+        finally:
+            channel.close()
+            channel.join_thread()
+            os._exit(0)
+
+    child = context.Process(target=produce, name="import-validator", daemon=True)
+    child.start()
+    try:
+        while True:
+            try:
+                kind, payload = channel.get(timeout=5)
+            except queue.Empty:
+                if not child.is_alive():
+                    raise RuntimeError(
+                        "The process reading the file stopped unexpectedly."
+                    ) from None
+                continue
+            if kind == "batch":
+                yield payload
+            elif kind == "done":
+                return
+            elif kind == "format":
+                raise FileFormatError(payload)
+            else:
+                raise RuntimeError(f"Reading the file failed: {payload}")
+    finally:
+        if child.is_alive():
+            child.terminate()
+        child.join(timeout=5)
+        channel.close()
+
+
 def _ensure_custom_fields(tenant_id: uuid.UUID, targets: dict[str, FieldTarget]) -> dict[str, str]:
     """Types of the mapped custom fields, creating the ones the import declares."""
     existing = {
@@ -434,9 +498,14 @@ def _run_import(job: ImportJob, batch_size: int | None) -> ImportJob:
                 ),
             )
             progress = Progress.of(job)
-            batches = _prefetch(
-                _validated_batches(table, validator, progress.processed, batch_size)
-            )
+            if (job.total_rows or 0) >= current_app.config["IMPORT_PARALLEL_ROWS"]:
+                batches = _validated_in_child(
+                    path, table, validator, progress.processed, batch_size
+                )
+            else:
+                batches = _prefetch(
+                    _validated_batches(table, validator, progress.processed, batch_size)
+                )
             try:
                 for batch in batches:
                     _commit_batch(job, settings, batch, progress)

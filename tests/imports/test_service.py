@@ -622,3 +622,35 @@ def test_unknown_default_phone_country_is_refused_before_the_import(
         default_region="XX",
     )
     assert job.status == "failed" and "XX" in job.failure_message
+
+
+def test_validation_in_a_separate_process_gives_the_same_result(app: Flask, tenant: Tenant) -> None:
+    rows = (
+        [["Email", "First", "Tags"]]
+        + [[f"p{i % 9}@example.com", f"n{i}", "t"] for i in range(25)]
+        + [["bad", "", ""]]
+    )
+    mapping = {"Email": "email", "First": "first_name", "Tags": "tags"}
+    threaded = run_import(new_job(tenant, csv_bytes(rows), mapping=mapping).id, batch_size=4)
+    other = make_tenant("Forked")
+    app.config["IMPORT_PARALLEL_ROWS"] = 0
+    forked = run_import(new_job(other, csv_bytes(rows), mapping=mapping).id, batch_size=4)
+    assert (forked.status, forked.created_count, forked.updated_count, forked.error_count) == (
+        threaded.status,
+        threaded.created_count,
+        threaded.updated_count,
+        threaded.error_count,
+    )
+    assert snapshot(other.id) == snapshot(tenant.id)
+
+
+def test_file_error_found_by_the_reading_process_fails_the_import_clearly(app: Flask, tenant: Tenant) -> None:
+    app.config.update(IMPORT_PARALLEL_ROWS=0, IMPORT_MAX_ROWS=6)
+    content = csv_bytes([["Email"]] + [[f"p{i}@example.com"] for i in range(10)])
+    job = new_job(tenant, content, mapping={"Email": "email"})
+    job.total_rows = 10  # the pre-count passed; the reader meets the limit while streaming
+    db.session.commit()
+    job = run_import(job.id, batch_size=4)
+    assert job.status == "failed"
+    assert "rows" in job.failure_message and "rolled back" in job.failure_message
+    assert job.processed_rows == 4 and job.can_rollback
