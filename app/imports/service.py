@@ -394,12 +394,7 @@ def _limits() -> ReaderLimits:
 def _fail(job: ImportJob, message: str) -> ImportJob:
     db.session.rollback()
     db.session.refresh(job)
-    job.status = "failed"
-    job.failure_message = message
-    job.completed_at = utcnow()
-    db.session.commit()
-    _finish_reports(job)
-    return job
+    return _end(job, "failed", message)
 
 
 def _open(job: ImportJob, options: ImportOptions, folder: str) -> Any:
@@ -510,26 +505,19 @@ def _run_import(job: ImportJob, batch_size: int | None) -> ImportJob:
                 for batch in batches:
                     _commit_batch(job, settings, batch, progress)
                     if _cancel_requested(job.id):
-                        job.status, job.completed_at = "cancelled", utcnow()
-                        db.session.commit()
                         log.info(
                             "import %s: cancelled after row %d", job.id, progress.processed + 1
                         )
-                        _finish_reports(job)
-                        return job
+                        return _end(job, "cancelled")
             except FileFormatError as exc:
                 return _fail(
                     job,
                     f"{exc} The rows before it were imported and can be rolled back.",
                 )
-    job.status = "completed"
-    job.completed_at = utcnow()
     if job.total_rows is None or job.total_rows != progress.processed:
         job.total_rows = progress.processed
-    db.session.commit()
     log.info("import %s: completed (%d rows)", job.id, progress.processed)
-    _finish_reports(job)
-    return job
+    return _end(job, "completed")
 
 
 def _cancel_requested(job_id: uuid.UUID) -> bool:
@@ -677,15 +665,24 @@ def _source_headers(job: ImportJob) -> list[str]:
     return [f"Column {i + 1}" for i in range(width)]
 
 
-def _finish_reports(job: ImportJob) -> None:
-    """Error report and notification once an import stops (completed, failed or cancelled)."""
+def _end(job: ImportJob, status: str, message: str | None = None) -> ImportJob:
+    """Stop an import for good: the error report first, then the final status, then the news.
+
+    The report is written before the status changes, so a page that sees the import ended can
+    offer the report at once.
+    """
     try:
         if job.error_count:
             job.error_report_key = write_error_report(job)
-            db.session.commit()
     except StorageError as exc:
         log.warning("import %s: error report not written: %s", job.id, exc)
+    job.status = status
+    job.completed_at = utcnow()
+    if message:
+        job.failure_message = message
+    db.session.commit()
     notify(job.tenant_id, job.created_by, "import", import_summary(job), f"/imports/{job.id}")
+    return job
 
 
 def import_summary(job: ImportJob) -> str:
@@ -707,11 +704,7 @@ def mark_failed(job_id: uuid.UUID | str, message: str) -> None:
     job = db.session.get(ImportJob, uuid.UUID(str(job_id)))
     if job is None or job.status not in ("pending", "processing"):
         return
-    job.status = "failed"
-    job.failure_message = message
-    job.completed_at = utcnow()
-    db.session.commit()
-    _finish_reports(job)
+    _end(job, "failed", message)
 
 
 # --- rollback ------------------------------------------------------------------------------

@@ -21,7 +21,10 @@ def dashboard() -> str:
     """The tenant's contact count and its latest imports and exports."""
     contact_count = db.session.scalar(scoped(Contact, func.count(Contact.id)))
     imports = db.session.scalars(
-        scoped(ImportJob).order_by(ImportJob.created_at.desc()).limit(5)
+        scoped(ImportJob)
+        .where(ImportJob.status != "draft")
+        .order_by(ImportJob.created_at.desc())
+        .limit(5)
     ).all()
     exports = db.session.scalars(
         scoped(ExportJob).order_by(ExportJob.created_at.desc()).limit(5)
