@@ -75,10 +75,16 @@ def register_blueprints(app: Flask) -> None:
     from app.web.api.views import bp as api_bp
     from app.web.auth.views import bp as auth_bp
     from app.web.contacts.views import bp as contacts_bp
+    from app.web.exports.views import bp as exports_bp
     from app.web.files.views import bp as files_bp
+    from app.web.history.views import bp as history_bp
     from app.web.main.views import bp as main_bp
+    from app.web.notifications.views import bp as notifications_bp
+    from app.web.wizard.views import bp as wizard_bp
 
-    for blueprint in (auth_bp, main_bp, contacts_bp, files_bp, api_bp):
+    for blueprint in (auth_bp, main_bp, contacts_bp, files_bp, api_bp, exports_bp):
+        app.register_blueprint(blueprint)
+    for blueprint in (wizard_bp, history_bp, notifications_bp):
         app.register_blueprint(blueprint)
 
 

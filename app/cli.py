@@ -105,6 +105,7 @@ def seed_demo_command(if_empty: bool) -> None:
 
 def register(app: Flask) -> None:
     """Add every command group to the app's CLI."""
+    from app.exports.cli import exports_cli
     from app.imports.cli import contacts_cli
 
     for command in (
@@ -114,5 +115,6 @@ def register(app: Flask) -> None:
         scheduler_command,
         seed_demo_command,
         contacts_cli,
+        exports_cli,
     ):
         app.cli.add_command(command)

@@ -15,16 +15,15 @@ completed_at, and end to end from enqueue to the worker's exit) and the worker's
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import random
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -35,7 +34,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 DATABASE = "cio_bench_exports"
-ADMIN_URL = os.environ.get("BENCH_ADMIN_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+ADMIN_URL = os.environ.get(
+    "BENCH_ADMIN_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 REDIS_BASE = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379")
 SEED = 20260101
 
@@ -44,7 +45,11 @@ LAST = ["Lovelace", "Hopper", "Turing", "Torvalds", "Hamilton", "Thompson", "Mü
 COMPANIES = ["Acme Corp", "Globex", "Initech", "Umbrella", "Hooli", "Stark", "Wayne", "Wonka"]
 TAGS = ["newsletter", "customer", "vip", "webinar", "trial"]
 STATUSES = ["subscribed"] * 18 + ["unsubscribed", "bounced"]
-CUSTOM_FIELDS = [("zip", "ZIP", "text"), ("score", "Score", "number"), ("signup_date", "Signup date", "date")]
+CUSTOM_FIELDS = [
+    ("zip", "ZIP", "text"),
+    ("score", "Score", "number"),
+    ("signup_date", "Signup date", "date"),
+]
 FIELDS = [
     "email",
     "first_name",
@@ -54,12 +59,13 @@ FIELDS = [
     "subscription_status",
     "emails_opened",
     "emails_clicked",
+    "last_engaged_at",
     "created_at",
-    "tags",
     "custom:zip",
     "custom:score",
     "custom:signup_date",
 ]
+"""10 standard fields and 3 custom fields; `--with-tags` adds the tags column."""
 
 
 def database_url(name: str = DATABASE) -> str:
@@ -82,7 +88,9 @@ def app_env(tmp: Path, redis_url: str) -> dict[str, str]:
 def ensure_database() -> None:
     """Create and migrate the benchmark database when it is missing."""
     with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)).fetchone()
+        exists = conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)
+        ).fetchone()
         if not exists:
             conn.execute(f'CREATE DATABASE "{DATABASE}"')
     env = {**os.environ, "DATABASE_URL": database_url(), "INSTANCE_PATH": tempfile.mkdtemp()}
@@ -96,7 +104,7 @@ def ensure_database() -> None:
     )
 
 
-def contact_rows(tenant_id: uuid.UUID, count: int, seed: int = SEED) -> io.StringIO:
+def contact_rows(tenant_id: uuid.UUID, count: int, seed: int = SEED) -> Iterator[str]:
     """Yield COPY text lines of `count` contacts (deterministic for a seed)."""
     rng = random.Random(seed)
     base = datetime(2025, 1, 1, tzinfo=UTC)
@@ -108,25 +116,28 @@ def contact_rows(tenant_id: uuid.UUID, count: int, seed: int = SEED) -> io.Strin
             "signup_date": (date(2024, 1, 1) + timedelta(days=rng.randrange(700))).isoformat(),
         }
         created = base + timedelta(seconds=n * 7)
-        yield "\t".join(
-            (
-                str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-                str(tenant_id),
-                email,
-                email,
-                rng.choice(FIRST),
-                rng.choice(LAST),
-                rng.choice(COMPANIES),
-                f"+4420794{rng.randrange(100000):05d}",
-                json.dumps(custom),
-                rng.choice(STATUSES),
-                str(rng.randrange(50)),
-                str(rng.randrange(10)),
-                (created + timedelta(days=30)).isoformat(),
-                created.isoformat(),
-                created.isoformat(),
+        yield (
+            "\t".join(
+                (
+                    str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                    str(tenant_id),
+                    email,
+                    email,
+                    rng.choice(FIRST),
+                    rng.choice(LAST),
+                    rng.choice(COMPANIES),
+                    f"+4420794{rng.randrange(100000):05d}",
+                    json.dumps(custom),
+                    rng.choice(STATUSES),
+                    str(rng.randrange(50)),
+                    str(rng.randrange(10)),
+                    (created + timedelta(days=30)).isoformat(),
+                    created.isoformat(),
+                    created.isoformat(),
+                )
             )
-        ) + "\n"
+            + "\n"
+        )
 
 
 def seed_tenant(size: int) -> uuid.UUID:
@@ -145,7 +156,9 @@ def seed_tenant(size: int) -> uuid.UUID:
         tenant_id = uuid.uuid4()
         print(f"seeding {size:,} contacts into {name} ...", flush=True)
         started = time.monotonic()
-        conn.execute("INSERT INTO tenants (id, name, created_at) VALUES (%s, %s, now())", (tenant_id, name))
+        conn.execute(
+            "INSERT INTO tenants (id, name, created_at) VALUES (%s, %s, now())", (tenant_id, name)
+        )
         conn.execute(
             "INSERT INTO workspaces (id, tenant_id, name, created_at) VALUES (%s, %s, 'Main', now())",
             (uuid.uuid4(), tenant_id),
@@ -188,3 +201,116 @@ def seed_tenant(size: int) -> uuid.UUID:
         conn.execute("ANALYZE contact_tags")
         print(f"  seeded in {time.monotonic() - started:.1f}s", flush=True)
         return tenant_id
+
+
+def claim_redis_database() -> tuple[str, Redis, str]:
+    """A Redis database of our own (the lock scheme the tests use), emptied."""
+    admin = Redis.from_url(f"{REDIS_BASE}/0")
+    for number in range(1, 15):
+        lock = f"contacts-io:test-db:{number}"
+        if admin.set(lock, "export-bench", nx=True, ex=6 * 3600):
+            url = f"{REDIS_BASE}/{number}"
+            Redis.from_url(url).flushdb()
+            return url, admin, lock
+    raise SystemExit("No free Redis database (1-14): wait for the test runs to end.")
+
+
+def run_one(tenant_id: uuid.UUID, file_format: str, fields: list[str], env: dict[str, str]) -> dict:
+    """Queue one export, run a worker process until the queue is empty, read the job's row."""
+    os.environ.update(env)
+    from app import create_app
+    from app.exports.query import ExportFilters
+    from app.exports.service import ExportRequest, create_export
+    from app.extensions import db
+    from app.models import ExportJob
+
+    app = create_app()
+    with app.app_context():
+        request = ExportRequest("full", ExportFilters(), fields, file_format)
+        started = time.monotonic()
+        job = create_export(tenant_id, request)
+        job_id = job.id
+        db.session.remove()
+        db.engine.dispose()
+    measure = (
+        "import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True);"
+        " print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
+    worker = [
+        str(Path(sys.executable).parent / "flask"),
+        "--app",
+        "wsgi",
+        "worker",
+        "exports",
+        "--burst",
+    ]
+    result = subprocess.run(
+        [sys.executable, "-c", measure, *worker],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    wall = time.monotonic() - started
+    peak_kb = int(result.stdout.strip().splitlines()[-1])
+    with app.app_context():
+        job = db.session.get(ExportJob, job_id)
+        assert job.status == "completed", (job.status, job.failure_message, result.stderr[-2000:])
+        seconds = (job.completed_at - job.started_at).total_seconds()
+        row = {
+            "format": file_format,
+            "contacts": job.processed_contacts,
+            "job_seconds": round(seconds, 2),
+            "contacts_per_s": round(job.processed_contacts / seconds),
+            "end_to_end_seconds": round(wall, 2),
+            "file_mb": round(job.file_size / 1e6, 1),
+            "worker_peak_rss_mb": round(peak_kb / 1024),
+        }
+        app.extensions["storage"].delete(job.file_url)
+        db.session.remove()
+        db.engine.dispose()
+    return row
+
+
+def machine() -> str:
+    """nproc, memory and CPU model, as the report shows them."""
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        "unknown",
+    )
+    memory = subprocess.run(["free", "-h"], capture_output=True, text=True).stdout.splitlines()[1]
+    return f"nproc={os.cpu_count()}; CPU: {cpu}; memory: {' '.join(memory.split()[:2])}; load: {os.getloadavg()}"
+
+
+def main() -> None:
+    """Seed when needed, run every size and format, print one JSON line per run."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="100000,1000000")
+    parser.add_argument("--formats", default="csv,xlsx")
+    parser.add_argument("--with-tags", action="store_true", help="Export the tags column too.")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    fields = FIELDS + (["tags"] if args.with_tags else [])
+    ensure_database()
+    tenants = {size: seed_tenant(size) for size in sizes}
+    redis_url, admin, lock = claim_redis_database()
+    print(machine(), flush=True)
+    try:
+        with tempfile.TemporaryDirectory(prefix="export-bench-") as tmp:
+            env = app_env(Path(tmp), redis_url)
+            for file_format in args.formats.split(","):
+                for size in sizes:
+                    row = run_one(tenants[size], file_format, fields, env)
+                    row["tags"] = args.with_tags
+                    print(json.dumps(row), flush=True)
+    finally:
+        admin.delete(lock)
+
+
+if __name__ == "__main__":
+    main()

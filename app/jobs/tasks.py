@@ -46,6 +46,16 @@ def rollback_failed(job: Job, connection: Any, exc_type: Any, exc: Any, tb: Any)
         mark_rollback_failed(job.args[0], _message(exc_type, exc))
 
 
+def export_failed(job: Job, connection: Any, exc_type: Any, exc: Any, tb: Any) -> None:
+    """Failure callback: when RQ gives up, the export row says failed and keeps the reason."""
+    if _will_retry(job):
+        return
+    from app.exports.service import mark_failed
+
+    with job_app_context():
+        mark_failed(job.args[0], _message(exc_type, exc))
+
+
 def import_task(job_id: str) -> dict[str, Any]:
     """Run or resume an import."""
     from app.imports.service import run_import
@@ -74,6 +84,17 @@ def dry_run_task(job_id: str) -> dict[str, Any]:
         return run_dry_run(job_id)
 
 
+def export_task(job_id: str) -> dict[str, Any]:
+    """Run an export (from the start when a previous attempt died)."""
+    from app.exports.service import run_export
+
+    with job_app_context():
+        current = get_current_job()
+        log.info("export %s (rq %s)", job_id, current.id if current else "-")
+        job = run_export(job_id)
+        return {"status": job.status, "processedContacts": job.processed_contacts}
+
+
 IMPORT_OPTIONS: dict[str, Any] = {
     "retry": RETRY,
     "on_failure": Callback(import_failed),
@@ -85,3 +106,8 @@ ROLLBACK_OPTIONS: dict[str, Any] = {
     "job_timeout": 6 * 3600,
 }
 DRY_RUN_OPTIONS: dict[str, Any] = {"job_timeout": 3600}
+EXPORT_OPTIONS: dict[str, Any] = {
+    "retry": RETRY,
+    "on_failure": Callback(export_failed),
+    "job_timeout": 3 * 3600,
+}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, func, text
@@ -13,7 +13,9 @@ from app.extensions import db
 from app.models.types import JSONType, Timestamp, UUIDType, new_id, utcnow
 
 EXPORT_TYPES = ("full", "filtered", "segment")
-EXPORT_FORMATS = ("csv", "xlsx", "json")
+EXPORT_FORMATS = ("csv", "xlsx", "json", "ndjson")
+EXPORT_STATUSES = ("pending", "processing", "completed", "failed", "expired")
+FINISHED_EXPORT_STATUSES = ("completed", "failed", "expired")
 
 
 class ExportJob(db.Model):
@@ -43,3 +45,40 @@ class ExportJob(db.Model):
     created_at: Mapped[datetime] = mapped_column(
         Timestamp, default=utcnow, server_default=func.now()
     )
+
+    # Added by migration 0003 for the export feature.
+    file_name: Mapped[str | None] = mapped_column(String(255))
+    export_options: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    failure_message: Mapped[str | None] = mapped_column(Text)
+    upload_key: Mapped[str | None] = mapped_column(Text)
+    """The key a run is uploading to; a restarted run deletes what it may have left there."""
+    rq_job_id: Mapped[str | None] = mapped_column(String(64))
+
+    @property
+    def is_finished(self) -> bool:
+        """True once the export stopped for good: completed, failed or expired."""
+        return self.status in FINISHED_EXPORT_STATUSES
+
+    @property
+    def percent(self) -> int:
+        """Progress in whole percent (100 when finished)."""
+        if self.is_finished:
+            return 100
+        if not self.total_contacts:
+            return 0
+        return min(99, int(self.processed_contacts * 100 / self.total_contacts))
+
+    def is_expired(self, now: datetime | None = None) -> bool:
+        """True when the file is gone or past its expiry time (even before the clean-up ran)."""
+        if self.status == "expired":
+            return True
+        if self.status != "completed" or self.expires_at is None:
+            return False
+        expires_at = self.expires_at
+        if expires_at.tzinfo is None:
+            expires_at = expires_at.replace(tzinfo=UTC)
+        return expires_at <= (now or utcnow())
+
+    def is_downloadable(self, now: datetime | None = None) -> bool:
+        """True when the file is complete, stored and not expired."""
+        return self.status == "completed" and bool(self.file_url) and not self.is_expired(now)

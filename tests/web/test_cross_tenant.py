@@ -6,16 +6,22 @@ land without saying how it is isolated.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
 from app.extensions import db
-from app.models import Contact, Tenant, User
-from tests.conftest import AuthActions, make_tenant, make_user
+from app.imports.options import ImportOptions
+from app.imports.service import store_upload
+from app.models import Contact, ExportJob, ImportJob, Notification, Tenant, User
+from app.models.types import utcnow
+from app.storage import object_key
+from tests.conftest import AuthActions, csrf_token, make_tenant, make_user
 
 SECRET = "globex-secret-value"
 
@@ -25,6 +31,55 @@ class Objects:
     """Objects that belong to tenant B."""
 
     contact: Contact
+    export: ExportJob
+    draft: ImportJob
+    finished: ImportJob
+    note: Notification
+
+
+def _import(tenant: Tenant, status: str) -> ImportJob:
+    """An import of tenant B, with its file stored: a wizard draft or a finished import."""
+    content = f"Email\n{SECRET}@globex.test\n".encode()
+    key, size = store_upload(tenant.id, io.BytesIO(content), f"{SECRET}.csv")
+    options = ImportOptions(
+        file_name=f"{SECRET}.csv", file_key=key, file_type="csv", field_mapping={"Email": "email"}
+    )
+    wizard = {"headers": ["Email"], "choices": {"Email": "email"}, "reached": "confirm"}
+    wizard["sample"] = [[2, [f"{SECRET}@globex.test"], None]]
+    job = ImportJob(
+        tenant_id=tenant.id,
+        file_name=f"{SECRET}.csv",
+        file_size=size,
+        file_url=key,
+        file_type="csv",
+        field_mapping={"Email": "email"},
+        import_options={**options.to_dict(), "wizard": wizard},
+        status=status,
+        error_report_key=key if status == "completed" else None,
+    )
+    db.session.add(job)
+    db.session.commit()
+    return job
+
+
+def _export(tenant: Tenant) -> ExportJob:
+    """A finished export of tenant B, with its file stored."""
+    from flask import current_app
+
+    key = object_key(tenant.id, "exports", ".csv")
+    current_app.extensions["storage"].save(key, io.BytesIO(f"Email\n{SECRET}\n".encode()))
+    job = ExportJob(
+        tenant_id=tenant.id,
+        export_type="full",
+        file_format="csv",
+        file_name=f"{SECRET}.csv",
+        file_url=key,
+        status="completed",
+        expires_at=utcnow() + timedelta(days=7),
+    )
+    db.session.add(job)
+    db.session.commit()
+    return job
 
 
 def make_objects(tenant: Tenant) -> Objects:
@@ -34,14 +89,37 @@ def make_objects(tenant: Tenant) -> Objects:
         email_normalized=f"{SECRET}@globex.test",
         first_name=SECRET,
     )
-    db.session.add(contact)
+    note = Notification(tenant_id=tenant.id, kind="import", message=SECRET, link="/")
+    db.session.add_all([contact, note])
     db.session.commit()
-    return Objects(contact=contact)
+    return Objects(
+        contact=contact,
+        export=_export(tenant),
+        draft=_import(tenant, "draft"),
+        finished=_import(tenant, "completed"),
+        note=note,
+    )
 
 
 # endpoint -> (method, URL of tenant B's object)
 OBJECT_ROUTES: dict[str, tuple[str, Callable[[Objects], str]]] = {
     "contacts.detail": ("GET", lambda o: f"/contacts/{o.contact.id}"),
+    "exports.detail": ("GET", lambda o: f"/exports/{o.export.id}"),
+    "exports.download": ("GET", lambda o: f"/exports/{o.export.id}/download"),
+    "wizard.source": ("GET", lambda o: f"/imports/{o.draft.id}/file"),
+    "wizard.mapping": ("GET", lambda o: f"/imports/{o.draft.id}/mapping"),
+    "wizard.options": ("GET", lambda o: f"/imports/{o.draft.id}/options"),
+    "wizard.confirm": ("GET", lambda o: f"/imports/{o.draft.id}/confirm"),
+    "wizard.dry_run": ("POST", lambda o: f"/imports/{o.draft.id}/dry-run"),
+    "wizard.dry_run_errors": ("GET", lambda o: f"/imports/{o.draft.id}/dry-run/errors.csv"),
+    "wizard.start": ("POST", lambda o: f"/imports/{o.draft.id}/start"),
+    "wizard.discard": ("POST", lambda o: f"/imports/{o.draft.id}/discard"),
+    "wizard.job": ("GET", lambda o: f"/imports/{o.finished.id}"),
+    "wizard.cancel": ("POST", lambda o: f"/imports/{o.finished.id}/cancel"),
+    "wizard.error_report": ("GET", lambda o: f"/imports/{o.finished.id}/error-report"),
+    "history.import_detail": ("GET", lambda o: f"/history/imports/{o.finished.id}"),
+    "history.rollback": ("POST", lambda o: f"/history/imports/{o.finished.id}/rollback"),
+    "notifications.open_note": ("GET", lambda o: f"/notifications/{o.note.id}"),
 }
 
 # Routes that name no tenant object; they must still refuse anonymous visitors unless public.
@@ -78,7 +156,7 @@ def test_user_of_another_tenant_gets_404(
 ) -> None:
     other = make_objects(make_tenant("Globex"))
     method, url = OBJECT_ROUTES[endpoint]
-    response = client.open(url(other), method=method)
+    response = client.open(url(other), method=method, headers=_csrf(client, method))
     assert response.status_code == 404
     assert SECRET not in response.get_data(as_text=True)
 
@@ -92,4 +170,13 @@ def test_owner_can_open_the_same_url(
     own = make_objects(globex)
     auth.login("hank@globex.test")
     method, url = OBJECT_ROUTES[endpoint]
-    assert client.open(url(own), method=method).status_code == 200
+    response = client.open(url(own), method=method, headers=_csrf(client, method))
+    # 200, or a redirect for a form post and for links that lead on (a notification's link)
+    assert response.status_code in ((200,) if method == "GET" else (200, 303)) or (
+        endpoint == "notifications.open_note" and response.status_code == 303
+    ) or (endpoint == "exports.download" and response.status_code == 302)  # to the signed link
+
+
+def _csrf(client: FlaskClient, method: str) -> dict[str, str]:
+    """A form post carries the CSRF token, as a browser's would, so the tenant check is reached."""
+    return {"X-CSRFToken": csrf_token(client, "/")} if method == "POST" else {}

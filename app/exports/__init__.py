@@ -1,0 +1,1 @@
+"""Exports: which contacts (query), how they are written (fields, writers), the job (service)."""

@@ -1,0 +1,1 @@
+"""Export pages: the form, the job page and the download link."""

@@ -1,0 +1,1 @@
+"""The history of imports and exports, import details and rollbacks."""

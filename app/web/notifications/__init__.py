@@ -1,0 +1,1 @@
+"""In-app notifications: what finished, in the header and on the dashboard."""
