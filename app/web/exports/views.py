@@ -195,10 +195,10 @@ def download(export_id: str) -> Response | tuple[str, int]:
         url = download_link(job)
     except ExportExpired as exc:
         return render_template(
-            "exports/unavailable.html", job=job, title="This export has expired", message=str(exc)
+            "exports/unavailable.html", job=job, title="Expired", message=str(exc)
         ), 410
     except ExportNotReady as exc:
-        title = "This export failed" if job.status == "failed" else "This export is not ready yet"
+        title = "Nothing to download" if job.status == "failed" else "Not ready yet"
         return render_template(
             "exports/unavailable.html", job=job, title=title, message=str(exc)
         ), 400

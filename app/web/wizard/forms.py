@@ -7,7 +7,6 @@ from functools import cache
 import phonenumbers
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from phonenumbers.geodata.locale import LOCALE_DATA
 from wtforms import BooleanField, RadioField, SelectField, SelectMultipleField, StringField
 from wtforms.validators import Length, Optional, ValidationError
 
@@ -58,6 +57,9 @@ def label_of(choices: list[tuple[str, str]], value: str | None) -> str:
 @cache
 def countries() -> list[tuple[str, str]]:
     """(ISO code, English name) of every country phone numbers can default to, by name."""
+    # Imported here: the locale data weighs about 96 MB, which workers never need.
+    from phonenumbers.geodata.locale import LOCALE_DATA
+
     named = []
     for region in phonenumbers.SUPPORTED_REGIONS:
         names = LOCALE_DATA.get(region, {})
