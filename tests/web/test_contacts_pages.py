@@ -64,3 +64,28 @@ def test_contact_page_escapes_html_from_imported_values(
 def test_unknown_or_malformed_contact_id_is_404(client: FlaskClient, signed_in: User) -> None:
     assert client.get("/contacts/not-a-uuid").status_code == 404
     assert client.get("/contacts/00000000-0000-0000-0000-000000000000").status_code == 404
+
+
+def test_segments_page_lists_sizes_and_links_each_segment_to_its_export(
+    client: FlaskClient, signed_in: User, tenant: Tenant
+) -> None:
+    from app.models import Segment
+
+    segment = Segment(tenant_id=tenant.id, name="Warm leads")
+    empty = Segment(tenant_id=tenant.id, name="Empty one")
+    add_contact(tenant, "a@example.com").segments = [segment]
+    db.session.add(empty)
+    db.session.commit()
+    page = client.get("/contacts/segments").get_data(as_text=True)
+    assert "Warm leads" in page and "Empty one" in page
+    assert f'href="/exports/new?segment={segment.id}"' in page
+    assert "<td>1</td>" in page and "<td>0</td>" in page
+    form = client.get(f"/exports/new?segment={segment.id}").get_data(as_text=True)
+    import re
+
+    option = re.search(rf'<option[^>]*value="{segment.id}"[^>]*>', form)
+    assert option and "selected" in option.group(0)
+
+
+def test_contacts_page_links_to_segments(client: FlaskClient, signed_in: User) -> None:
+    assert 'href="/contacts/segments"' in client.get("/contacts/").get_data(as_text=True)

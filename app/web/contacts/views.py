@@ -7,7 +7,7 @@ from flask_login import login_required
 from sqlalchemy import func, or_, select
 
 from app.extensions import db
-from app.models import Contact, CustomField, Tag, contact_tags
+from app.models import Contact, CustomField, Segment, Tag, contact_tags, segment_contacts
 from app.tenancy import get_scoped_or_404, scoped
 
 bp = Blueprint("contacts", __name__, url_prefix="/contacts")
@@ -66,3 +66,22 @@ def detail(contact_id: str) -> str:
     contact = get_scoped_or_404(Contact, contact_id)
     fields = db.session.scalars(scoped(CustomField).order_by(CustomField.label)).all()
     return render_template("contacts/detail.html", contact=contact, custom_fields=fields)
+
+
+@bp.route("/segments")
+@login_required
+def segments() -> str:
+    """The tenant's segments with their sizes, each with links to its contacts and an export."""
+    rows = db.session.execute(
+        scoped(
+            Segment,
+            Segment.id,
+            Segment.name,
+            Segment.created_at,
+            func.count(segment_contacts.c.contact_id),
+        )
+        .outerjoin(segment_contacts, segment_contacts.c.segment_id == Segment.id)
+        .group_by(Segment.id, Segment.name, Segment.created_at)
+        .order_by(Segment.name)
+    ).all()
+    return render_template("contacts/segments.html", segments=rows)
