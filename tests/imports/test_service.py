@@ -644,7 +644,9 @@ def test_validation_in_a_separate_process_gives_the_same_result(app: Flask, tena
     assert snapshot(other.id) == snapshot(tenant.id)
 
 
-def test_file_error_found_by_the_reading_process_fails_the_import_clearly(app: Flask, tenant: Tenant) -> None:
+def test_file_error_found_by_the_reading_process_fails_the_import_clearly(
+    app: Flask, tenant: Tenant
+) -> None:
     app.config.update(IMPORT_PARALLEL_ROWS=0, IMPORT_MAX_ROWS=6)
     content = csv_bytes([["Email"]] + [[f"p{i}@example.com"] for i in range(10)])
     job = new_job(tenant, content, mapping={"Email": "email"})

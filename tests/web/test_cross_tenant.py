@@ -172,9 +172,11 @@ def test_owner_can_open_the_same_url(
     method, url = OBJECT_ROUTES[endpoint]
     response = client.open(url(own), method=method, headers=_csrf(client, method))
     # 200, or a redirect for a form post and for links that lead on (a notification's link)
-    assert response.status_code in ((200,) if method == "GET" else (200, 303)) or (
-        endpoint == "notifications.open_note" and response.status_code == 303
-    ) or (endpoint == "exports.download" and response.status_code == 302)  # to the signed link
+    assert (
+        response.status_code in ((200,) if method == "GET" else (200, 303))
+        or (endpoint == "notifications.open_note" and response.status_code == 303)
+        or (endpoint == "exports.download" and response.status_code == 302)
+    )  # to the signed link
 
 
 def _csrf(client: FlaskClient, method: str) -> dict[str, str]:
