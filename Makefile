@@ -35,6 +35,7 @@ run: install
 
 test: install-dev browser-deps
 	$(BIN)/ruff check app tests
+	$(BIN)/ruff format --check app tests
 	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 lint:
