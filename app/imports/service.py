@@ -13,6 +13,7 @@ import os
 import queue
 import tempfile
 import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -54,6 +55,7 @@ from app.models import (
     ImportRowError,
     Segment,
     Tag,
+    Workspace,
     contact_tags,
     segment_contacts,
 )
@@ -111,8 +113,6 @@ def create_import_job(
         status=status,
         created_by=user_id,
     )
-    from app.models import Workspace
-
     job.workspace_id = db.session.scalar(
         select(Workspace.id).where(Workspace.tenant_id == tenant_id).order_by(Workspace.created_at)
     )
@@ -537,8 +537,6 @@ def _commit_batch(
             if attempt == BATCH_RETRIES:
                 raise
             log.warning("import %s: batch retried (%s: %s)", job.id, type(exc).__name__, exc)
-            import time
-
             time.sleep(min(0.2 * 2**attempt, 5))
 
 
