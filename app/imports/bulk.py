@@ -36,6 +36,32 @@ def _is_json(column: Column[Any]) -> bool:
     return isinstance(column.type, JSON) or isinstance(getattr(column.type, "impl", None), JSON)
 
 
+def _copy(
+    conn: Connection,
+    table: Table,
+    target: str,
+    names: Sequence[str],
+    rows: Sequence[dict[str, Any]],
+) -> None:
+    """Stream rows into `target` (this table or its staging table) with one COPY."""
+    raw = conn.connection.driver_connection
+    json_columns = [i for i, n in enumerate(names) if _is_json(table.c[n])]
+    sql = f'COPY "{target}" ({_quoted(names)}) FROM STDIN'
+    with raw.cursor() as cur, cur.copy(sql) as copy:
+        write = copy.write_row
+        if not json_columns:
+            for row in rows:
+                write([row[n] for n in names])
+            return
+        dumps = json.JSONEncoder(default=str, separators=(",", ":")).encode
+        for row in rows:
+            values = [row[n] for n in names]
+            for i in json_columns:
+                if values[i] is not None:
+                    values[i] = dumps(values[i])
+            write(values)
+
+
 def _stage(
     conn: Connection, table: Table, names: Sequence[str], rows: Sequence[dict[str, Any]]
 ) -> str:
@@ -43,20 +69,13 @@ def _stage(
     digest = hashlib.blake2s(",".join(names).encode(), digest_size=4).hexdigest()
     stage = f"stage_{table.name}_{digest}"
     raw = conn.connection.driver_connection
-    json_columns = [i for i, n in enumerate(names) if _is_json(table.c[n])]
     with raw.cursor() as cur:
         cur.execute(
             f'CREATE TEMP TABLE IF NOT EXISTS "{stage}" ON COMMIT DELETE ROWS AS '
             f'SELECT {_quoted(names)} FROM "{table.name}" WITH NO DATA'
         )
         cur.execute(f'DELETE FROM "{stage}"')
-        with cur.copy(f'COPY "{stage}" ({_quoted(names)}) FROM STDIN') as copy:
-            for row in rows:
-                values = [row[n] for n in names]
-                for i in json_columns:
-                    if values[i] is not None:
-                        values[i] = json.dumps(values[i], default=str)
-                copy.write_row(values)
+    _copy(conn, table, stage, names, rows)
     return stage
 
 
@@ -74,11 +93,16 @@ def insert_rows(
 ) -> list[Any]:
     """Insert rows (all with the same keys); skip conflicts on `conflict` columns when given.
 
-    Returns the `returning` column of the rows actually inserted.
+    Returns the `returning` column of the rows actually inserted. Without `conflict` and
+    `returning`, PostgreSQL gets the rows by COPY straight into the table: a duplicate key then
+    fails the statement (the caller's transaction), it is never skipped silently.
     """
     if not rows:
         return []
     names = list(rows[0])
+    if _is_pg(conn) and not conflict and not returning:
+        _copy(conn, table, table.name, names, rows)
+        return []
     if _is_pg(conn):
         stage = _stage(conn, table, names, rows)
         sql = (

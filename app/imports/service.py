@@ -23,6 +23,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import psycopg
 from flask import current_app
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
@@ -532,7 +533,14 @@ def _commit_batch(
         try:
             _write_one_batch(job, settings, batch, progress)
             return
-        except (ConcurrentInsert, IntegrityError, OperationalError, DBAPIError) as exc:
+        except (
+            ConcurrentInsert,
+            IntegrityError,
+            OperationalError,
+            DBAPIError,
+            psycopg.IntegrityError,  # raised by COPY on the driver connection
+            psycopg.OperationalError,
+        ) as exc:
             db.session.rollback()
             if attempt == BATCH_RETRIES:
                 raise
@@ -760,10 +768,13 @@ def _run_rollback(job: ImportJob, batch_size: int) -> ImportJob:
     db.session.commit()
     tally = RollbackTally.from_dict(job.rollback_result)
     for attempt in range(1, BATCH_RETRIES + 1):
+        below: int | None = None
         try:
             while True:
                 conn = db.session.connection()
-                count = revert_batch(conn, job.id, tally, job.rollback_force, batch_size)
+                count, below = revert_batch(
+                    conn, job.id, tally, job.rollback_force, batch_size, below=below
+                )
                 if not count:
                     break
                 db.session.execute(

@@ -460,7 +460,6 @@ def _write_tags(
         conn,
         contact_tags,
         [{"contact_id": cid, "tag_id": tid} for cid, tids in added.items() for tid in tids],
-        conflict=["contact_id", "tag_id"],
     )
     delete_rows(
         conn,
@@ -491,7 +490,6 @@ def _write_segment(
         conn,
         segment_contacts,
         [{"segment_id": settings.segment_id, "contact_id": cid} for cid in new],
-        conflict=["segment_id", "contact_id"],
     )
     return set(new)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import uuid
 from datetime import UTC, datetime
 
@@ -25,10 +26,12 @@ _POOL_BYTES = 16 * 1024
 
 
 def new_id() -> uuid.UUID:
-    """A fresh random (version 4) primary key.
+    """A fresh primary key: time-ordered (UUID version 7: 48 bits of milliseconds, then random).
 
-    Random bytes are drawn from the OS 1,024 ids at a time: one `os.urandom` call per id costs
-    more than the rest of an import row on some virtual machines.
+    Keys that grow with time are appended to the right edge of the primary-key indexes instead of
+    landing on a random page each, which keeps bulk inserts of millions of rows in cache. Random
+    bytes are drawn from the OS 1,024 ids at a time: one `os.urandom` call per id costs more than
+    the rest of an import row on some virtual machines.
     """
     buffer = getattr(_pool, "buffer", b"")
     offset = getattr(_pool, "offset", _POOL_BYTES)
@@ -36,4 +39,18 @@ def new_id() -> uuid.UUID:
         buffer, offset = os.urandom(_POOL_BYTES), 0
         _pool.buffer = buffer
     _pool.offset = offset + 16
-    return uuid.UUID(bytes=buffer[offset : offset + 16], version=4)
+    random_bits = int.from_bytes(buffer[offset : offset + 10], "big") & _RANDOM_74
+    millis = time.time_ns() // 1_000_000
+    value = (
+        (millis & _MILLIS_48) << 80
+        | 0x7 << 76
+        | (random_bits >> 62) << 64
+        | 0b10 << 62
+        | (random_bits & _LOW_62)
+    )
+    return uuid.UUID(int=value)
+
+
+_MILLIS_48 = (1 << 48) - 1
+_RANDOM_74 = (1 << 74) - 1
+_LOW_62 = (1 << 62) - 1
