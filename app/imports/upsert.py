@@ -118,9 +118,20 @@ def _set_field(state: dict[str, Any], name: str, value: Any) -> None:
         state[name] = value
 
 
+_CUSTOM_NAMES: dict[str, str] = {}
+
+
+def _custom_name(key: str) -> str:
+    name = _CUSTOM_NAMES.get(key)
+    if name is None:
+        name = _CUSTOM_NAMES.setdefault(key, f"custom:{key}")
+    return name
+
+
 def _row_values(row: CleanRow) -> list[tuple[str, Any]]:
     values: list[tuple[str, Any]] = list(row.fields.items())
-    values.extend((f"custom:{k}", v) for k, v in row.custom.items())
+    if row.custom:
+        values.extend((_custom_name(k), v) for k, v in row.custom.items())
     return values
 
 
@@ -237,7 +248,6 @@ def plan_batch(
             state = _new_state(row)
             change = ContactChange(state["id"], "created", row.row, row.row, state=state)
             change.tag_names.extend(row.tags)
-            change.changed = {n for n, v in _row_values(row) if v not in (None, "")}
             by_email[key] = change
             plan.changes.append(change)
             plan.counts["created"] += 1
@@ -523,6 +533,14 @@ def _write_journal(
     events = []
     segment = str(settings.segment_id) if settings.segment_id else None
     for c in changes:
+        if c.is_new:  # a rollback deletes it, and its links with it: its values are enough
+            new_data = {
+                "email": c.state["email"],
+                **{k: c.state[k] for k in STANDARD_FIELDS},
+                "custom": c.state["custom_fields"],
+            }
+            events.append(("created", None, new_data, c))
+            continue
         links: dict[str, Any] = {}
         if c.contact_id in tags_added:
             links["tags_added"] = [str(t) for t in tags_added[c.contact_id]]
@@ -530,15 +548,6 @@ def _write_journal(
             links["tags_removed"] = [str(t) for t in tags_removed[c.contact_id]]
         if c.contact_id in segments_added and segment:
             links["segments_added"] = [segment]
-        if c.is_new:
-            new_data = {
-                "email": c.state["email"],
-                **{k: c.state[k] for k in STANDARD_FIELDS},
-                "custom": dict(c.state["custom_fields"]),
-                **links,
-            }
-            events.append(("created", None, new_data, c))
-            continue
         if not c.changed and not links:
             continue
         previous = _field_snapshot(c.before or {}, c.changed) if c.changed else {}
