@@ -29,6 +29,10 @@ def _wants_json() -> bool:
 
 def _render(code: int, detail: str | None = None) -> tuple[object, int]:
     title, message = MESSAGES.get(code, (f"Error {code}", "The request failed."))
+    if request.path.startswith("/api/"):
+        from app.web.api.errors import error_response
+
+        return error_response(code, detail), code
     if _wants_json():
         return jsonify(error=detail or message), code
     return render_template(

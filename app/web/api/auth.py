@@ -39,6 +39,14 @@ def authenticate_token() -> tuple[Any, int, dict[str, str]] | None:
     return None
 
 
+def rate_limit_key() -> str:
+    """Who a request counts against for rate limits: its token, or its address without one."""
+    scheme, _, raw = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and raw.strip():
+        return "token:" + hash_token(raw.strip())[:32]
+    return "address:" + (request.remote_addr or "unknown")
+
+
 def token_required(view: F) -> F:
     """Decorator for API views: 401 unless a valid bearer token is sent."""
 
