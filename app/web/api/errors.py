@@ -116,12 +116,7 @@ def register(bp: Blueprint) -> None:
     def http_error(exc: HTTPException) -> Response:
         status = exc.code or 500
         custom = exc.description if exc.description != type(exc).description else None
-        response = error_response(status, custom or MESSAGES.get(status))
-        if status == 405 and exc.response is None:
-            allowed = getattr(exc, "valid_methods", None)
-            if allowed:
-                response.headers["Allow"] = ", ".join(allowed)
-        return response
+        return error_response(status, custom or MESSAGES.get(status))
 
     @bp.errorhandler(Exception)
     def unexpected(exc: Exception) -> Response:

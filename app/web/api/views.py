@@ -55,7 +55,7 @@ from app.storage import ObjectTooLarge, S3Storage, StorageError, object_key
 from app.tenancy import current_tenant_id, get_scoped_or_404, scoped
 from app.web.api import docs as api_docs
 from app.web.api import errors, responses
-from app.web.api.auth import authenticate_token, rate_limit_key
+from app.web.api.auth import authenticate_token, rate_limit_key, unauthorized
 from app.web.api.errors import ApiError, field_error, from_validation_error
 from app.web.api.imports import build_options, file_url_of, upload_key
 from app.web.api.openapi import document
@@ -75,9 +75,14 @@ log = logging.getLogger(__name__)
 bp = Blueprint("api", __name__, url_prefix="/api")
 csrf.exempt(bp)  # no cookie is accepted, so there is nothing to forge
 errors.register(bp)
-limiter.limit(lambda: current_app.config["API_RATE_LIMIT"], key_func=rate_limit_key)(bp)
-
 PUBLIC_ENDPOINTS = {"api.openapi_json", "api.docs"}
+# One budget per token across every endpoint; the description is free to read.
+limiter.shared_limit(
+    lambda: current_app.config["API_RATE_LIMIT"],
+    scope="api",
+    key_func=rate_limit_key,
+    exempt_when=lambda: request.endpoint in PUBLIC_ENDPOINTS,
+)(bp)
 JSON_BODY_LIMIT = 1024 * 1024
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 PRESIGN_SECONDS = 3600
@@ -92,10 +97,9 @@ def require_token() -> Any:
     if request.endpoint in PUBLIC_ENDPOINTS:
         return None
     if "Authorization" not in request.headers and request.cookies:
-        raise ApiError(
-            401,
+        return unauthorized(
             "The API accepts only API tokens (Authorization: Bearer <token>), not a signed-in "
-            "browser session: create a token with `flask --app wsgi tokens create`.",
+            "browser session: create a token with `flask --app wsgi tokens create`."
         )
     return authenticate_token()
 
@@ -562,14 +566,12 @@ def get_contact(contact_id: str) -> Any:
 
 
 @bp.get("/openapi.json")
-@limiter.exempt
 def openapi_json() -> Any:
     """The OpenAPI 3.1 description of this API."""
     return jsonify(document())
 
 
 @bp.get("/docs")
-@limiter.exempt
 def docs() -> Any:
     """The API's documentation, rendered from the OpenAPI description."""
     doc = document()

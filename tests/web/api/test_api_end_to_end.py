@@ -53,6 +53,16 @@ def upload(api: ApiClient, content: bytes = PEOPLE, name: str = "people.csv") ->
     return response.get_json()
 
 
+def import_file(
+    api: ApiClient, content: bytes, name: str, mapping: str, options: str | None = None
+) -> Any:
+    """POST /api/contacts/import with the file itself (multipart); mapping and options as JSON text."""
+    data: dict[str, Any] = {"file": (io.BytesIO(content), name), "fieldMapping": mapping}
+    if options is not None:
+        data["options"] = options
+    return api.post("/api/contacts/import", data=data, content_type="multipart/form-data")
+
+
 def test_upload_import_read_export_download_and_roll_back(
     app: Flask, api: ApiClient, run_jobs: Callable[[], None]
 ) -> None:
@@ -142,15 +152,9 @@ def test_upload_import_read_export_download_and_roll_back(
 def test_import_with_the_file_in_the_request_and_a_dry_run(
     api: ApiClient, run_jobs: Callable[[], None]
 ) -> None:
-    response = api.post(
-        "/api/contacts/import",
-        data={
-            "file": (io.BytesIO(b'[{"mail": "ann@example.com", "name": "Ann"}]'), "people.json"),
-            "fieldMapping": '{"mail": "email", "name": "first_name"}',
-            "options": '{"dryRun": true}',
-        },
-        content_type="multipart/form-data",
-    )
+    ann = b'[{"mail": "ann@example.com", "name": "Ann"}]'
+    mapping = '{"mail": "email", "name": "first_name"}'
+    response = import_file(api, ann, "people.json", mapping, '{"dryRun": true}')
     assert response.status_code == 202, response.get_json()
     url = response.headers["Location"]
     job = poll(api, url, run_jobs, lambda j: (j["dryRun"] or {}).get("status") == "completed")
@@ -158,14 +162,7 @@ def test_import_with_the_file_in_the_request_and_a_dry_run(
     assert job["dryRun"]["wouldCreate"] == 1
     assert api.get("/api/contacts").get_json()["items"] == []
 
-    real = api.post(
-        "/api/contacts/import",
-        data={
-            "file": (io.BytesIO(b'[{"mail": "ann@example.com", "name": "Ann"}]'), "people.json"),
-            "fieldMapping": '{"mail": "email", "name": "first_name"}',
-        },
-        content_type="multipart/form-data",
-    )
+    real = import_file(api, ann, "people.json", mapping)
     job = poll(api, real.headers["Location"], run_jobs, lambda j: j["status"] == "completed")
     assert job["created"] == 1
     assert [c["firstName"] for c in api.get("/api/contacts").get_json()["items"]] == ["Ann"]
