@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from markupsafe import Markup, escape
 
+_CODE = re.compile(r"`([^`]+)`")
+
 METHODS = ("get", "post", "put", "patch", "delete")
+
+
+def prose(text: str) -> Markup:
+    """A description as HTML: escaped, with `code` spans."""
+    return Markup(_CODE.sub(lambda m: f"<code>{m.group(1)}</code>", str(escape(text))))
 
 
 def type_html(schema: dict[str, Any]) -> Markup:
@@ -43,7 +51,7 @@ def _properties(schema: dict[str, Any]) -> list[dict[str, Any]]:
             "name": name,
             "type": type_html(prop),
             "required": name in required,
-            "description": prop.get("description", ""),
+            "description": prose(prop.get("description", "")),
         }
         for name, prop in schema.get("properties", {}).items()
     ]
@@ -75,7 +83,7 @@ def operations(doc: dict[str, Any]) -> list[dict[str, Any]]:
                 responses.append(
                     {
                         "status": status,
-                        "description": response.get("description", ""),
+                        "description": prose(response.get("description", "")),
                         "body": type_html(schema) if schema else Markup("–"),
                     }
                 )
@@ -86,7 +94,7 @@ def operations(doc: dict[str, Any]) -> list[dict[str, Any]]:
                     "method": method,
                     "path": path,
                     "summary": op["summary"],
-                    "description": op["description"],
+                    "description": prose(op["description"]),
                     "needs_token": op.get("security") != [],
                     "parameters": [
                         {
@@ -94,7 +102,7 @@ def operations(doc: dict[str, Any]) -> list[dict[str, Any]]:
                             "in": p["in"],
                             "type": escape(p["schema"].get("format") or p["schema"].get("type")),
                             "required": p.get("required", False),
-                            "description": p.get("description", ""),
+                            "description": prose(p.get("description", "")),
                         }
                         for p in op.get("parameters", [])
                     ],
@@ -114,7 +122,7 @@ def schema_tables(doc: dict[str, Any]) -> list[dict[str, Any]]:
     return [
         {
             "name": name,
-            "description": schema.get("description", ""),
+            "description": prose(schema.get("description", "")),
             "properties": _properties(schema),
         }
         for name, schema in sorted(doc["components"]["schemas"].items())

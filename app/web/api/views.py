@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -102,6 +103,25 @@ def require_token() -> Any:
             "browser session: create a token with `flask --app wsgi tokens create`."
         )
     return authenticate_token()
+
+
+@bp.after_request
+def rate_limit_headers(response: Response) -> Response:
+    """Tell the client its budget; Retry-After only when it ran out (a 429)."""
+    current = limiter.current_limit
+    if current is None:
+        return response
+    try:
+        reset_at = int(current.reset_at)
+        response.headers["X-RateLimit-Limit"] = str(current.limit.amount)
+        response.headers["X-RateLimit-Remaining"] = str(max(current.remaining, 0))
+        response.headers["X-RateLimit-Reset"] = str(reset_at)
+    except Exception:  # the counters' storage is down: no headers, never a failed request
+        log.warning("rate limit headers unavailable", exc_info=True)
+        return response
+    if response.status_code == 429:
+        response.headers["Retry-After"] = str(max(1, reset_at - int(time.time())))
+    return response
 
 
 # --- reading requests ----------------------------------------------------------------------
@@ -578,6 +598,7 @@ def docs() -> Any:
     return render_template(
         "api/docs.html",
         doc=doc,
+        intro=api_docs.prose(doc["info"]["description"]),
         operations=api_docs.operations(doc),
         schemas=api_docs.schema_tables(doc),
     )
