@@ -30,7 +30,8 @@ def iso(value: datetime | None) -> str | None:
 
 def absolute(url: str) -> str:
     """A link the client can follow as it is (local storage links are relative)."""
-    return urljoin(request.host_url, url)
+    base = current_app.config.get("PUBLIC_URL") or request.host_url
+    return urljoin(base if base.endswith("/") else base + "/", url)
 
 
 def import_result(job: ImportJob) -> dict[str, Any]:

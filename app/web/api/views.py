@@ -320,7 +320,11 @@ def start_import() -> Any:
         if owned:
             current_app.extensions["storage"].delete(file_key)
         raise
-    size = current_app.extensions["storage"].size(file_key)
+    try:
+        size = current_app.extensions["storage"].size(file_key)
+    except StorageError as exc:
+        log.warning("upload %s unreadable: %s", file_key, exc)
+        raise ApiError(503, "Storage is not reachable right now: try again shortly.") from None
     dry_run = body.options.dry_run
     try:
         job = create_import_job(
