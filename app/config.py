@@ -24,6 +24,19 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
         raise ConfigError(f"{name} must be a whole number, not {raw!r}.") from exc
 
 
+def _rate_limit(env: dict[str, str], name: str, default: str) -> str:
+    from limits import parse_many
+
+    value = env.get(name) or default
+    try:
+        parse_many(value)
+    except ValueError as exc:
+        raise ConfigError(
+            f"{name} must be a rate such as '300 per minute' or '10/second', not {value!r}."
+        ) from exc
+    return value
+
+
 def normalize_database_url(url: str) -> str:
     """Make the plain `postgresql://` form use the psycopg 3 driver."""
     for prefix in ("postgres://", "postgresql://"):
@@ -120,6 +133,12 @@ def load_settings(
         "REMEMBER_COOKIE_SAMESITE": "Lax",
         "REMEMBER_COOKIE_SECURE": production,
         "WTF_CSRF_TIME_LIMIT": None,
+        "API_RATE_LIMIT": _rate_limit(env, "API_RATE_LIMIT", "300 per minute"),
+        # Flask-Limiter: counters live in the app's Redis; a Redis outage never fails a request.
+        "RATELIMIT_STORAGE_URI": redis_url or "memory://",
+        "RATELIMIT_STORAGE_OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+        "RATELIMIT_KEY_PREFIX": "contacts-io",
+        "RATELIMIT_SWALLOW_ERRORS": True,
     }
     settings["MAX_CONTENT_LENGTH"] = settings["MAX_UPLOAD_MB"] * 1024 * 1024
     return settings

@@ -145,6 +145,7 @@ def create_export(
     *,
     user_id: uuid.UUID | None = None,
     enqueue: bool = True,
+    idempotency_key: str | None = None,
 ) -> ExportJob:
     """Commit a pending export job and queue it; ExportRefused when the request cannot run."""
     problems = check_request(tenant_id, request)
@@ -173,6 +174,7 @@ def create_export(
         processed_contacts=0,
         created_by=user_id,
         created_at=now,
+        idempotency_key=idempotency_key,
     )
     db.session.add(job)
     db.session.commit()

@@ -101,9 +101,11 @@ def create_import_job(
     user_id: uuid.UUID | None = None,
     file_size: int | None = None,
     status: str = "pending",
+    idempotency_key: str | None = None,
 ) -> ImportJob:
     """Commit a new import job row (pending, or draft for the wizard)."""
     job = ImportJob(
+        idempotency_key=idempotency_key,
         tenant_id=tenant_id,
         file_name=options.file_name[:255],
         file_size=file_size,

@@ -6,7 +6,17 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, func, text
+from sqlalchemy import (
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
@@ -25,6 +35,7 @@ class ExportJob(db.Model):
     __table_args__ = (
         Index("idx_export_jobs_tenant", "tenant_id"),
         Index("idx_export_jobs_status", "status"),
+        UniqueConstraint("tenant_id", "idempotency_key"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUIDType, primary_key=True, default=new_id)
@@ -53,6 +64,9 @@ class ExportJob(db.Model):
     upload_key: Mapped[str | None] = mapped_column(Text)
     """The key a run is uploading to; a restarted run deletes what it may have left there."""
     rq_job_id: Mapped[str | None] = mapped_column(String(64))
+
+    # Added by migration 0004 for the API: a retried request with the same key gets this job.
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
 
     @property
     def is_finished(self) -> bool:

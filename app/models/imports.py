@@ -14,6 +14,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    UniqueConstraint,
     false,
     func,
     text,
@@ -45,6 +46,7 @@ class ImportJob(db.Model):
         Index("idx_import_jobs_tenant", "tenant_id"),
         Index("idx_import_jobs_status", "status"),
         Index("idx_import_jobs_created", "created_at"),
+        UniqueConstraint("tenant_id", "idempotency_key"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUIDType, primary_key=True, default=new_id)
@@ -93,6 +95,9 @@ class ImportJob(db.Model):
     rollback_total: Mapped[int | None] = mapped_column(Integer)
     rollback_processed: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     rollback_result: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+
+    # Added by migration 0004 for the API: a retried request with the same key gets this job.
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
 
     @property
     def is_finished(self) -> bool:

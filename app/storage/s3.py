@@ -165,6 +165,22 @@ class S3Storage:
             self._client.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_in)
         )
 
+    def presigned_upload(
+        self, key: str, *, max_bytes: int, expires_in: int = 3600
+    ) -> dict[str, Any]:
+        """A presigned POST (`url` and form `fields`) that stores one file of 1 to `max_bytes`
+        bytes at `key`; the file goes last in the form, as the field `file`."""
+        if not 1 <= expires_in <= MAX_LINK_SECONDS:
+            raise ValueError(f"An S3 link must be valid for 1 to {MAX_LINK_SECONDS} seconds.")
+        with self._translated(key):
+            post = self._client.generate_presigned_post(
+                Bucket=self.bucket,
+                Key=self._full_key(key),
+                Conditions=[["content-length-range", 1, max_bytes]],
+                ExpiresIn=expires_in,
+            )
+        return {"url": str(post["url"]), "fields": dict(post["fields"])}
+
     def check(self) -> None:
         """Make sure the endpoint answers and the bucket exists and is ours to use."""
         with self._translated(None):

@@ -29,6 +29,10 @@ def _wants_json() -> bool:
 
 def _render(code: int, detail: str | None = None) -> tuple[object, int]:
     title, message = MESSAGES.get(code, (f"Error {code}", "The request failed."))
+    if request.path.startswith("/api/"):
+        from app.web.api.errors import error_response
+
+        return error_response(code, detail), code
     if _wants_json():
         return jsonify(error=detail or message), code
     return render_template(
@@ -47,11 +51,15 @@ def register(app: Flask) -> None:
         )
 
     @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException) -> tuple[object, int] | HTTPException:
+    def http_error(exc: HTTPException) -> tuple[object, ...] | HTTPException:
         if exc.code is None or exc.code < 400:
             return exc
         custom = exc.description if exc.description != type(exc).description else None
-        return _render(exc.code, custom)
+        body, code = _render(exc.code, custom)
+        allowed = getattr(exc, "valid_methods", None)
+        if code == 405 and allowed:  # RFC 9110: a 405 says which methods the URL takes
+            return body, code, {"Allow": ", ".join(allowed)}
+        return body, code
 
     @app.errorhandler(Exception)
     def unhandled(exc: Exception) -> tuple[object, int]:

@@ -12,6 +12,7 @@ NAV_LINKS = [
     ("contacts.index", "Contacts"),
     ("history.index", "History"),
     ("exports.new", "Export"),
+    ("api.docs", "API"),
 ]
 
 DASHBOARD_ACTIONS = [

@@ -7,6 +7,7 @@ land without saying how it is isolated.
 from __future__ import annotations
 
 import io
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -18,7 +19,7 @@ from flask.testing import FlaskClient
 from app.extensions import db
 from app.imports.options import ImportOptions
 from app.imports.service import store_upload
-from app.models import Contact, ExportJob, ImportJob, Notification, Tenant, User
+from app.models import ApiToken, Contact, ExportJob, ImportJob, Notification, Tenant, User
 from app.models.types import utcnow
 from app.storage import object_key
 from tests.conftest import AuthActions, csrf_token, make_tenant, make_user
@@ -122,26 +123,42 @@ OBJECT_ROUTES: dict[str, tuple[str, Callable[[Objects], str]]] = {
     "notifications.open_note": ("GET", lambda o: f"/notifications/{o.note.id}"),
 }
 
+# API endpoint -> (method, URL of tenant B's object), called with a bearer token of tenant A.
+API_OBJECT_ROUTES: dict[str, tuple[str, Callable[[Objects], str]]] = {
+    "api.get_import": ("GET", lambda o: f"/api/contacts/import/{o.finished.id}"),
+    "api.rollback_import": ("POST", lambda o: f"/api/contacts/import/{o.finished.id}/rollback"),
+    "api.cancel_import": ("POST", lambda o: f"/api/contacts/import/{o.draft.id}/cancel"),
+    "api.get_export": ("GET", lambda o: f"/api/contacts/export/{o.export.id}"),
+    "api.download_export": ("GET", lambda o: f"/api/contacts/export/{o.export.id}/download"),
+    "api.get_contact": ("GET", lambda o: f"/api/contacts/{o.contact.id}"),
+}
+
 # Routes that name no tenant object; they must still refuse anonymous visitors unless public.
-PUBLIC_ROUTES = {"auth.login", "main.healthz", "static"}
+PUBLIC_ROUTES = {"auth.login", "main.healthz", "static", "api.openapi_json", "api.docs"}
 SIGNED_LINK_ROUTES = {"files.download"}  # authorised by a signed, expiring token instead
-TOKEN_ROUTES_PREFIX = "api."  # authorised by a bearer token (see the API tests)
+TOKEN_ROUTES_PREFIX = "api."  # authorised by a bearer token (tests/web/api/)
 
 
 def test_every_route_is_classified(app: Flask) -> None:
-    known = set(OBJECT_ROUTES) | PUBLIC_ROUTES | SIGNED_LINK_ROUTES
+    known = set(OBJECT_ROUTES) | set(API_OBJECT_ROUTES) | PUBLIC_ROUTES | SIGNED_LINK_ROUTES
     unclassified = []
     for rule in app.url_map.iter_rules():
-        if rule.endpoint in known or rule.endpoint.startswith(TOKEN_ROUTES_PREFIX):
+        if rule.endpoint in known:
             continue
         if rule.arguments:
             unclassified.append(rule.rule)
-    assert not unclassified, f"add these routes to OBJECT_ROUTES: {unclassified}"
+    assert not unclassified, (
+        f"add these routes to OBJECT_ROUTES or API_OBJECT_ROUTES: {unclassified}"
+    )
 
 
 def test_routes_without_objects_need_a_signed_in_user(app: Flask, client: FlaskClient) -> None:
     for rule in app.url_map.iter_rules():
-        if rule.arguments or rule.endpoint in PUBLIC_ROUTES or rule.endpoint.startswith("api."):
+        if (
+            rule.arguments
+            or rule.endpoint in PUBLIC_ROUTES
+            or rule.endpoint.startswith(TOKEN_ROUTES_PREFIX)
+        ):
             continue
         method = "GET" if "GET" in rule.methods else "POST"
         response = client.open(rule.rule, method=method)
@@ -182,3 +199,46 @@ def test_owner_can_open_the_same_url(
 def _csrf(client: FlaskClient, method: str) -> dict[str, str]:
     """A form post carries the CSRF token, as a browser's would, so the tenant check is reached."""
     return {"X-CSRFToken": csrf_token(client, "/")} if method == "POST" else {}
+
+
+def _bearer(user: User) -> dict[str, str]:
+    token, raw = ApiToken.issue(user)
+    db.session.add(token)
+    db.session.commit()
+    return {"Authorization": f"Bearer {raw}"}
+
+
+@pytest.mark.parametrize("endpoint", sorted(API_OBJECT_ROUTES))
+def test_api_token_of_another_tenant_gets_the_same_404_as_a_missing_object(
+    endpoint: str, app: Flask, user: User
+) -> None:
+    other = make_objects(make_tenant("Globex"))
+    client = app.test_client(use_cookies=False)
+    method, url = API_OBJECT_ROUTES[endpoint]
+    headers = _bearer(user)
+    response = client.open(url(other), method=method, headers=headers)
+    assert response.status_code == 404
+    assert SECRET not in response.get_data(as_text=True)
+    missing = Objects(**{k: _Ghost() for k in ("contact", "export", "draft", "finished", "note")})
+    nobody = client.open(url(missing), method=method, headers=headers)
+    assert (nobody.status_code, nobody.get_json()) == (404, response.get_json())
+    db.session.expire_all()
+    assert db.session.get(ImportJob, other.finished.id).rollback_status is None
+    assert db.session.get(ImportJob, other.draft.id).status == "draft"
+
+
+@pytest.mark.parametrize("endpoint", sorted(API_OBJECT_ROUTES))
+def test_api_token_of_the_owner_can_use_the_same_url(endpoint: str, app: Flask) -> None:
+    globex = make_tenant("Globex")
+    own = make_objects(globex)
+    client = app.test_client(use_cookies=False)
+    method, url = API_OBJECT_ROUTES[endpoint]
+    response = client.open(url(own), method=method, headers=_bearer(make_user(globex)))
+    assert response.status_code == (200 if method == "GET" else 202), response.get_json()
+
+
+class _Ghost:
+    """Stands in for an object that does not exist: only its random id is used."""
+
+    def __init__(self) -> None:
+        self.id = uuid.uuid4()

@@ -1,23 +1,205 @@
-"""API endpoints; every view authenticates with a bearer token and reads through the tenant scope."""
+"""API endpoints; every view authenticates with a bearer token and reads through the tenant scope.
+
+The views only validate and translate: uploads, imports, rollbacks and exports are done by the
+same services the web wizard, the history pages and the command line call.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import json
+import logging
+import time
+import uuid
+from datetime import timedelta
+from typing import Any, TypeVar
 
-from flask import Blueprint, g, jsonify
-from sqlalchemy import func
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    g,
+    jsonify,
+    render_template,
+    request,
+    url_for,
+)
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
+from werkzeug.datastructures import FileStorage
 
-from app.extensions import csrf, db
-from app.models import Contact
-from app.tenancy import scoped
-from app.web.api.auth import token_required
+from app.exports.fields import DEFAULT_FIELDS
+from app.exports.query import CONDITION_FIELDS, ExportFilters, FieldCondition
+from app.exports.service import (
+    ExportExpired,
+    ExportNotReady,
+    ExportRefused,
+    ExportRequest,
+    create_export,
+    download_link,
+    enqueue_export,
+    mark_failed,
+    tenant_fields,
+)
+from app.extensions import csrf, db, limiter
+from app.imports.service import (
+    ImportRefused,
+    create_import_job,
+    enqueue_import,
+    request_cancel,
+    start_rollback,
+)
+from app.models import Contact, ExportJob, ImportJob, Segment, Tag, contact_tags, segment_contacts
+from app.models.types import utcnow
+from app.storage import ObjectTooLarge, S3Storage, StorageError, object_key
+from app.tenancy import current_tenant_id, get_scoped_or_404, scoped
+from app.web.api import docs as api_docs
+from app.web.api import errors, responses
+from app.web.api.auth import authenticate_token, rate_limit_key, unauthorized
+from app.web.api.errors import ApiError, field_error, from_validation_error
+from app.web.api.imports import build_options, file_url_of, upload_key
+from app.web.api.openapi import document
+from app.web.api.pagination import paginate
+from app.web.api.schemas import (
+    ExportOptionsBody,
+    ImportRequestBody,
+    MappingAndOptionsBody,
+    PresignBody,
+    RollbackBody,
+)
+from app.web.wizard import drafts
+from app.web.wizard.views import QUEUE_ERRORS
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("api", __name__, url_prefix="/api")
-csrf.exempt(bp)
+csrf.exempt(bp)  # no cookie is accepted, so there is nothing to forge
+errors.register(bp)
+PUBLIC_ENDPOINTS = {"api.openapi_json", "api.docs"}
+# One budget per token across every endpoint; the description is free to read.
+limiter.shared_limit(
+    lambda: current_app.config["API_RATE_LIMIT"],
+    scope="api",
+    key_func=rate_limit_key,
+    exempt_when=lambda: request.endpoint in PUBLIC_ENDPOINTS,
+)(bp)
+JSON_BODY_LIMIT = 1024 * 1024
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+PRESIGN_SECONDS = 3600
+ENGAGEMENT_FIELDS = ["emails_opened", "emails_clicked", "last_engaged_at"]
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@bp.before_request
+def require_token() -> Any:
+    """Every endpoint but the description needs a bearer token; a session cookie is not enough."""
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return None
+    if "Authorization" not in request.headers and request.cookies:
+        return unauthorized(
+            "The API accepts only API tokens (Authorization: Bearer <token>), not a signed-in "
+            "browser session: create a token with `flask --app wsgi tokens create`."
+        )
+    return authenticate_token()
+
+
+@bp.after_request
+def rate_limit_headers(response: Response) -> Response:
+    """Tell the client its budget; Retry-After only when it ran out (a 429)."""
+    current = limiter.current_limit
+    if current is None:
+        return response
+    try:
+        reset_at = int(current.reset_at)
+        response.headers["X-RateLimit-Limit"] = str(current.limit.amount)
+        response.headers["X-RateLimit-Remaining"] = str(max(current.remaining, 0))
+        response.headers["X-RateLimit-Reset"] = str(reset_at)
+    except Exception:  # the counters' storage is down: no headers, never a failed request
+        log.warning("rate limit headers unavailable", exc_info=True)
+        return response
+    if response.status_code == 429:
+        response.headers["Retry-After"] = str(max(1, reset_at - int(time.time())))
+    return response
+
+
+# --- reading requests ----------------------------------------------------------------------
+
+
+def _json_body(model: type[M], empty_ok: bool = False) -> M:
+    """The JSON body validated by `model`: 415 when it is not JSON, 400/422 when it is wrong."""
+    if empty_ok and not request.content_length and not request.get_data(cache=True):
+        return model()
+    if not request.is_json:
+        raise ApiError(415, "Send the body as JSON with the header Content-Type: application/json.")
+    if (request.content_length or 0) > JSON_BODY_LIMIT:
+        raise ApiError(413, "A JSON body is at most 1 MB: upload files with POST /api/uploads.")
+    try:
+        return model.model_validate_json(request.get_data(cache=True) or b"")
+    except ValidationError as exc:
+        raise from_validation_error(exc) from None
+
+
+def _form_json(name: str, default: Any) -> Any:
+    """A multipart form field holding JSON text (e.g. fieldMapping); 400 when it is not JSON."""
+    raw = request.form.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise field_error(
+            400, name, f'{name} must be JSON text, e.g. {{"Email": "email"}}.'
+        ) from None
+
+
+def _uploaded_file() -> FileStorage:
+    """The multipart part named `file`; 415 when the body is not multipart, 422 when absent."""
+    if request.mimetype != "multipart/form-data":
+        raise ApiError(415, "Send the file as multipart/form-data in a part named 'file'.")
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        raise field_error(422, "file", "Send the file in a multipart part named 'file'.")
+    return upload
+
+
+def _idempotency_key() -> str | None:
+    """The Idempotency-Key header: 1 to 255 printable ASCII characters, or None."""
+    raw = request.headers.get(IDEMPOTENCY_HEADER)
+    if raw is None:
+        return None
+    key = raw.strip()
+    if not 1 <= len(key) <= 255 or not all(33 <= ord(ch) < 127 for ch in key):
+        raise field_error(
+            400,
+            IDEMPOTENCY_HEADER,
+            "Idempotency-Key must be 1 to 255 printable ASCII characters without spaces, "
+            "e.g. a UUID.",
+        )
+    return key
+
+
+def _earlier(model: type[ImportJob] | type[ExportJob], key: str | None) -> Any:
+    """The job an earlier request with this Idempotency-Key started, if any."""
+    if key is None:
+        return None
+    return db.session.scalar(scoped(model).where(model.idempotency_key == key))
+
+
+def _accepted(body: dict[str, Any], location: str, replayed: bool = False) -> Response:
+    response = jsonify(body)
+    response.status_code = 202
+    response.headers["Location"] = location
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+# --- who am I ------------------------------------------------------------------------------
 
 
 @bp.get("/me")
-@token_required
 def me() -> Any:
     """Who the token acts as, and its tenant."""
     user = g.api_user
@@ -25,4 +207,402 @@ def me() -> Any:
     return jsonify(
         user={"id": str(user.id), "email": user.email, "role": user.role},
         tenant={"id": str(user.tenant_id), "name": user.tenant.name, "contactCount": count},
+    )
+
+
+# --- uploads -------------------------------------------------------------------------------
+
+
+def _receive(upload: FileStorage, sheet: str | None = None) -> drafts.StoredUpload:
+    """Check and store an uploaded file, as the wizard's upload step does."""
+    try:
+        return drafts.receive_upload(upload.stream, upload.filename, sheet=sheet)
+    except drafts.UploadRefused as exc:
+        raise field_error(422, "options.sheet" if sheet else "file", str(exc)) from None
+    except ObjectTooLarge as exc:
+        raise ApiError(413, str(exc)) from None
+    except StorageError as exc:
+        log.warning("upload not stored: %s", exc)
+        raise ApiError(503, "The file could not be stored right now: try again shortly.") from None
+
+
+@bp.post("/uploads")
+def upload() -> Any:
+    """Store a file for a later import; answers the opaque fileUrl to import it with."""
+    stored = _receive(_uploaded_file())
+    response = jsonify(
+        fileUrl=file_url_of(stored.key),
+        fileName=stored.file_name,
+        fileSize=stored.size,
+        fileType=stored.facts.info.file_type,
+    )
+    response.status_code = 201
+    return response
+
+
+@bp.post("/uploads/presign")
+def presign_upload() -> Any:
+    """A presigned S3 upload for a big file (S3 storage only); import it with its fileUrl."""
+    body = _json_body(PresignBody)
+    storage = current_app.extensions["storage"]
+    if not isinstance(storage, S3Storage):
+        raise ApiError(
+            400,
+            "Direct uploads need S3 storage, and this server keeps files on its own disk: "
+            "send the file to POST /api/uploads instead.",
+        )
+    suffix = "." + body.file_name.rsplit(".", 1)[-1].lower() if "." in body.file_name else ""
+    key = object_key(current_tenant_id(), "uploads", suffix)
+    try:
+        post = storage.presigned_upload(
+            key, max_bytes=current_app.config["MAX_CONTENT_LENGTH"], expires_in=PRESIGN_SECONDS
+        )
+    except StorageError as exc:
+        log.warning("presign failed: %s", exc)
+        raise ApiError(503, "Storage is not reachable right now: try again shortly.") from None
+    return jsonify(
+        fileUrl=file_url_of(key),
+        fileName=drafts.display_file_name(body.file_name),
+        uploadUrl=post["url"],
+        method="POST",
+        fields=post["fields"],
+        expiresAt=responses.iso(utcnow() + timedelta(seconds=PRESIGN_SECONDS)),
+        maxBytes=current_app.config["MAX_CONTENT_LENGTH"],
+    )
+
+
+# --- imports -------------------------------------------------------------------------------
+
+
+def _import_request() -> tuple[MappingAndOptionsBody, str, str, drafts.FileFacts, bool]:
+    """Body, file name, storage key and what the file holds, from JSON or multipart.
+
+    The last value says whether the file was uploaded with this request (and is ours to remove
+    when the request is refused).
+    """
+    if request.mimetype == "multipart/form-data":
+        raw = {
+            "fieldMapping": _form_json("fieldMapping", None),
+            "options": _form_json("options", {}),
+        }
+        try:
+            body = MappingAndOptionsBody.model_validate_json(json.dumps(raw))
+        except ValidationError as exc:
+            raise from_validation_error(exc) from None
+        stored = _receive(_uploaded_file(), sheet=body.options.sheet)
+        return body, stored.file_name, stored.key, stored.facts, True
+    request_body = _json_body(ImportRequestBody)
+    key = upload_key(current_tenant_id(), request_body.file_url)
+    suffix = key.rsplit("/", 1)[-1][32:]
+    file_name = drafts.display_file_name(request_body.file_name or f"upload{suffix}")
+    try:
+        with drafts.stored_copy(key) as path:
+            facts = drafts.analyze_file(path, file_name, sheet=request_body.options.sheet)
+    except drafts.UploadRefused as exc:
+        field = "options.sheet" if request_body.options.sheet else "fileUrl"
+        raise field_error(422, field, str(exc)) from None
+    return request_body, file_name, key, facts, False
+
+
+@bp.post("/contacts/import")
+def start_import() -> Any:
+    """Start an import (or a dry run) of an uploaded file, or of a file sent with the request."""
+    key = _idempotency_key()
+    earlier = _earlier(ImportJob, key)
+    if earlier is not None:
+        return _accepted(responses.import_result(earlier), _import_url(earlier), replayed=True)
+    if request.mimetype not in ("application/json", "multipart/form-data") and not request.is_json:
+        raise ApiError(415, "Send JSON (with a fileUrl) or multipart/form-data (with the file).")
+    body, file_name, file_key, facts, owned = _import_request()
+    try:
+        options = build_options(body, file_name, file_key, facts)
+    except ApiError:
+        if owned:
+            current_app.extensions["storage"].delete(file_key)
+        raise
+    try:
+        size = current_app.extensions["storage"].size(file_key)
+    except StorageError as exc:
+        log.warning("upload %s unreadable: %s", file_key, exc)
+        raise ApiError(503, "Storage is not reachable right now: try again shortly.") from None
+    dry_run = body.options.dry_run
+    try:
+        job = create_import_job(
+            current_tenant_id(),
+            options,
+            user_id=g.api_user.id,
+            file_size=size,
+            status="draft" if dry_run else "pending",
+            idempotency_key=key,
+        )
+    except IntegrityError:  # the same key, sent twice at once: the other request won
+        db.session.rollback()
+        if owned:
+            current_app.extensions["storage"].delete(file_key)
+        earlier = _earlier(ImportJob, key)
+        return _accepted(responses.import_result(earlier), _import_url(earlier), replayed=True)
+    try:
+        if dry_run:
+            drafts.start_dry_run(job)
+        else:
+            enqueue_import(job)
+    except QUEUE_ERRORS as exc:
+        # The row is committed as pending: the scheduler queues it again when Redis is back.
+        db.session.rollback()
+        log.warning("import %s not queued yet: %s", job.id, exc)
+    job = db.session.get(ImportJob, job.id)
+    return _accepted(responses.import_result(job), _import_url(job))
+
+
+def _import_url(job: ImportJob) -> str:
+    return url_for("api.get_import", job_id=job.id)
+
+
+@bp.get("/contacts/import/<job_id>")
+def get_import(job_id: str) -> Any:
+    """An import's status, counts, first errors and rollback."""
+    return jsonify(responses.import_job(get_scoped_or_404(ImportJob, job_id)))
+
+
+@bp.post("/contacts/import/<job_id>/rollback")
+def rollback_import(job_id: str) -> Any:
+    """Undo an import: delete the contacts it created and restore the ones it updated."""
+    job = get_scoped_or_404(ImportJob, job_id)
+    body = _json_body(RollbackBody, empty_ok=True)
+    if job.status == "draft":
+        raise ApiError(
+            409, "Nothing was imported by this dry run or draft: there is nothing to roll back."
+        )
+    try:
+        start_rollback(job, force=body.force)
+    except ImportRefused as exc:
+        raise ApiError(409, str(exc)) from None
+    except QUEUE_ERRORS as exc:
+        db.session.rollback()
+        log.warning("rollback of %s not queued yet: %s", job.id, exc)
+    job = get_scoped_or_404(ImportJob, job_id)
+    return _accepted(responses.import_job(job), _import_url(job))
+
+
+@bp.post("/contacts/import/<job_id>/cancel")
+def cancel_import(job_id: str) -> Any:
+    """Cancel a waiting or running import; a running one stops after its current batch."""
+    job = get_scoped_or_404(ImportJob, job_id)
+    try:
+        request_cancel(job)
+    except ImportRefused as exc:
+        raise ApiError(409, str(exc)) from None
+    return _accepted(responses.import_job(job), _import_url(job))
+
+
+@bp.get("/contacts/imports")
+def list_imports() -> Any:
+    """The tenant's imports, newest first, a page at a time."""
+    jobs, cursor = paginate(scoped(ImportJob).where(ImportJob.status != "draft"), ImportJob)
+    items = [{k: v for k, v in responses.import_job(j).items() if k != "errors"} for j in jobs]
+    return jsonify(items=items, nextCursor=cursor)
+
+
+# --- exports -------------------------------------------------------------------------------
+
+
+def _export_fields(body: ExportOptionsBody) -> list[str]:
+    """The field keys in order; 422 naming any field the tenant does not have."""
+    available = tenant_fields(current_tenant_id())
+    known = {f.key for f in available}
+    keys = list(body.selected_fields or DEFAULT_FIELDS)
+    details = [
+        {"field": f"selectedFields[{i}]", "message": f"'{k}' is not a field you can export."}
+        for i, k in enumerate(keys)
+        if k not in known
+    ]
+    if details:
+        raise ApiError(422, "Some selected fields do not exist: see details.", details)
+    if body.include_custom_fields:
+        keys += [f.key for f in available if f.is_custom]
+    if body.include_engagement_metrics:
+        keys += ENGAGEMENT_FIELDS
+    return list(dict.fromkeys(keys))
+
+
+def _export_filters(body: ExportOptionsBody) -> ExportFilters:
+    """The service's filters; 422 naming a condition on an unknown field or without a value."""
+    filters = body.filters
+    if body.segment_id is not None:
+        segment = db.session.scalar(scoped(Segment).where(Segment.id == body.segment_id))
+        if segment is None:
+            raise field_error(422, "segmentId", "There is no segment with this id.")
+    if filters is None:
+        return ExportFilters(segment_id=str(body.segment_id) if body.segment_id else None)
+    custom = {f.key for f in tenant_fields(current_tenant_id()) if f.is_custom}
+    details = []
+    for i, c in enumerate(filters.conditions):
+        if c.field not in CONDITION_FIELDS and c.field not in custom:
+            details.append(
+                {
+                    "field": f"filters.conditions[{i}].field",
+                    "message": f"Contacts cannot be filtered by '{c.field}': use "
+                    f"{', '.join(CONDITION_FIELDS)} or custom:<key>.",
+                }
+            )
+        elif c.op in ("equals", "contains") and not c.value.strip():
+            details.append(
+                {"field": f"filters.conditions[{i}].value", "message": f"'{c.op}' needs a value."}
+            )
+    if details:
+        raise ApiError(422, "Some filters cannot be used: see details.", details)
+
+    def day(value: Any) -> str | None:
+        return value.isoformat() if value else None
+
+    return ExportFilters(
+        segment_id=str(body.segment_id) if body.segment_id else None,
+        tags=list(filters.tags),
+        tags_mode=filters.tags_mode,
+        created_from=day(filters.created_from),
+        created_to=day(filters.created_to),
+        updated_from=day(filters.updated_from),
+        updated_to=day(filters.updated_to),
+        statuses=list(filters.statuses),
+        conditions=[FieldCondition(c.field, c.op, c.value) for c in filters.conditions],
+        min_opened=filters.min_opened,
+        min_clicked=filters.min_clicked,
+        engaged_since=day(filters.engaged_since),
+    )
+
+
+@bp.post("/contacts/export")
+def start_export() -> Any:
+    """Start an export of all contacts, a filtered set or a segment."""
+    key = _idempotency_key()
+    earlier = _earlier(ExportJob, key)
+    if earlier is not None:
+        return _accepted({"jobId": str(earlier.id)}, _export_url(earlier), replayed=True)
+    body = _json_body(ExportOptionsBody, empty_ok=True)
+    fields = _export_fields(body)
+    filters = _export_filters(body)
+    if body.segment_id is not None:
+        export_type = "segment"
+    else:
+        export_type = "filtered" if filters.without_scope().to_dict() else "full"
+    export = ExportRequest(export_type, filters, fields, body.format, body.csv_for_excel)
+    try:
+        job = create_export(
+            current_tenant_id(), export, user_id=g.api_user.id, enqueue=False, idempotency_key=key
+        )
+    except ExportRefused as exc:
+        raise ApiError(422, str(exc)) from None
+    except IntegrityError:  # the same key, sent twice at once: the other request won
+        db.session.rollback()
+        earlier = _earlier(ExportJob, key)
+        return _accepted({"jobId": str(earlier.id)}, _export_url(earlier), replayed=True)
+    try:
+        enqueue_export(job)
+    except QUEUE_ERRORS as exc:
+        db.session.rollback()
+        log.warning("export %s not queued: %s", job.id, exc)
+        job = db.session.get(ExportJob, job.id)
+        job.idempotency_key = None  # a retry with the same key starts afresh
+        mark_failed(job.id, "The job queue was not reachable: the export was not started.")
+        raise ApiError(503, "The job queue is not reachable: try again in a minute.") from None
+    return _accepted({"jobId": str(job.id)}, _export_url(job))
+
+
+def _export_url(job: ExportJob) -> str:
+    return url_for("api.get_export", job_id=job.id)
+
+
+@bp.get("/contacts/export/<job_id>")
+def get_export(job_id: str) -> Any:
+    """An export's status, progress and expiry."""
+    return jsonify(responses.export_job(get_scoped_or_404(ExportJob, job_id)))
+
+
+@bp.get("/contacts/export/<job_id>/download")
+def download_export(job_id: str) -> Any:
+    """A link to the export's file, valid for five minutes."""
+    job = get_scoped_or_404(ExportJob, job_id)
+    try:
+        url = download_link(job)
+    except ExportExpired as exc:
+        raise ApiError(410, str(exc)) from None
+    except ExportNotReady as exc:
+        raise ApiError(400, str(exc)) from None
+    return jsonify(
+        downloadUrl=responses.absolute(url),
+        fileName=job.file_name,
+        expiresAt=responses.iso(utcnow() + timedelta(seconds=responses.LINK_SECONDS)),
+    )
+
+
+@bp.get("/contacts/exports")
+def list_exports() -> Any:
+    """The tenant's exports, newest first, a page at a time."""
+    jobs, cursor = paginate(scoped(ExportJob), ExportJob)
+    return jsonify(items=[responses.export_job(j) for j in jobs], nextCursor=cursor)
+
+
+# --- contacts ------------------------------------------------------------------------------
+
+
+@bp.get("/contacts")
+def list_contacts() -> Any:
+    """The tenant's contacts, newest first; filter by email, tag or segment."""
+    stmt = scoped(Contact).options(selectinload(Contact.tags), selectinload(Contact.segments))
+    email = request.args.get("email", "").strip()
+    if email:
+        stmt = stmt.where(Contact.email_normalized == email.lower())
+    tag = request.args.get("tag", "").strip()
+    if tag:
+        tag_ids = scoped(Tag, Tag.id).where(Tag.name_normalized == tag.lower())
+        stmt = stmt.where(
+            Contact.id.in_(
+                select(contact_tags.c.contact_id).where(contact_tags.c.tag_id.in_(tag_ids))
+            )
+        )
+    segment_id = request.args.get("segmentId", "").strip()
+    if segment_id:
+        try:
+            segment_key = uuid.UUID(segment_id)
+        except ValueError:
+            raise field_error(
+                400, "segmentId", "segmentId must be a segment's id (a UUID)."
+            ) from None
+        segment_ids = scoped(Segment, Segment.id).where(Segment.id == segment_key)
+        stmt = stmt.where(
+            Contact.id.in_(
+                select(segment_contacts.c.contact_id).where(
+                    segment_contacts.c.segment_id.in_(segment_ids)
+                )
+            )
+        )
+    contacts, cursor = paginate(stmt, Contact)
+    return jsonify(items=[responses.contact(c) for c in contacts], nextCursor=cursor)
+
+
+@bp.get("/contacts/<contact_id>")
+def get_contact(contact_id: str) -> Any:
+    """One contact with its custom fields, tags and segments."""
+    return jsonify(responses.contact(get_scoped_or_404(Contact, contact_id)))
+
+
+# --- the description -----------------------------------------------------------------------
+
+
+@bp.get("/openapi.json")
+def openapi_json() -> Any:
+    """The OpenAPI 3.1 description of this API."""
+    return jsonify(document())
+
+
+@bp.get("/docs")
+def docs() -> Any:
+    """The API's documentation, rendered from the OpenAPI description."""
+    doc = document()
+    return render_template(
+        "api/docs.html",
+        doc=doc,
+        intro=api_docs.prose(doc["info"]["description"]),
+        operations=api_docs.operations(doc),
+        schemas=api_docs.schema_tables(doc),
     )

@@ -177,11 +177,18 @@ def _spool(stream: BinaryIO, path: str) -> int:
 @contextmanager
 def local_copy(job: ImportJob) -> Iterator[str]:
     """The draft's stored file as a local path, removed afterwards."""
+    with stored_copy(job.file_url or "") as path:
+        yield path
+
+
+@contextmanager
+def stored_copy(key: str) -> Iterator[str]:
+    """A stored upload as a local path, removed afterwards; UploadRefused when it is unreadable."""
     folder = tempfile.mkdtemp(prefix="wizard-")
     try:
         path = os.path.join(folder, "source")
         try:
-            current_app.extensions["storage"].download_to(job.file_url, path)
+            current_app.extensions["storage"].download_to(key, path)
         except StorageError as exc:
             raise UploadRefused(
                 f"The uploaded file could not be read from storage: {exc} Upload it again."
@@ -261,7 +268,8 @@ def _state_from_facts(facts: FileFacts, previous: dict[str, Any] | None = None) 
     return state
 
 
-def _apply_facts(options: ImportOptions, facts: FileFacts) -> None:
+def apply_facts(options: ImportOptions, facts: FileFacts) -> None:
+    """Read the file with the type, encoding, delimiter and worksheet that were found."""
     options.file_type = facts.info.file_type
     options.encoding = facts.info.encoding
     options.delimiter = facts.info.delimiter
@@ -271,9 +279,20 @@ def _apply_facts(options: ImportOptions, facts: FileFacts) -> None:
 # --- step 1: upload and file settings --------------------------------------------------------
 
 
-def start_draft(upload_stream: BinaryIO, raw_name: str | None, user_id: uuid.UUID) -> ImportJob:
-    """Check an uploaded file, store it, and commit a draft import with suggested mapping."""
-    tenant_id = current_tenant_id()
+@dataclass(frozen=True)
+class StoredUpload:
+    """An uploaded file that was checked and stored: its name, key, size and what was found."""
+
+    file_name: str
+    key: str
+    size: int
+    facts: FileFacts
+
+
+def receive_upload(
+    upload_stream: BinaryIO, raw_name: str | None, sheet: str | None = None
+) -> StoredUpload:
+    """Check an uploaded file can be imported, then store it under the tenant's uploads."""
     file_name = display_file_name(raw_name)
     folder = tempfile.mkdtemp(prefix="upload-")
     try:
@@ -282,13 +301,21 @@ def start_draft(upload_stream: BinaryIO, raw_name: str | None, user_id: uuid.UUI
             raise UploadRefused(
                 "The file is empty (0 bytes): check you picked the right file and upload it again."
             )
-        facts = analyze_file(path, file_name)
+        facts = analyze_file(path, file_name, sheet=sheet)
         with open(path, "rb") as stream:
-            key, size = store_upload(tenant_id, stream, file_name)
+            key, size = store_upload(current_tenant_id(), stream, file_name)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+    return StoredUpload(file_name, key, size, facts)
+
+
+def start_draft(upload_stream: BinaryIO, raw_name: str | None, user_id: uuid.UUID) -> ImportJob:
+    """Check an uploaded file, store it, and commit a draft import with suggested mapping."""
+    tenant_id = current_tenant_id()
+    upload = receive_upload(upload_stream, raw_name)
+    file_name, key, size, facts = upload.file_name, upload.key, upload.size, upload.facts
     options = ImportOptions(file_name=file_name, file_key=key)
-    _apply_facts(options, facts)
+    apply_facts(options, facts)
     state = _state_from_facts(facts, {"reached": "file"})
     state["detected"] = {
         "file_type": facts.info.file_type,
@@ -321,7 +348,7 @@ def reread(
             sheet=sheet,
         )
     headers_changed = list(facts.info.headers) != state.get("headers")
-    _apply_facts(options, facts)
+    apply_facts(options, facts)
     state = _state_from_facts(facts, state)
     if headers_changed:
         _suggest(options, state)

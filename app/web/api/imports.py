@@ -1,0 +1,157 @@
+"""Turning an API import request into the engine's ImportOptions, with every problem named.
+
+The file is read the way the wizard reads it (`drafts.analyze_file`), so the file type, encoding,
+delimiter and worksheet come from the file itself; the mapping is checked against its headers.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+from app.extensions import db
+from app.imports.mapping import (
+    STANDARD_FIELDS,
+    FieldTarget,
+    MappingError,
+    check_mapping,
+    parse_target,
+    target_to_spec,
+)
+from app.imports.options import ImportOptions, OptionsError
+from app.models import CustomField
+from app.storage import InvalidKey, StorageError, validate_key
+from app.tenancy import scoped
+from app.web.api.errors import ApiError, field_error
+from app.web.api.schemas import MappingAndOptionsBody
+from app.web.wizard import drafts
+
+FILE_URL = re.compile(r"upload://(\d{4})/(\d{2})/([0-9a-f]{32})((?:\.[a-z0-9]{1,9}){0,2})")
+_TARGETS_HELP = (
+    "use email, first_name, last_name, company, phone, tags, ignore, custom:<key> for one of "
+    "your custom fields, or <key>:<type> to create one (type text, number, date or boolean)"
+)
+
+
+def file_url_of(key: str) -> str:
+    """The opaque fileUrl of a stored upload: `upload://<yyyy>/<mm>/<id><suffix>`.
+
+    It leaves out the tenant: the key is rebuilt under the caller's own tenant, so another
+    tenant's fileUrl can only ever name a file that does not exist.
+    """
+    parts = key.split("/")
+    return f"upload://{parts[-3]}/{parts[-2]}/{parts[-1]}"
+
+
+def upload_key(tenant_id: uuid.UUID, file_url: str) -> str:
+    """The storage key a fileUrl names for this tenant; 422 when it names no upload of theirs."""
+    from flask import current_app
+
+    missing = field_error(
+        422, "fileUrl", "No uploaded file has this fileUrl: upload the file with POST /api/uploads."
+    )
+    match = FILE_URL.fullmatch(file_url.strip())
+    if match is None:
+        raise missing
+    year, month, name, suffix = match.groups()
+    key = f"tenants/{tenant_id}/uploads/{year}/{month}/{name}{suffix}"
+    try:
+        validate_key(key)
+        exists = current_app.extensions["storage"].exists(key)
+    except (InvalidKey, StorageError):
+        exists = False
+    if not exists:
+        raise missing
+    return key
+
+
+def _custom_fields() -> dict[str, CustomField]:
+    return {f.key: f for f in db.session.scalars(scoped(CustomField))}
+
+
+def _rule_name(target: FieldTarget) -> str | None:
+    if target.kind == "custom":
+        return f"custom:{target.key}"
+    if target.kind == "standard" and target.key != "email":
+        return str(target.key)
+    return None
+
+
+def mapping_specs(mapping: dict[str, str]) -> dict[str, str]:
+    """The mapping with each target checked and written the engine's way; 422 naming each column."""
+    custom = _custom_fields()
+    specs: dict[str, str] = {}
+    details = []
+    for header, spec in mapping.items():
+        field = f"fieldMapping.{header}"
+        try:
+            target = parse_target(spec)
+        except MappingError as exc:
+            details += [{"field": field, "message": p} for p in exc.problems]
+            continue
+        if target.kind == "custom" and not target.custom_type and target.key not in custom:
+            details.append(
+                {"field": field, "message": f"'{spec}' is not one of your fields: {_TARGETS_HELP}."}
+            )
+            continue
+        specs[header] = target_to_spec(target)
+    if details:
+        raise ApiError(
+            422, "The field mapping has targets that do not exist: see details.", details
+        )
+    return specs
+
+
+def build_options(
+    body: MappingAndOptionsBody, file_name: str, key: str, facts: drafts.FileFacts
+) -> ImportOptions:
+    """The engine's options for this request and file; 422 naming what does not fit the file."""
+    opts = body.options
+    options = ImportOptions(
+        file_name=file_name,
+        file_key=key,
+        field_mapping=mapping_specs(body.field_mapping),
+        duplicate_strategy=opts.duplicate_strategy,
+        tags=[t.strip() for t in opts.tags if t.strip()],
+        segment_name=opts.segment_name.strip() if opts.segment_name else None,
+        validate_email=opts.validate_email,
+        validate_phone=opts.validate_phone,
+        default_region=opts.default_phone_region,
+        blank_clears=opts.blank_clears,
+        field_rules=dict(opts.field_rules),
+        tags_mode=opts.tags_mode,
+    )
+    drafts.apply_facts(options, facts)
+    headers = list(facts.info.headers)
+    details: list[dict[str, Any]] = []
+    try:
+        check_mapping(options.targets(), headers)
+    except MappingError as exc:
+        details += [{"field": "fieldMapping", "message": p} for p in exc.problems]
+    mapped = {_rule_name(t) for t in options.targets().values()} - {None}
+    for name in options.field_rules:
+        if name not in mapped:
+            details.append(
+                {
+                    "field": f"options.fieldRules.{name}",
+                    "message": f"'{name}' is not a mapped field: use one of "
+                    f"{', '.join(sorted(str(m) for m in mapped)) or 'the mapped fields'}.",
+                }
+            )
+    if not details:
+        try:
+            options.check(headers)
+        except OptionsError as exc:
+            details += [{"field": "options", "message": p} for p in exc.problems]
+    if details:
+        columns = ", ".join(f"'{h}'" for h in headers[:20])
+        raise ApiError(
+            422, f"The mapping or options do not fit the file (its columns: {columns}).", details
+        )
+    return options
+
+
+def standard_targets() -> list[str]:
+    """The targets a column can be mapped to without a custom field."""
+    return [*STANDARD_FIELDS, "tags", "ignore"]

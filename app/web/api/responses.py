@@ -1,0 +1,177 @@
+"""What the API answers: imports, exports and contacts in camelCase JSON.
+
+The shapes are described in `openapi.py`; the API tests validate every answer against them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urljoin
+
+from flask import current_app, request, url_for
+
+from app.imports.options import ImportOptions
+from app.models import Contact, ExportJob, ImportJob
+from app.storage import StorageError, key_belongs_to
+
+LINK_SECONDS = 300
+"""How long a download link in an answer stays valid."""
+
+
+def iso(value: datetime | None) -> str | None:
+    """A time as `2026-05-01T09:30:00Z` (UTC), or None."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def absolute(url: str) -> str:
+    """A link the client can follow as it is (local storage links are relative)."""
+    base = current_app.config.get("PUBLIC_URL") or request.host_url
+    return urljoin(base if base.endswith("/") else base + "/", url)
+
+
+def import_result(job: ImportJob) -> dict[str, Any]:
+    """The design's ImportResult: the job id and its counts so far."""
+    return {
+        "jobId": str(job.id),
+        "status": job.status,
+        "totalRows": job.total_rows,
+        "imported": job.imported_count or 0,
+        "created": job.created_count or 0,
+        "updated": job.updated_count or 0,
+        "skipped": job.skipped_count or 0,
+        "errors": list(job.errors or []),
+    }
+
+
+def can_roll_back(job: ImportJob) -> bool:
+    """True when a rollback can start now."""
+    return bool(
+        job.can_rollback
+        and job.status in ("completed", "failed", "cancelled")
+        and job.rollback_status not in ("pending", "processing")
+    )
+
+
+def _error_report_url(job: ImportJob) -> str | None:
+    if not job.error_report_key or not key_belongs_to(job.error_report_key, job.tenant_id):
+        return None
+    stem = (job.file_name or "import").rsplit(".", 1)[0]
+    try:
+        url = current_app.extensions["storage"].signed_url(
+            job.error_report_key, expires_in=LINK_SECONDS, download_name=f"{stem}-errors.csv"
+        )
+    except (StorageError, ValueError):
+        return None
+    return absolute(url)
+
+
+def _dry_run(job: ImportJob) -> dict[str, Any] | None:
+    if job.dry_run_status is None:
+        return None
+    return {"status": job.dry_run_status, **(job.dry_run or {})}
+
+
+def _rollback(job: ImportJob) -> dict[str, Any] | None:
+    if job.rollback_status is None:
+        return None
+    result = dict(job.rollback_result or {})
+    return {
+        "status": job.rollback_status,
+        "force": bool(job.rollback_force),
+        "total": job.rollback_total,
+        "processed": job.rollback_processed or 0,
+        "deleted": int(result.get("deleted", 0) or 0),
+        "restored": int(result.get("restored", 0) or 0),
+        "unlinked": int(result.get("unlinked", 0) or 0),
+        "kept": int(result.get("kept", 0) or 0),
+        "error": result.get("error"),
+    }
+
+
+def import_job(job: ImportJob) -> dict[str, Any]:
+    """An import's state: status, progress, counts, first errors, rollback."""
+    options = ImportOptions.from_dict(job.import_options or {})
+    return {
+        **import_result(job),
+        "fileName": job.file_name,
+        "fileType": job.file_type,
+        "fileSize": job.file_size,
+        "processedRows": job.processed_rows or 0,
+        "unchanged": job.unchanged_count or 0,
+        "errorCount": job.error_count or 0,
+        "errorReportUrl": _error_report_url(job),
+        "failureMessage": job.failure_message,
+        "cancelRequested": bool(job.cancel_requested),
+        "createdAt": iso(job.created_at),
+        "startedAt": iso(job.started_at),
+        "completedAt": iso(job.completed_at),
+        "canRollback": can_roll_back(job),
+        "rolledBackAt": iso(job.rolled_back_at),
+        "rollback": _rollback(job),
+        "dryRun": _dry_run(job),
+        "fieldMapping": dict(job.field_mapping or {}),
+        "options": {
+            "duplicateStrategy": options.duplicate_strategy,
+            "tags": list(options.tags),
+            "segmentName": options.segment_name,
+            "validateEmail": options.validate_email,
+            "validatePhone": options.validate_phone,
+            "defaultPhoneRegion": options.default_region,
+            "sheet": options.sheet,
+            "blankClears": options.blank_clears,
+            "tagsMode": options.tags_mode,
+            "fieldRules": dict(options.field_rules),
+        },
+        "links": {"self": url_for("api.get_import", job_id=job.id)},
+    }
+
+
+def export_job(job: ExportJob) -> dict[str, Any]:
+    """An export's state: what it holds, progress, and when its file expires."""
+    return {
+        "jobId": str(job.id),
+        "status": "expired" if job.is_expired() else job.status,
+        "format": job.file_format,
+        "exportType": job.export_type,
+        "filters": dict(job.filters or {}),
+        "selectedFields": list(job.selected_fields or []),
+        "fileName": job.file_name,
+        "fileSize": job.file_size,
+        "totalContacts": job.total_contacts,
+        "processedContacts": job.processed_contacts or 0,
+        "failureMessage": job.failure_message,
+        "createdAt": iso(job.created_at),
+        "startedAt": iso(job.started_at),
+        "completedAt": iso(job.completed_at),
+        "expiresAt": iso(job.expires_at),
+        "links": {
+            "self": url_for("api.get_export", job_id=job.id),
+            "download": url_for("api.download_export", job_id=job.id),
+        },
+    }
+
+
+def contact(item: Contact) -> dict[str, Any]:
+    """A contact with its custom fields, tags and segments."""
+    return {
+        "id": str(item.id),
+        "email": item.email,
+        "firstName": item.first_name,
+        "lastName": item.last_name,
+        "company": item.company,
+        "phone": item.phone,
+        "customFields": dict(item.custom_fields or {}),
+        "subscriptionStatus": item.subscription_status,
+        "tags": [t.name for t in item.tags],
+        "segments": [{"id": str(s.id), "name": s.name} for s in item.segments],
+        "emailsOpened": item.emails_opened or 0,
+        "emailsClicked": item.emails_clicked or 0,
+        "lastEngagedAt": iso(item.last_engaged_at),
+        "createdAt": iso(item.created_at),
+        "updatedAt": iso(item.updated_at),
+    }
