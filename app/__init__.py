@@ -33,15 +33,19 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
 
 def register_extensions(app: Flask) -> None:
-    """Attach the database, migrations, CSRF, sign-in, htmx and storage to the app."""
+    """Attach the database, migrations, CSRF, sign-in, htmx, rate limits and storage to the app."""
     from app import models  # noqa: F401  (registers the tables on the metadata)
-    from app.extensions import csrf, db, htmx, login_manager, migrate
+    from app.extensions import csrf, db, htmx, limiter, login_manager, migrate
     from app.storage import StorageSettings, build_storage
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True)
     csrf.init_app(app)
     htmx.init_app(app)
+    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"] or "memory://")
+    app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)  # Redis down: sign-in still works
+    app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
+    limiter.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Please sign in to continue."
