@@ -5,15 +5,17 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
+from app import create_app
 from app.extensions import db
 from app.models import User
-from tests.conftest import PASSWORD, AuthActions, csrf_token, make_tenant, make_user
+from tests.conftest import PASSWORD, AuthActions, csrf_token, make_env, make_tenant, make_user
 
 
 def test_dashboard_redirects_anonymous_visitors_to_sign_in(client: FlaskClient) -> None:
@@ -259,3 +261,16 @@ def test_passwords_appear_in_no_log_record_nor_command_output(
         assert secret not in logged
         assert secret not in result.output + given_on_line.output
         assert secret not in failed.get_data(as_text=True)
+
+
+def test_sign_in_still_works_when_the_rate_limit_store_is_down(
+    user: User, tmp_path: Path, pg_url: str
+) -> None:
+    closed_port = "redis://127.0.0.1:9/0"  # nothing listens there
+    app = create_app({"ENV": make_env(tmp_path, pg_url, closed_port), "TESTING": True})
+    client = app.test_client()
+    token = csrf_token(client, "/login")
+    response = client.post(
+        "/login", data={"email": user.email, "password": PASSWORD, "csrf_token": token}
+    )
+    assert response.status_code == 302
