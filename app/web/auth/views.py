@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask.blueprints import BlueprintSetupState
 from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import func, select
@@ -71,6 +72,12 @@ def _dummy_hash() -> str:
     tell which emails have accounts.
     """
     return generate_password_hash(secrets.token_urlsafe(16))
+
+
+@bp.record_once
+def _make_dummy_hash(state: BlueprintSetupState) -> None:
+    """Hash once at start-up, so not even the first unknown email takes longer."""
+    _dummy_hash()
 
 
 def safe_next(target: str | None) -> str:
