@@ -6,22 +6,35 @@ FLASK := $(BIN)/flask --app wsgi
 PORT ?= 5000
 export PORT
 
-.PHONY: run test install install-dev lint format browser-deps clean
+.PHONY: run test install install-dev lint format browser-deps clean security lock
 
-# Installs are skipped when pyproject.toml has not changed since the last one (hash stamp).
+# Installs take the versions pinned in requirements.lock (`make lock` writes it from
+# pyproject.toml) and are skipped when neither file changed since the last one (hash stamp).
+STAMP = cat pyproject.toml requirements.lock | sha256sum | cut -c1-16
 install:
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@h=$$(sha256sum pyproject.toml | cut -c1-16); \
+	@h=$$($(STAMP)); \
 	if [ "$$(cat $(VENV)/.stamp-run 2>/dev/null)" != "$$h" ]; then \
 	  $(BIN)/python -m pip install --quiet --upgrade pip && \
-	  $(BIN)/python -m pip install --quiet -e . --config-settings editable_mode=compat && echo $$h > $(VENV)/.stamp-run; \
+	  $(BIN)/python -m pip install --quiet -e . -c requirements.lock --config-settings editable_mode=compat && echo $$h > $(VENV)/.stamp-run; \
 	fi
 
 install-dev: install
-	@h=$$(sha256sum pyproject.toml | cut -c1-16); \
+	@h=$$($(STAMP)); \
 	if [ "$$(cat $(VENV)/.stamp-dev 2>/dev/null)" != "$$h" ]; then \
-	  $(BIN)/python -m pip install --quiet -e ".[dev]" --config-settings editable_mode=compat && echo $$h > $(VENV)/.stamp-dev; \
+	  $(BIN)/python -m pip install --quiet -e ".[dev]" -c requirements.lock --config-settings editable_mode=compat && echo $$h > $(VENV)/.stamp-dev; \
 	fi
+
+# Pin every runtime and dev dependency (and theirs) after a change to pyproject.toml.
+lock: install-dev
+	CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --extra dev --strip-extras \
+	  --allow-unsafe --no-emit-index-url --no-emit-find-links -o requirements.lock pyproject.toml
+
+# bandit on the code (clean, or each finding explained by a `# nosec Bxxx # why` comment) and
+# pip-audit on requirements.lock (see .ci/audit_dependencies.py and docs/reliability.md).
+security: install-dev
+	$(BIN)/bandit --quiet --recursive app
+	$(BIN)/python .ci/audit_dependencies.py
 
 browser-deps:
 	@test -x /usr/bin/chromium || { \
@@ -33,7 +46,7 @@ run: install
 	$(FLASK) seed-demo --if-empty
 	$(BIN)/python -m app.launcher
 
-test: install-dev browser-deps
+test: install-dev browser-deps security
 	$(BIN)/ruff check app tests
 	$(BIN)/ruff format --check app tests
 	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)

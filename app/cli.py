@@ -29,7 +29,13 @@ def get_or_create_tenant(name: str) -> Tenant:
 
 @users_cli.command("create")
 @click.option("--email", required=True, help="Sign-in email of the new user.")
-@click.option("--password", required=True, help="Password (at least 8 characters).")
+@click.option(
+    "--password",
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
+    help="Password (at least 8 characters); asked for, unseen, when left out.",
+)
 @click.option("--tenant", "tenant_name", required=True, help="Tenant name; created if new.")
 @click.option("--admin", is_flag=True, help="Give the user the admin role.")
 def create_user(email: str, password: str, tenant_name: str, admin: bool) -> None:

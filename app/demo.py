@@ -16,7 +16,7 @@ from app.models import Contact, CustomField, Segment, Tag, Tenant, User, Workspa
 
 DEMO_TENANT = "Demo Marketing"
 DEMO_EMAIL = "demo@example.com"
-DEMO_PASSWORD = "demo-password"
+DEMO_PASSWORD = "demo-password"  # nosec B105 # the published login of the local demo
 
 FIRST_NAMES = [
     "Ada",
@@ -106,7 +106,7 @@ def _person(rng: random.Random, n: int) -> dict[str, str]:
 
 def seed_demo(instance_path: str, contacts: int = 300, seed: int = 42) -> str:
     """Create the demo tenant with contacts, tags, a segment and custom fields, and sample files."""
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # nosec B311 # repeatable demo data, not a secret
     tenant = db.session.scalar(select(Tenant).where(Tenant.name == DEMO_TENANT))
     if tenant is None:
         tenant = Tenant(name=DEMO_TENANT)

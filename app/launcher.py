@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import subprocess
+import subprocess  # nosec B404 # starts our own processes (make run) with fixed argv lists
 import sys
 import time
 import urllib.request
@@ -33,7 +33,7 @@ def start_bundled_redis(instance: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     folder = instance / "redis"
     folder.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.Popen(
+    proc = subprocess.Popen(  # nosec B603 # the bundled redis-server, argv built here
         [
             executable,
             "--port",
@@ -70,7 +70,7 @@ def wait_healthy(url: str, timeout: float = 60) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(url + "/healthz", timeout=2) as resp:
+            with urllib.request.urlopen(url + "/healthz", timeout=2) as resp:  # nosec B310 # http://127.0.0.1 built by the launcher
                 if resp.status == 200:
                     return True
         except OSError:
@@ -95,7 +95,7 @@ def main() -> int:
 
     def spawn(name: str, cmd: list[str]) -> None:
         children.append(
-            (name, subprocess.Popen(cmd, env=env, cwd=PROJECT_ROOT, start_new_session=True))
+            (name, subprocess.Popen(cmd, env=env, cwd=PROJECT_ROOT, start_new_session=True))  # nosec B603 # our own web/worker commands
         )
 
     stopping = False

@@ -395,7 +395,7 @@ def _write_file(
 
 def _write_batch(writer: ExportWriter, batch: list[Any]) -> None:
     if batch and isinstance(batch[0], bytes):
-        assert isinstance(writer, CsvWriter)
+        assert isinstance(writer, CsvWriter)  # nosec B101 # narrows the type; bytes come only from CSV
         writer.write_formatted(batch)
     else:
         writer.write_rows(batch)

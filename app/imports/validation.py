@@ -189,7 +189,7 @@ class RowValidator:
                 texts.append((str(target.key), index))
         if problems:
             raise MappingError(problems)
-        assert email is not None  # check_mapping insists on it
+        assert email is not None  # nosec B101 # narrows the type; check_mapping insists on it
 
         texts.sort(key=lambda text: _TEXT_FIELDS.index(text[0]))
         indices = [email[1], *(index for _, index in texts)]

@@ -16,7 +16,7 @@ from app.extensions import db
 from app.models.types import Timestamp, UUIDType, new_id, utcnow
 
 ROLES = ("admin", "member")
-TOKEN_PREFIX = "cio_"
+TOKEN_PREFIX = "cio_"  # nosec B105 # the public prefix that marks our tokens, not a secret
 
 
 class Tenant(db.Model):

@@ -88,9 +88,17 @@ def page(browser: Browser, live_server: str) -> Iterator[Page]:
     page.set_default_timeout(15_000)
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    blocked: list[str] = []  # what the Content-Security-Policy refused: inline code, other hosts
+    page.on(
+        "console",
+        lambda message: (
+            blocked.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
     yield page
     context.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
+    assert not blocked, f"the page needs something the CSP refuses: {blocked}"
 
 
 def sign_in(page: Page, email: str, password: str = PASSWORD) -> None:

@@ -2,27 +2,82 @@
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Callable
+from functools import cache
+from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask.blueprints import BlueprintSetupState
+from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import func, select
-from werkzeug.security import check_password_hash
+from werkzeug.security import check_password_hash, generate_password_hash
 from werkzeug.wrappers import Response
 
-from app.extensions import db
+from app.extensions import db, limiter
 from app.models import User
 from app.models.types import utcnow
 from app.web.auth.forms import LoginForm
 
 bp = Blueprint("auth", __name__)
 
-# Checked when the email is unknown, so a wrong email costs the same time as a wrong password.
-_DUMMY_HASH = (
-    "scrypt:32768:8:1$dummysaltdummysa$"
-    "6a4b1f4e9bd0a1c4bd3f1a7e0e1d2c3b4a5f6e7d8c9b0a1f2e3d4c5b6a7f8e9d0c1b2a3f4e5d6c7b8a9"
-    "f0e1d2c3b4a5f6e7d8c9b0a1f2e3d4c5b6a7f8e9d0c1b2a3f4e5d6c7b8a9f0e1d2c3b4a5f6e7d8c9b0a1"
+TOO_MANY_FAILURES = (
+    "Too many failed sign-in attempts. Wait 15 minutes and try again, "
+    "or ask your administrator to reset your password."
 )
+
+
+def _email_key() -> str:
+    """The email typed in the sign-in form, as the rate limits count it."""
+    return (request.form.get("email") or "").strip().lower()[:320] or "-"
+
+
+def _email_and_address_key() -> str:
+    return f"{_email_key()}|{get_remote_address()}"
+
+
+def _failed(response: Response) -> bool:
+    """Only failed sign-ins (401) count towards the limits, never successful ones."""
+    return response.status_code == 401
+
+
+FAILED_SIGN_IN_LIMITS = {
+    "email+address": ("5 per 15 minutes", _email_and_address_key),
+    "email": ("20 per 15 minutes", _email_key),  # one account tried from many addresses
+    "address": ("50 per 15 minutes", get_remote_address),  # many accounts from one address
+}
+
+
+def limit_failed_sign_ins(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Refuse sign-in posts with 429 once one of the failure limits is reached."""
+    for scope, (rate, key) in FAILED_SIGN_IN_LIMITS.items():
+        view = limiter.limit(
+            rate,
+            key_func=key,
+            scope=scope,
+            methods=["POST"],
+            deduct_when=_failed,
+            error_message=TOO_MANY_FAILURES,
+        )(view)
+    return view
+
+
+@cache
+def _dummy_hash() -> str:
+    """A hash made exactly as real ones are, checked when the email is unknown.
+
+    A wrong email must cost the same time as a wrong password, so the response time does not
+    tell which emails have accounts.
+    """
+    return generate_password_hash(secrets.token_urlsafe(16))
+
+
+@bp.record_once
+def _make_dummy_hash(state: BlueprintSetupState) -> None:
+    """Hash once at start-up, so not even the first unknown email takes longer."""
+    _dummy_hash()
 
 
 def safe_next(target: str | None) -> str:
@@ -36,6 +91,7 @@ def safe_next(target: str | None) -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@limit_failed_sign_ins
 def login() -> str | Response:
     """Show the sign-in form and sign the user in."""
     if current_user.is_authenticated:
@@ -45,9 +101,13 @@ def login() -> str | Response:
     if form.validate_on_submit():
         email = (form.email.data or "").strip().lower()
         user = db.session.scalar(select(User).where(func.lower(User.email) == email))
-        if user is None:
-            check_password_hash(_DUMMY_HASH, form.password.data or "")
-        if user is not None and user.active and user.check_password(form.password.data or ""):
+        password = form.password.data or ""
+        matches = (
+            user.check_password(password)
+            if user is not None
+            else check_password_hash(_dummy_hash(), password)
+        )
+        if user is not None and matches and user.active:
             login_user(user, remember=form.remember.data)
             user.last_login_at = utcnow()
             db.session.commit()
