@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Callable
 from functools import cache
 from typing import Any
@@ -62,6 +63,15 @@ def limit_failed_sign_ins(view: Callable[..., Any]) -> Callable[..., Any]:
             error_message=TOO_MANY_FAILURES,
         )(view)
     return view
+
+
+@bp.after_request
+def _retry_after(response: Response) -> Response:
+    """A refused sign-in (429) says in how many seconds the limit that refused it resets."""
+    current = limiter.current_limit
+    if response.status_code == 429 and current is not None:
+        response.headers["Retry-After"] = str(max(1, int(current.reset_at - time.time())))
+    return response
 
 
 @cache

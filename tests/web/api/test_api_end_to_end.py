@@ -35,10 +35,17 @@ def poll(
     raise AssertionError(f"{url} never finished: {body}")
 
 
-def fetch(app: Flask, url: str) -> bytes:
-    """Follow a download link as a client would (a signed link: no token, no cookie)."""
+def fetch(app: Flask, url: str, token: str) -> bytes:
+    """Follow a download link as an integrator would: the signed link plus the API token.
+
+    A local signed link is also checked against its tenant: without a token or a session of
+    that tenant it is refused (tests/web/test_files.py).
+    """
     parts = urlsplit(url)
-    response = app.test_client().get(parts.path + (f"?{parts.query}" if parts.query else ""))
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    refused = app.test_client().get(path)
+    assert refused.status_code == 302 and "/login" in refused.headers["Location"]
+    response = app.test_client().get(path, headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 200, response.status_code
     return response.get_data()
 
@@ -95,7 +102,7 @@ def test_upload_import_read_export_download_and_roll_back(
     assert "email" in job["errors"][0]["message"].lower()
     assert job["fileType"] == "csv" and job["canRollback"] is True
     assert job["startedAt"] and job["completedAt"] and job["rolledBackAt"] is None
-    report = fetch(app, job["errorReportUrl"]).decode("utf-8-sig")
+    report = fetch(app, job["errorReportUrl"], api.token).decode("utf-8-sig")
     assert "not-an-email" in report and "Xavier" in report
 
     listed = api.get("/api/contacts/imports").get_json()
@@ -133,7 +140,7 @@ def test_upload_import_read_export_download_and_roll_back(
     )
     assert (finished["exportType"], finished["totalContacts"]) == ("filtered", 1)
     link = api.get(f"/api/contacts/export/{export_id}/download").get_json()
-    rows = list(csv.reader(io.StringIO(fetch(app, link["downloadUrl"]).decode("utf-8"))))
+    rows = list(csv.reader(io.StringIO(fetch(app, link["downloadUrl"], api.token).decode("utf-8"))))
     assert rows == [["Email", "First name", "Tags"], ["ada@example.com", "Ada", "api; vip"]]
     assert [e["jobId"] for e in api.get("/api/contacts/exports").get_json()["items"]] == [export_id]
 
