@@ -1,0 +1,280 @@
+"""Hostile uploads through the web wizard: huge bodies, dangerous names, script in cells.
+
+Each test drives the real upload route (CSRF on) and asserts what a user would see: the status
+code, the sentence on the page, the rendered HTML, the stored object and the database rows.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from markupsafe import escape
+from sqlalchemy import func, select
+
+from app import create_app
+from app.extensions import db
+from app.imports.options import ImportOptions
+from app.models import Contact, ImportJob, Tenant, User
+from app.web.wizard.drafts import display_file_name
+from tests.conftest import ROOT, csrf_token, make_env
+from tests.imports.conftest import csv_bytes
+from tests.web.test_wizard import (
+    draft_of,
+    options_form,
+    post,
+    through_mapping,
+    upload,
+    work,
+)
+
+GIGABYTE = 1 << 30
+BOUNDARY = "hostileboundary7MA4YWxkTrZu0gW"
+
+
+class CountingBody(io.RawIOBase):
+    """A request body of `size` bytes made on the fly, counting how much the server read.
+
+    It is a multipart form (CSRF token, then a file part of `size` bytes of CSV), produced chunk
+    by chunk: nothing of it is ever held whole in memory or written to disk by the test.
+    """
+
+    def __init__(self, token: str, size: int) -> None:
+        super().__init__()
+        self.head = (
+            f"--{BOUNDARY}\r\n"
+            'Content-Disposition: form-data; name="csrf_token"\r\n\r\n'
+            f"{token}\r\n"
+            f"--{BOUNDARY}\r\n"
+            'Content-Disposition: form-data; name="file"; filename="huge.csv"\r\n'
+            "Content-Type: text/csv\r\n\r\n"
+            "Email\r\n"
+        ).encode()
+        self.size = size
+        self.served = 0
+        self._position = 0
+        self._row = b"someone@example.com\r\n" * 3000
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        """Only for the test client measuring the body: reading always goes forward."""
+        self._position = self.size if whence == io.SEEK_END else offset
+        return self._position
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        if self.served < len(self.head):
+            piece = self.head[self.served : self.served + len(buffer)]
+        else:
+            left = self.size - self.served
+            piece = self._row[: min(len(buffer), left, len(self._row))]
+        buffer[: len(piece)] = piece
+        self.served += len(piece)
+        return len(piece)
+
+
+def post_body(
+    client: FlaskClient, body: CountingBody, content_length: int | None
+) -> tuple[int, str]:
+    """Post a streamed multipart body, with a Content-Length or chunked (no length)."""
+    environ: dict[str, object] = {"CONTENT_LENGTH": str(content_length)}
+    if content_length is None:  # as a server does for Transfer-Encoding: chunked
+        environ = {"HTTP_TRANSFER_ENCODING": "chunked", "wsgi.input_terminated": True}
+    response = client.post(
+        "/imports/new",
+        input_stream=body,
+        content_type=f"multipart/form-data; boundary={BOUNDARY}",
+        environ_overrides=environ,
+    )
+    return response.status_code, response.get_data(as_text=True)
+
+
+# --- a 2 GB upload ---------------------------------------------------------------------------
+
+
+def test_a_2_gb_upload_with_its_length_is_refused_before_its_body_is_read(
+    client: FlaskClient, signed_in: User
+) -> None:
+    token = csrf_token(client, "/imports/new")
+    body = CountingBody(token, 2 * GIGABYTE)
+
+    status, page = post_body(client, body, content_length=2 * GIGABYTE)
+
+    assert status == 413
+    assert "The file is larger than the upload limit of 512 MB" in page
+    assert body.served == 0  # refused on the declared length alone
+    assert db.session.scalar(select(func.count(ImportJob.id))) == 0
+
+
+def test_a_chunked_upload_without_a_length_is_cut_off_at_the_limit_while_streaming(
+    app: Flask, client: FlaskClient, signed_in: User
+) -> None:
+    token = csrf_token(client, "/imports/new")
+    app.config["MAX_CONTENT_LENGTH"] = 1 << 20
+    body = CountingBody(token, 2 * GIGABYTE)
+
+    status, page = post_body(client, body, content_length=None)
+
+    assert status == 413
+    assert "The file is larger than the upload limit of 1 MB" in page
+    assert body.served <= (1 << 20) + (1 << 17)  # the limit plus at most one read
+    assert db.session.scalar(select(func.count(ImportJob.id))) == 0
+
+
+def test_the_default_upload_limit_is_the_one_the_readme_states(tmp_path: Path) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    documented = re.search(r"\| `MAX_UPLOAD_MB` \| `(\d+)` \|", readme)
+    assert documented, "README's settings table lists MAX_UPLOAD_MB"
+    env = make_env(
+        tmp_path, "sqlite:///" + str(tmp_path / "db.sqlite"), "redis://127.0.0.1:6379/15"
+    )
+
+    app = create_app({"ENV": env})
+
+    assert app.config["MAX_CONTENT_LENGTH"] == int(documented.group(1)) * 1024 * 1024
+    assert app.config["MAX_CONTENT_LENGTH"] == 512 * 1024 * 1024
+
+
+# --- dangerous file names ----------------------------------------------------------------------
+
+HOSTILE_NAMES = {
+    "posix-path": ("../../../etc/passwd/../leads.csv", "leads.csv"),
+    # doubled: the multipart header quotes a backslash as two
+    "windows-path": ("..\\\\..\\\\Windows\\\\System32\\\\leads.csv", "leads.csv"),
+    "dot-dot": ("..", "upload"),
+    "nul": ("leads\x00.exe.csv", "leads.exe.csv"),
+    "control": ("lea\tds\x1b[31m\x7f.csv", "leads[31m.csv"),
+    "right-to-left": ("invoice\u202ecsv.exe", "invoicecsv.exe"),
+    "isolates": ("\u2067leads\u2069\u200f.csv", "leads.csv"),
+    "very-long": ("a" * 5000 + ".csv", "a" * 251 + ".csv"),
+    "html": ("<img src=x onerror=alert(1)>.csv", "<img src=x onerror=alert(1)>.csv"),
+}
+
+
+def test_hostile_file_names_are_stored_safely_and_shown_sanitized(
+    app: Flask, client: FlaskClient, signed_in: User, tenant: Tenant
+) -> None:
+    root = Path(app.config["STORAGE_LOCAL_PATH"]).resolve()
+    key_pattern = rf"tenants/{tenant.id}/uploads/\d{{4}}/\d{{2}}/[0-9a-f]{{32}}(\.csv)?"
+    jobs = {}
+    for case, (raw, shown) in HOSTILE_NAMES.items():
+        response = upload(client, f"Email\n{case}@example.com\n".encode(), raw)
+        assert response.status_code == 303, (case, response.get_data(as_text=True)[:300])
+        job = draft_of(response)
+        assert job.file_name == shown, case
+        assert re.fullmatch(key_pattern, job.file_url), case  # the user's name is never in it
+        stored = (root / job.file_url).resolve()
+        assert stored.is_file() and stored.is_relative_to(root / "tenants" / str(tenant.id))
+        through_mapping(client, job)
+        post(client, f"/imports/{job.id}/options", {**options_form(), "action": "continue"})
+        post(client, f"/imports/{job.id}/start", {})
+        jobs[case] = job
+    work()
+
+    db.session.expire_all()
+    assert {job.status for job in jobs.values()} == {"completed"}
+    assert db.session.scalar(select(func.count(Contact.id))) == len(HOSTILE_NAMES)
+    pages = {url: client.get(url).get_data(as_text=True) for url in ("/history", "/")}
+    for case, job in jobs.items():
+        pages[f"{case} detail"] = client.get(f"/history/imports/{job.id}").get_data(as_text=True)
+        pages[f"{case} job"] = client.get(f"/imports/{job.id}").get_data(as_text=True)
+    for where, page in pages.items():
+        for invisible in ("\x00", "\x1b", "\x7f", "\u202e", "\u2067", "\u200f"):
+            assert invisible not in page, (where, invisible)
+        assert "<img src=x" not in page, where
+    for case, (_raw, shown) in HOSTILE_NAMES.items():
+        html = shown.replace("<", "&lt;").replace(">", "&gt;")
+        assert html in pages["/history"], case
+        assert html in pages[f"{case} detail"] and html in pages[f"{case} job"], case
+
+
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [
+        ("C:\\Users\\ann\\Desktop\\leads.csv", "leads.csv"),
+        ("\\\\server\\share\\..\\leads.csv", "leads.csv"),
+        ("/", "upload"),
+        ("...", "upload"),
+        ("\ud800leads.csv", "leads.csv"),  # a lone surrogate cannot be stored as UTF-8
+        ("new\u2028line.csv", "new line.csv"),
+        ("x" * 300, "x" * 255),
+        ("Données clients 2024 — été.xlsx", "Données clients 2024 — été.xlsx"),
+    ],
+)
+def test_file_names_from_any_client_are_cleaned_the_same_way(raw: str, shown: str) -> None:
+    assert display_file_name(raw) == shown
+    assert ImportOptions(file_name=raw, file_key="k").file_name == shown
+
+
+# --- script in cells -----------------------------------------------------------------------------
+
+SCRIPT = "<script>alert(1)</script>"
+IMAGE = "<img src=x onerror=alert(1)>"
+SVG = '"><svg onload=alert(1)>'
+PAYLOADS = (SCRIPT, IMAGE, SVG, "alert(2)</script>")
+HOSTILE_CELLS = csv_bytes(
+    [
+        ["Email", "First", "Last", "Company", "<b>Notes</b>"],
+        ["ada@example.com", SCRIPT, IMAGE, SVG, "<script>alert(3)</script>"],
+        ["<script>alert(2)</script>@x", "Bad", "Row", "Nowhere", ""],
+    ]
+)
+
+
+def assert_escaped(page: str, where: str, *values: str) -> None:
+    """No payload is in the page as markup, and each of `values` is there as escaped text."""
+    for payload in PAYLOADS:
+        assert payload not in page, (where, payload)
+    for value in values:
+        escaped = str(escape(value))
+        assert escaped in page, (where, escaped)
+
+
+def test_script_in_cells_is_escaped_on_every_page_that_shows_it(
+    client: FlaskClient, signed_in: User, tenant: Tenant
+) -> None:
+    job = draft_of(upload(client, HOSTILE_CELLS, "hostile.csv"))
+    source = client.get(f"/imports/{job.id}/file").get_data(as_text=True)
+    assert_escaped(source, "file step", SCRIPT, IMAGE, "<b>Notes</b>")
+    mapping = through_mapping(client, job, First="first_name", Last="last_name")
+    assert mapping.status_code == 303
+    preview = client.get(f"/imports/{job.id}/mapping").get_data(as_text=True)
+    assert_escaped(preview, "mapping preview", SCRIPT, IMAGE, SVG, "<b>Notes</b>")
+    post(client, f"/imports/{job.id}/options", {**options_form(), "action": "continue"})
+    work()  # the dry run
+    review = client.get(f"/imports/{job.id}/confirm").get_data(as_text=True)
+    assert_escaped(review, "review")
+    dry_errors = client.get(f"/imports/{job.id}/dry-run/errors.csv")
+    assert dry_errors.mimetype == "text/csv"
+    assert dry_errors.headers["Content-Disposition"].startswith("attachment")
+    post(client, f"/imports/{job.id}/start", {})
+    work()
+
+    db.session.expire_all()
+    assert job.status == "completed" and job.created_count == 1 and job.error_count == 1
+    contact = db.session.scalar(select(Contact))
+    assert (contact.first_name, contact.last_name, contact.company) == (SCRIPT, IMAGE, SVG)
+    progress = client.get(f"/imports/{job.id}").get_data(as_text=True)
+    assert_escaped(progress, "job page", "<script>alert(2)</script>@x")
+    detail = client.get(f"/history/imports/{job.id}").get_data(as_text=True)
+    assert_escaped(detail, "import detail", "<script>alert(2)</script>@x", SCRIPT, IMAGE)
+    assert_escaped(client.get("/history").get_data(as_text=True), "history")
+    listing = client.get("/contacts/").get_data(as_text=True)
+    assert_escaped(listing, "contacts list", SCRIPT, IMAGE, SVG)
+    page = client.get(f"/contacts/{contact.id}").get_data(as_text=True)
+    assert_escaped(page, "contact detail", SCRIPT, IMAGE, SVG)
+    report = client.get(f"/imports/{job.id}/error-report")
+    assert report.mimetype == "text/csv"
+    assert report.headers["Content-Disposition"].startswith("attachment")
+    assert "<script>alert(2)</script>@x" in report.get_data().decode("utf-8-sig")
