@@ -43,6 +43,8 @@ _DECODE_CHUNK = 1 << 20
 # What UTF-8 text misread in a legacy code page turns back into: accented Latin letters,
 # typographic punctuation and the euro sign ("CafÃ©" -> "Café", "â€™" -> "’").
 _MISREAD_UTF8 = re.compile("[\u00a0-\u017f\u2010-\u203a\u20ac]")
+# Misread UTF-8 always shows two non-ASCII characters in a row (a lead and a continuation byte).
+_NON_ASCII_PAIR = re.compile("[^\x00-\x7f]{2}").search
 
 
 class _LineTooLong(Exception):
@@ -239,7 +241,7 @@ def _utf8_in_legacy_file(
     from another source can switch to UTF-8 further down, which would import as "CafÃ©".
     """
     for index, value in enumerate(row):
-        if value.isascii():
+        if value.isascii() or not _NON_ASCII_PAIR(value):
             continue
         try:
             as_utf8 = value.encode(encoding).decode("utf-8")

@@ -151,7 +151,8 @@ class JsonTable(Table):
             error = _flatten(record, "", flat, where)
             values = [flat.get(key, "") for key in keys]
             if any("\x00" in value for value in values):
-                error = error or drop_nul_characters(line, values, headers)
+                nul = drop_nul_characters(line, values, headers)
+                error = error or nul
             if values and max(map(len, values)) > max_cell:
                 error = error or cut_long_cells(line, values, headers, limits)
             yield SourceRow(line, values, error)
@@ -324,7 +325,19 @@ def _scan_array(path: str, encoding: str, limits: ReaderLimits, keys: dict[str, 
 def _add_column(keys: dict[str, None], name: str, limits: ReaderLimits) -> None:
     """Record a new column name, refusing more columns than the limit."""
     keys[name] = None
-    check_column_count(len(keys), limits)
+    if len(keys) > limits.max_columns:
+        raise _too_many_fields(limits)
+
+
+def _too_many_fields(limits: ReaderLimits) -> FileFormatError:
+    """The error for records whose fields add up to more columns than the limit.
+
+    The file is refused as soon as the limit is passed, so the message cannot give the total.
+    """
+    return FileFormatError(
+        f"The JSON records have more than {limits.max_columns:,} different fields, the most one "
+        "import can take as columns: remove the fields you don't need and upload it again."
+    )
 
 
 def _scan_ndjson_keys(path: str, encoding: str, limits: ReaderLimits) -> list[str]:
@@ -339,7 +352,7 @@ def _scan_ndjson_keys(path: str, encoding: str, limits: ReaderLimits) -> list[st
             except _TooDeep as exc:
                 raise _too_deep(records, physical) from exc
             if len(keys) > limits.max_columns:
-                check_column_count(len(keys), limits)
+                raise _too_many_fields(limits)
     if records == 0:
         raise empty_file_error()
     return _checked_keys(keys, limits)
