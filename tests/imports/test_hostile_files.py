@@ -534,10 +534,12 @@ def test_json_nested_100000_levels_deep_is_refused_quickly(
 # --- failing part-way: nothing half-written, the job says failed and rolls back ----------------------
 
 
+@pytest.mark.parametrize("parallel_rows", [1, 20_000], ids=["second-process", "in-process"])
 def test_an_import_failing_part_way_keeps_whole_batches_says_failed_and_rolls_back(
-    app: Flask, tenant: Tenant
+    app: Flask, tenant: Tenant, parallel_rows: int
 ) -> None:
     app.config["IMPORT_MAX_ROWS"] = 5
+    app.config["IMPORT_PARALLEL_ROWS"] = parallel_rows  # who reads the file: a child or the job
     rows = [["Email", "First"]] + [[f"p{i}@example.com", f"P{i}"] for i in range(8)]
     job = new_job(tenant, csv_bytes(rows), mapping={"Email": "email", "First": "first_name"})
 

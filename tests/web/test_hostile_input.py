@@ -6,8 +6,10 @@ code, the sentence on the page, the rendered HTML, the stored object and the dat
 
 from __future__ import annotations
 
+import html
 import io
 import re
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -23,6 +25,7 @@ from app.models import Contact, ImportJob, Tenant, User
 from app.web.wizard.drafts import display_file_name
 from tests.conftest import ROOT, csrf_token, make_env
 from tests.imports.conftest import csv_bytes
+from tests.imports.test_hostile_files import SHEET, XXE, bomb_workbook, workbook_members
 from tests.web.test_wizard import (
     draft_of,
     options_form,
@@ -278,3 +281,99 @@ def test_script_in_cells_is_escaped_on_every_page_that_shows_it(
     assert report.mimetype == "text/csv"
     assert report.headers["Content-Disposition"].startswith("attachment")
     assert "<script>alert(2)</script>@x" in report.get_data().decode("utf-8-sig")
+
+
+# --- NUL characters typed or pasted into any form, search or address -----------------------------
+
+
+def nul_requests(client: FlaskClient, job: ImportJob) -> dict[str, object]:
+    """One request per kind of text input, each carrying a NUL character."""
+    wizard = f"/imports/{job.id}"
+    return {
+        "file settings": post(client, f"{wizard}/file", {"file_type": "csv", "sheet": "a\x00"}),
+        "mapping": post(client, f"{wizard}/mapping", {"map-0": "__new__", "new-name-0": "x\x00"}),
+        "options": post(client, f"{wizard}/options", options_form(new_tags="vip\x00")),
+        "contacts search": client.get("/contacts/?q=ada%00"),
+        "contacts tag filter": client.get("/contacts/?tag=a%00b"),
+        "history filter": client.get("/history?status=failed%00"),
+        "export form": post(client, "/exports/new", {"fields": "email", "segment": "x\x00"}),
+        "address": client.get("/history/imports/%00"),
+        "api": client.get("/api/me?x=%00"),
+    }
+
+
+def test_a_nul_character_in_any_input_is_a_400_with_a_sentence_not_a_500(
+    client: FlaskClient, signed_in: User
+) -> None:
+    job = draft_of(upload(client, b"Email\nada@example.com\n"))
+    before = dict(job.import_options)
+
+    responses = nul_requests(client, job)
+
+    for where, response in responses.items():
+        assert response.status_code == 400, where  # type: ignore[attr-defined]
+        body = response.get_data(as_text=True)  # type: ignore[attr-defined]
+        assert "contained a NUL character (binary data)" in body, where
+    assert responses["api"].is_json  # type: ignore[attr-defined]
+    db.session.expire_all()
+    assert job.import_options == before  # nothing was saved
+
+
+def test_signing_in_with_a_nul_character_is_refused_without_a_500(
+    client: FlaskClient, user: User
+) -> None:
+    response = post(client, "/login", {"email": f"{user.email}\x00", "password": "x\x00"})
+
+    assert response.status_code == 400
+    assert "contained a NUL character" in response.get_data(as_text=True)
+
+
+# --- hostile files on the upload step -------------------------------------------------------------
+
+
+def hostile_uploads(tmp_path: Path) -> dict[str, tuple[str, bytes, str]]:
+    """(file name, content, the start of the sentence shown) for each kind of hostile file."""
+    bomb = tmp_path / "bomb.xlsx"
+    bomb_workbook(bomb, lambda size: size)
+    xxe = workbook_members()
+    xxe[SHEET] = (XXE + xxe[SHEET].decode().replace("<t>Ada</t>", "<t>&xxe;</t>")).encode()
+    entities = io.BytesIO()
+    with zipfile.ZipFile(entities, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, content in xxe.items():
+            archive.writestr(name, content)
+    return {
+        "zip bomb": ("bomb.xlsx", bomb.read_bytes(), "This workbook looks damaged or unsafe"),
+        "xxe": ("xxe.xlsx", entities.getvalue(), "This Excel workbook could not be read"),
+        "png as xlsx": (
+            "photo.xlsx",
+            b"\x89PNG\r\n\x1a\n" + bytes(300),
+            "This file is not a valid",
+        ),
+        "deep json": (
+            "deep.json",
+            b"[" + b'{"a":' * 100_000 + b"1" + b"}" * 100_000 + b"]",
+            "Record 1 is nested more than 32 levels deep",
+        ),
+        "wide csv": (
+            "wide.csv",
+            ",".join(f"c{i}" for i in range(10_000)).encode() + b"\n1\n",
+            "The file has 10,000 columns; the limit is 500",
+        ),
+        "header only": ("header.csv", b"Email\n", "The file has column names but no rows"),
+    }
+
+
+def test_hostile_files_are_refused_on_the_upload_step_and_nothing_is_kept(
+    app: Flask, client: FlaskClient, signed_in: User, tmp_path: Path
+) -> None:
+    for case, (name, content, message) in hostile_uploads(tmp_path).items():
+        response = upload(client, content, name)
+
+        assert response.status_code == 400, case
+        page = response.get_data(as_text=True)
+        shown = re.search(r'<p id="file-error" class="field-error" role="alert">([^<]+)</p>', page)
+        assert shown and html.unescape(shown.group(1)).startswith(message), case
+        assert "root:" not in page, case
+    assert db.session.scalar(select(func.count(ImportJob.id))) == 0
+    storage = Path(app.config["STORAGE_LOCAL_PATH"])
+    assert [p for p in storage.rglob("*") if p.is_file()] == []
