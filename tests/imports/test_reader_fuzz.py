@@ -175,9 +175,14 @@ def workbook_like_zips(draw: st.DrawFn) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         for name, content in PARTS.items():
-            action = draw(st.sampled_from(["keep", "keep", "drop", "insert", "cut", "flip"]))
+            action = draw(st.sampled_from(["keep", "keep", "drop", "insert", "cut", "flip", "far"]))
             if action == "drop":
                 continue
+            if action == "far":  # a cell anywhere on the sheet's grid, up to XFD1048576
+                row = draw(st.integers(1, 1_048_576))
+                ref = draw(st.sampled_from(["A", "Z", "ZZ", "AAA", "XFD", ""])) + str(row)
+                far = f'<row r="{row}"><c r="{ref}"><v>1</v></c></row>'.encode()
+                content = content.replace(b"</sheetData>", far + b"</sheetData>")
             if action == "insert":
                 at = draw(st.integers(0, len(content)))
                 content = content[:at] + draw(XML_SNIPPETS) + content[at:]

@@ -25,7 +25,14 @@ from app.models import Contact, ImportJob, Tenant, User
 from app.web.wizard.drafts import display_file_name
 from tests.conftest import ROOT, csrf_token, make_env
 from tests.imports.conftest import csv_bytes
-from tests.imports.test_hostile_files import SHEET, XXE, bomb_workbook, workbook_members
+from tests.imports.test_hostile_files import (
+    SHEET,
+    XXE,
+    bomb_workbook,
+    far_cell_sheet,
+    workbook_members,
+    workbook_with_sheet,
+)
 from tests.web.test_wizard import (
     draft_of,
     options_form,
@@ -335,6 +342,8 @@ def hostile_uploads(tmp_path: Path) -> dict[str, tuple[str, bytes, str]]:
     """(file name, content, the start of the sentence shown) for each kind of hostile file."""
     bomb = tmp_path / "bomb.xlsx"
     bomb_workbook(bomb, lambda size: size)
+    far = '<row r="1000000"><c r="XFD1000000"><v>1</v></c></row>'
+    grid_bomb = workbook_with_sheet(tmp_path / "grid.xlsx", far_cell_sheet(far))
     xxe = workbook_members()
     xxe[SHEET] = (XXE + xxe[SHEET].decode().replace("<t>Ada</t>", "<t>&xxe;</t>")).encode()
     entities = io.BytesIO()
@@ -360,6 +369,11 @@ def hostile_uploads(tmp_path: Path) -> dict[str, tuple[str, bytes, str]]:
             "The file has 10,000 columns; the limit is 500",
         ),
         "header only": ("header.csv", b"Email\n", "The file has column names but no rows"),
+        "grid bomb": (
+            "grid.xlsx",
+            grid_bomb.read_bytes(),
+            "A sheet of this workbook has cells as far down as row 1,000,000",
+        ),
     }
 
 

@@ -20,6 +20,7 @@ class ReaderLimits:
     max_cell_chars: int = 32_768
     max_rows: int = 5_000_000
     max_unzipped_bytes: int = 1 << 30
+    max_sheet_cells: int = 50_000_000  # a worksheet's grid, first to last cell (~32 bytes each)
 
 
 DEFAULT_LIMITS = ReaderLimits()
