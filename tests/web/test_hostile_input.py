@@ -6,6 +6,7 @@ code, the sentence on the page, the rendered HTML, the stored object and the dat
 
 from __future__ import annotations
 
+import csv
 import html
 import io
 import re
@@ -391,3 +392,25 @@ def test_hostile_files_are_refused_on_the_upload_step_and_nothing_is_kept(
     assert db.session.scalar(select(func.count(ImportJob.id))) == 0
     storage = Path(app.config["STORAGE_LOCAL_PATH"])
     assert [p for p in storage.rglob("*") if p.is_file()] == []
+
+
+def test_formula_cells_in_the_dry_run_error_file_are_inert(
+    client: FlaskClient, signed_in: User
+) -> None:
+    rows = [
+        ["Email", "Notes"],
+        ['=HYPERLINK("http://x","y")', "@SUM(1+1)"],
+        ["+cmd|' /C calc'!A0", "-2+3"],
+    ]
+    job = draft_of(upload(client, csv_bytes(rows), "formulas.csv"))
+    through_mapping(client, job)
+    post(client, f"/imports/{job.id}/options", {**options_form(), "action": "continue"})
+
+    response = client.get(f"/imports/{job.id}/dry-run/errors.csv")
+
+    lines = list(csv.reader(io.StringIO(response.get_data().decode("utf-8-sig"))))
+    assert [line[:2] for line in lines] == [
+        ["Email", "Notes"],
+        ['\'=HYPERLINK("http://x","y")', "'@SUM(1+1)"],
+        ["'+cmd|' /C calc'!A0", "'-2+3"],
+    ]
