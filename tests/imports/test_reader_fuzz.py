@@ -34,7 +34,7 @@ from app.imports.parsing import (
 )
 
 FUZZ = settings(
-    max_examples=300,
+    max_examples=500,
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
