@@ -414,3 +414,17 @@ def test_formula_cells_in_the_dry_run_error_file_are_inert(
         ['\'=HYPERLINK("http://x","y")', "'@SUM(1+1)"],
         ["'+cmd|' /C calc'!A0", "'-2+3"],
     ]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"name": "a\x00b"}, {"a\x00": 1}, [[{"deep": ["x", "y\x00"]}]]],
+    ids=["value", "key", "nested"],
+)
+def test_a_nul_escape_in_a_json_body_is_a_400_before_any_view_runs(
+    client: FlaskClient, body: object
+) -> None:
+    response = client.post("/api/me", json=body)
+
+    assert response.status_code == 400 and response.is_json
+    assert "contained a NUL character (binary data)" in response.get_data(as_text=True)
