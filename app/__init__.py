@@ -26,6 +26,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     register_extensions(app)
     register_blueprints(app)
     register_errorhandlers(app)
+    register_input_checks(app)
     register_template_helpers(app)
     register_security_headers(app)
     register_commands(app)
@@ -92,6 +93,13 @@ def register_blueprints(app: Flask) -> None:
 def register_errorhandlers(app: Flask) -> None:
     """Friendly pages for 400, 403, 404, 410, 413 and 500, JSON under /api."""
     from app.web.errors import register
+
+    register(app)
+
+
+def register_input_checks(app: Flask) -> None:
+    """Refuse text no view could store (NUL characters) before any view runs."""
+    from app.web.input_checks import register
 
     register(app)
 

@@ -8,6 +8,7 @@ from typing import Any
 from phonenumbers import SUPPORTED_REGIONS
 
 from app.imports.mapping import FieldTarget, MappingError, check_mapping, parse_target
+from app.storage.base import clean_file_name
 
 DUPLICATE_STRATEGIES = {
     "skip": "Skip: contacts that already exist are left exactly as they are.",
@@ -46,6 +47,10 @@ class ImportOptions:
     delimiter: str | None = None
     field_rules: dict[str, str] = field(default_factory=dict)  # "first_name" / "custom:zip" -> rule
     tags_mode: str = "add"
+
+    def __post_init__(self) -> None:
+        """Whatever entry point filled it in, the file name is one that can be stored and shown."""
+        self.file_name = clean_file_name(self.file_name)
 
     def targets(self) -> dict[str, FieldTarget]:
         """The mapping with parsed targets (columns set to ignore left out)."""

@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+from app.exports.writers import neutralize
 from app.imports.mapping import FieldTarget
 from app.imports.parsing import SourceRow
 from app.imports.validation import CleanRow, RowError, RowValidator, ValidationOptions
@@ -145,11 +146,15 @@ def display_value(value: object) -> str:
 def error_report_rows(
     headers: list[str], rows: Iterable[SourceRow], validator: RowValidator
 ) -> Iterator[list[str]]:
-    """The header, then every failing row: its original cells plus `row` and `error`."""
-    yield [*headers, "row", "error"]
+    """The header, then every failing row: its original cells plus `row` and `error`.
+
+    The rows are meant for a spreadsheet, so formula-like cells (`=HYPERLINK(...)`, `+cmd|...`)
+    get the `'` prefix exports use, and a spreadsheet shows them as text instead of running them.
+    """
+    yield [*map(neutralize, headers), "row", "error"]
     width = len(headers)
     for row in rows:
-        cells = [*row.values[:width], *[""] * (width - len(row.values))]
+        cells = [*map(neutralize, row.values[:width]), *[""] * (width - len(row.values))]
         if row.error:
             yield [*cells, str(row.line), row.error]
             continue

@@ -28,6 +28,7 @@ from flask import current_app
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
+from app.exports.writers import neutralize
 from app.extensions import db
 from app.imports.bulk import insert_rows
 from app.imports.mapping import FieldTarget
@@ -627,7 +628,7 @@ def write_error_report(job: ImportJob) -> str | None:
         "w+", newline="", encoding="utf-8-sig", suffix=".csv", delete=False
     ) as f:
         writer = csv.writer(f)
-        writer.writerow([*headers, "row", "error"])
+        writer.writerow([*map(neutralize, headers), "row", "error"])  # no formula runs in Excel
         stmt = (
             select(ImportRowError.row_number, ImportRowError.message, ImportRowError.raw)
             .where(ImportRowError.import_job_id == job.id)
@@ -637,12 +638,12 @@ def write_error_report(job: ImportJob) -> str | None:
         current_row, messages, raw = None, [], []
         for row_number, message, values in db.session.execute(stmt):
             if row_number != current_row and current_row is not None:
-                writer.writerow([*_cells(raw, len(headers)), current_row, " ".join(messages)])
+                writer.writerow([*_safe_cells(raw, len(headers)), current_row, " ".join(messages)])
                 messages = []
             current_row, raw = row_number, values or []
             messages.append(message)
         if current_row is not None:
-            writer.writerow([*_cells(raw, len(headers)), current_row, " ".join(messages)])
+            writer.writerow([*_safe_cells(raw, len(headers)), current_row, " ".join(messages)])
         path = f.name
     try:
         key = object_key(job.tenant_id, "error-reports", ".csv")
@@ -652,8 +653,8 @@ def write_error_report(job: ImportJob) -> str | None:
     return key
 
 
-def _cells(values: list[str], width: int) -> list[str]:
-    return [*values[:width], *[""] * (width - len(values))]
+def _safe_cells(values: list[str], width: int) -> list[str]:
+    return [*map(neutralize, values[:width]), *[""] * (width - len(values))]
 
 
 def _source_headers(job: ImportJob) -> list[str]:

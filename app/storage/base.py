@@ -7,6 +7,7 @@ import unicodedata
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import PurePosixPath, PureWindowsPath
 from typing import BinaryIO, Protocol, runtime_checkable
 from urllib.parse import quote
 
@@ -207,6 +208,31 @@ def read_limited(stream: BinaryIO, size: int, already_read: int, max_bytes: int 
     if max_bytes is not None and already_read + len(buffer) > max_bytes:
         raise ObjectTooLarge(max_bytes)
     return bytes(buffer)
+
+
+def clean_file_name(raw: str | None, fallback: str = "upload", max_length: int = 255) -> str:
+    """A user's file name fit to store and show: its last path segment, printable characters only.
+
+    Control characters (NUL, escape, line breaks), direction overrides and isolates (which make
+    "invoice\u202ecsv.exe" look like "invoiceexe.csv") and other invisible format characters
+    are dropped; folders a browser or client sent along are cut off; a name made only of dots
+    becomes `fallback`; a name too long is shortened before its extension. The stored object's
+    key never contains this name (see `object_key`): it is only shown and offered on download.
+    """
+    printable = "".join(
+        " " if unicodedata.category(char) in ("Zl", "Zp") else char
+        for char in raw or ""
+        if not unicodedata.category(char).startswith("C")
+    )
+    name = " ".join(PureWindowsPath(PurePosixPath(printable).name).name.split())
+    if not name.strip("."):
+        return fallback
+    if len(name) <= max_length:
+        return name
+    stem, dot, extension = name.rpartition(".")
+    if dot and stem and len(extension) < 16:
+        return stem[: max_length - len(extension) - 1] + "." + extension
+    return name[:max_length]
 
 
 def content_disposition(download_name: str) -> str:

@@ -10,6 +10,7 @@ import codecs
 import csv
 import io
 import os
+import re
 from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 
@@ -31,6 +32,7 @@ from app.imports.readers.table import (
     check_column_count,
     cut_long_cells,
     distinct_headers,
+    drop_nul_characters,
     too_many_rows,
 )
 
@@ -38,6 +40,11 @@ DELIMITERS = (",", "\t", ";", "|")
 SNIFF_RECORDS = 200
 ESTIMATE_SAMPLE_BYTES = 1 << 20
 _DECODE_CHUNK = 1 << 20
+# What UTF-8 text misread in a legacy code page turns back into: accented Latin letters,
+# typographic punctuation and the euro sign ("CafÃ©" -> "Café", "â€™" -> "’").
+_MISREAD_UTF8 = re.compile("[\u00a0-\u017f\u2010-\u203a\u20ac]")
+# Misread UTF-8 always shows two non-ASCII characters in a row (a lead and a continuation byte).
+_NON_ASCII_PAIR = re.compile("[^\x00-\x7f]{2}").search
 
 
 class _LineTooLong(Exception):
@@ -100,8 +107,11 @@ class DelimitedTable(Table):
         max_rows = limits.max_rows
         encoding = self.info.encoding or "utf-8"
         delimiter = self.info.delimiter or ","
+        legacy = not codecs.lookup(encoding).name.startswith("utf")
         count = 0
-        with _reading(self._path, encoding, delimiter, limits) as records:
+        nul_lines = [0]
+        nul_seen = 0
+        with _reading(self._path, encoding, delimiter, limits, nul_lines) as records:
             for record, _row in records:
                 if record >= self._header_line:
                     break
@@ -112,6 +122,11 @@ class DelimitedTable(Table):
                 if count > max_rows:
                     raise too_many_rows(limits)
                 error = None
+                if nul_lines[0] != nul_seen:
+                    nul_seen = nul_lines[0]
+                    error = drop_nul_characters(record, row, headers) or None
+                if legacy and not all(map(str.isascii, row)):
+                    error = error or _utf8_in_legacy_file(record, row, headers, encoding)
                 size = len(row)
                 if size != width:
                     if size < width:
@@ -217,12 +232,47 @@ def _line_limit(limits: ReaderLimits) -> int:
     return limits.max_columns * (limits.max_cell_chars + 3)
 
 
-def _bounded_lines(text: io.TextIOWrapper, limit: int) -> Iterator[str]:
-    """Yield lines, refusing one longer than `limit` before it is held in memory."""
+def _utf8_in_legacy_file(
+    line: int, row: list[str], headers: list[str], encoding: str
+) -> str | None:
+    """Explain a value that is UTF-8 text although the file was read in a legacy code page.
+
+    The encoding is detected from the top of the file; a file whose later rows were pasted in
+    from another source can switch to UTF-8 further down, which would import as "CafÃ©".
+    """
+    for index, value in enumerate(row):
+        if value.isascii() or not _NON_ASCII_PAIR(value):
+            continue
+        try:
+            as_utf8 = value.encode(encoding).decode("utf-8")
+        except UnicodeError:
+            continue
+        if _MISREAD_UTF8.search(as_utf8):
+            label = _ENCODING_LABELS.get(encoding, encoding)
+            return (
+                f'Row {line}: the value in column "{headers[index]}" ("{as_utf8[:40]}") is UTF-8 '
+                f"text, but the rows above it are {label}: the file mixes two text encodings. "
+                "Re-save the whole file as UTF-8 (in Excel: Save As > CSV UTF-8) and upload it "
+                "again."
+            )
+    return None
+
+
+def _bounded_lines(
+    text: io.TextIOWrapper, limit: int, nul_lines: list[int] | None = None
+) -> Iterator[str]:
+    """Yield lines, refusing one longer than `limit` before it is held in memory.
+
+    Lines holding a NUL character are counted in `nul_lines[0]`, so the row loop only looks
+    for one in its cells when there is one to find.
+    """
     readline = text.readline
+    counter = nul_lines if nul_lines is not None else [0]
     while line := readline(limit):
         if len(line) == limit and line[-1] not in "\r\n":
             raise _LineTooLong
+        if "\x00" in line:
+            counter[0] += 1
         yield line
 
 
@@ -239,11 +289,16 @@ def _read_header(
 
 @contextmanager
 def _reading(
-    path: str, encoding: str, delimiter: str, limits: ReaderLimits
+    path: str,
+    encoding: str,
+    delimiter: str,
+    limits: ReaderLimits,
+    nul_lines: list[int] | None = None,
 ) -> Iterator[Iterator[tuple[int, list[str]]]]:
     """Open the file as numbered csv records, turning read failures into FileFormatError."""
     with open(path, "rb") as raw, io.TextIOWrapper(raw, encoding=encoding, newline="") as text:
-        reader = csv.reader(_bounded_lines(text, _line_limit(limits)), delimiter=delimiter)
+        lines = _bounded_lines(text, _line_limit(limits), nul_lines)
+        reader = csv.reader(lines, delimiter=delimiter)
         try:
             yield enumerate(reader, start=1)
         except (csv.Error, _LineTooLong) as exc:
@@ -301,7 +356,14 @@ def _decode_error(path: str, encoding: str, delimiter: str) -> FileFormatError:
     )
 
 
-_ENCODING_LABELS = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8", "utf-16": "UTF-16"}
+_ENCODING_LABELS = {
+    "utf-8": "UTF-8",
+    "utf-8-sig": "UTF-8",
+    "utf-16": "UTF-16",
+    "cp1252": "Windows-1252",
+    "latin-1": "Latin-1",
+    "iso8859-1": "Latin-1",
+}
 
 
 def _first_undecodable_byte(path: str, encoding: str) -> int | None:

@@ -41,6 +41,7 @@ from app.imports.readers.table import (
     check_column_count,
     cut_long_cells,
     distinct_headers,
+    drop_nul_characters,
     too_many_rows,
 )
 
@@ -58,6 +59,41 @@ class _ByteSource(Protocol):
 
 class _TooDeep(Exception):
     """A record nests deeper than MAX_DEPTH."""
+
+
+class _TokenTooLong(Exception):
+    """One JSON token (a string, number or run of spaces) is longer than any sane value."""
+
+
+class _TokenGuard:
+    """A byte stream for ijson that refuses to feed it one token past `limit` bytes.
+
+    ijson's C parser buffers a whole string before it reports it, and the buffer grows
+    quadratically: a single 100 MB value takes it most of a minute. The caller sets `pending`
+    to 0 after every parse event, so `pending` counts the bytes read since the last one.
+    """
+
+    def __init__(self, stream: _ByteSource, limit: int) -> None:
+        self._stream = stream
+        self._limit = limit
+        self.pending = 0
+
+    def read(self, size: int = -1, /) -> bytes:
+        data = self._stream.read(size)
+        self.pending += len(data)
+        if self.pending > self._limit:
+            raise _TokenTooLong
+        return data
+
+
+def token_byte_limit(limits: ReaderLimits) -> int:
+    """The most bytes one JSON value may take: four times the cell limit, all escaped."""
+    return 4 * limits.max_cell_chars * 6 + 2 * ijson_buffer_size()
+
+
+def ijson_buffer_size() -> int:
+    """The read size ijson uses (its default)."""
+    return 64 * 1024
 
 
 def open_json(
@@ -114,6 +150,9 @@ class JsonTable(Table):
             flat: dict[str, str] = {}
             error = _flatten(record, "", flat, where)
             values = [flat.get(key, "") for key in keys]
+            if any("\x00" in value for value in values):
+                nul = drop_nul_characters(line, values, headers)
+                error = error or nul
             if values and max(map(len, values)) > max_cell:
                 error = error or cut_long_cells(line, values, headers, limits)
             yield SourceRow(line, values, error)
@@ -241,13 +280,15 @@ def _scan_array(path: str, encoding: str, limits: ReaderLimits, keys: dict[str, 
     max_key = limits.max_cell_chars
     try:
         with _binary_utf8(path, encoding) as stream:
-            events = ijson.basic_parse(stream)
+            guard = _TokenGuard(stream, token_byte_limit(limits))
+            events = ijson.basic_parse(guard, buf_size=ijson_buffer_size())
             if next(events, ("", None))[0] != "start_array":
                 raise FileFormatError(
                     "This JSON file does not hold a list of records: it must be a list "
                     'of objects like [{"email": "..."}, {"email": "..."}].'
                 )
             for event, value in events:
+                guard.pending = 0
                 if event == "map_key":
                     if collecting:
                         if len(value) > max_key:
@@ -274,6 +315,8 @@ def _scan_array(path: str, encoding: str, limits: ReaderLimits, keys: dict[str, 
                         _add_column(keys, prefix + key, limits)
                 elif not stack:
                     records += 1
+    except _TokenTooLong as exc:
+        raise _value_too_long(max(records, 1), token_byte_limit(limits)) from exc
     except (ijson.JSONError, ValueError, UnicodeDecodeError) as exc:
         raise _array_error(exc, records - 1 if stack else records) from exc
     return records
@@ -282,7 +325,19 @@ def _scan_array(path: str, encoding: str, limits: ReaderLimits, keys: dict[str, 
 def _add_column(keys: dict[str, None], name: str, limits: ReaderLimits) -> None:
     """Record a new column name, refusing more columns than the limit."""
     keys[name] = None
-    check_column_count(len(keys), limits)
+    if len(keys) > limits.max_columns:
+        raise _too_many_fields(limits)
+
+
+def _too_many_fields(limits: ReaderLimits) -> FileFormatError:
+    """The error for records whose fields add up to more columns than the limit.
+
+    The file is refused as soon as the limit is passed, so the message cannot give the total.
+    """
+    return FileFormatError(
+        f"The JSON records have more than {limits.max_columns:,} different fields, the most one "
+        "import can take as columns: remove the fields you don't need and upload it again."
+    )
 
 
 def _scan_ndjson_keys(path: str, encoding: str, limits: ReaderLimits) -> list[str]:
@@ -297,7 +352,7 @@ def _scan_ndjson_keys(path: str, encoding: str, limits: ReaderLimits) -> list[st
             except _TooDeep as exc:
                 raise _too_deep(records, physical) from exc
             if len(keys) > limits.max_columns:
-                check_column_count(len(keys), limits)
+                raise _too_many_fields(limits)
     if records == 0:
         raise empty_file_error()
     return _checked_keys(keys, limits)
@@ -471,6 +526,14 @@ def _too_deep(record: int, physical: int | None = None) -> FileFormatError:
     return FileFormatError(
         f"{where} is nested more than {MAX_DEPTH} levels deep, more than a contact can be: "
         "check you exported the right file and upload it again."
+    )
+
+
+def _value_too_long(record: int, limit: int) -> FileFormatError:
+    """The error for a single JSON value longer than any contact field could be."""
+    return FileFormatError(
+        f"Record {record:,} holds a single value of more than {limit // 1024:,} KB, far longer "
+        "than any contact field: check you exported the right file and upload it again."
     )
 
 

@@ -10,7 +10,9 @@ ISO (`2024-05-01`, `2024-05-01T13:45:00`), whole numbers without `.0`, booleans 
 from __future__ import annotations
 
 import datetime
+import functools
 import itertools
+import os
 import zipfile
 from collections.abc import Callable, Generator, Iterator
 from decimal import Decimal
@@ -35,6 +37,7 @@ from app.imports.readers.detection import (
     read_sample,
     zip_file_type,
 )
+from app.imports.readers.sheet_extent import PackageTooStrange, widest_grid
 from app.imports.readers.table import (
     DEFAULT_LIMITS,
     FileFormatError,
@@ -180,7 +183,11 @@ def estimate_spreadsheet_rows(path: str, info: SourceInfo) -> int:
 
 
 def check_package(path: str, limits: ReaderLimits) -> None:
-    """Refuse anything but a workbook ZIP, and ZIP bombs, before calamine unpacks it."""
+    """Refuse anything but a workbook ZIP, ZIP bombs and grid bombs, before calamine unpacks it.
+
+    The check reads every part once, so its outcome is remembered for the file as it is now
+    (path, size and modification time): opening, counting and previewing check it only once.
+    """
     sample, _at_eof = read_sample(path, 8)
     if not sample:
         raise empty_file_error()
@@ -188,30 +195,52 @@ def check_package(path: str, limits: ReaderLimits) -> None:
         raise ole2_error(path)
     if not sample.startswith(ZIP_MAGIC):
         raise not_a_workbook_error()
+    stat = os.stat(path)
+    _check_package_once(path, stat.st_size, stat.st_mtime_ns, stat.st_ino, limits)
+
+
+@functools.lru_cache(maxsize=16)
+def _check_package_once(
+    path: str, size: int, modified: int, inode: int, limits: ReaderLimits
+) -> None:
+    """The package checks for one version of a file (failures are not remembered)."""
     zip_file_type(path)
-    try:
-        with zipfile.ZipFile(path) as archive:
-            members = archive.infolist()
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
-        raise not_a_workbook_error() from exc
     unsafe = FileFormatError(
         "This workbook looks damaged or unsafe (it unpacks to far more data than its size "
         "suggests): open it in Excel, save it again and upload it again."
     )
-    if len(members) > MAX_MEMBERS:
-        raise unsafe
-    total = 0
-    for member in members:
-        total += member.file_size
-        if member.file_size > LARGE_MEMBER_BYTES and member.file_size > MAX_COMPRESSION_RATIO * max(
-            member.compress_size, 1
-        ):
-            raise unsafe
-    if total > limits.max_unzipped_bytes:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+            if len(members) > MAX_MEMBERS:
+                raise unsafe
+            total = 0
+            for member in members:
+                total += member.file_size
+                if member.file_size > LARGE_MEMBER_BYTES and member.file_size > (
+                    MAX_COMPRESSION_RATIO * max(member.compress_size, 1)
+                ):
+                    raise unsafe
+            if total > limits.max_unzipped_bytes:
+                raise FileFormatError(
+                    f"This workbook unpacks to {total / (1 << 20):,.0f} MB, more than the "
+                    f"{limits.max_unzipped_bytes / (1 << 20):,.0f} MB we can read: split it into "
+                    "smaller files or save it as CSV, and upload it again."
+                )
+            grid = widest_grid(archive)
+    except PackageTooStrange as exc:
+        raise unsafe from exc
+    except FileFormatError:
+        raise
+    except Exception as exc:  # zipfile and its decompressors fail in many ways on damaged parts
+        raise not_a_workbook_error() from exc
+    if grid.cells > limits.max_sheet_cells:
         raise FileFormatError(
-            f"This workbook unpacks to {total / (1 << 20):,.0f} MB, more than the "
-            f"{limits.max_unzipped_bytes / (1 << 20):,.0f} MB we can read: split it into smaller "
-            "files or save it as CSV, and upload it again."
+            f"A sheet of this workbook has cells as far down as row {grid.rows:,} and as far "
+            f"right as column {column_letter(min(grid.columns, 16_384) - 1)}: a grid of "
+            f"{grid.cells:,} cells, more than the {limits.max_sheet_cells:,} we can read. "
+            "Delete the empty rows and columns around your data (or save the sheet as CSV) "
+            "and upload it again."
         )
 
 

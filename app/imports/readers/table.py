@@ -20,6 +20,7 @@ class ReaderLimits:
     max_cell_chars: int = 32_768
     max_rows: int = 5_000_000
     max_unzipped_bytes: int = 1 << 30
+    max_sheet_cells: int = 50_000_000  # a worksheet's grid, first to last cell (~32 bytes each)
 
 
 DEFAULT_LIMITS = ReaderLimits()
@@ -93,11 +94,14 @@ class Table(ABC):
 
 
 def distinct_headers(cells: list[str]) -> list[str]:
-    """Trim header cells and give empty or repeated ones visible, distinct names."""
+    """Trim header cells and give empty or repeated ones visible, distinct names.
+
+    NUL characters are dropped: no database text column can hold them.
+    """
     names: list[str] = []
     taken: set[str] = set()
     for position, cell in enumerate(cells, start=1):
-        base = cell.strip() or f"Column {position}"
+        base = cell.replace("\x00", "").strip() or f"Column {position}"
         name = base
         copy = 2
         while name.casefold() in taken:
@@ -142,4 +146,23 @@ def cut_long_cells(line: int, values: list[str], headers: list[str], limits: Rea
             if not message:
                 message = cell_too_long(line, headers[index], len(value), limits)
             values[index] = value[:limit]
+    return message
+
+
+def drop_nul_characters(line: int, values: list[str], headers: list[str]) -> str:
+    """Remove NUL characters (binary data) from a row in place and describe the first one.
+
+    A NUL cannot be stored in any database text column, so the row is refused with this
+    message; its cleaned values still go into the error report.
+    """
+    message = ""
+    for index, value in enumerate(values):
+        if "\x00" in value:
+            if not message:
+                message = (
+                    f'Row {line}: the value in column "{headers[index]}" contains binary data '
+                    "(a NUL character), which cannot be stored: check this row in the original "
+                    "file, remove the stray character and import the row again."
+                )
+            values[index] = value.replace("\x00", "")
     return message

@@ -19,7 +19,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import islice
-from pathlib import PurePosixPath, PureWindowsPath
 from typing import Any, BinaryIO
 
 from flask import current_app
@@ -53,7 +52,7 @@ from app.imports.service import (
 )
 from app.imports.validation import ValidationOptions
 from app.models import CustomField, ImportJob
-from app.storage import StorageError
+from app.storage import StorageError, clean_file_name
 from app.tenancy import current_tenant_id, scoped
 
 STEPS = ("file", "mapping", "options", "confirm")
@@ -97,9 +96,8 @@ class MappingDraft:
 
 
 def display_file_name(raw: str | None) -> str:
-    """The file's own name without any folder a browser sent along."""
-    name = PureWindowsPath(PurePosixPath(raw or "").name).name.strip()
-    return name[:255] or "upload"
+    """The file's own name without any folder a browser sent along, fit to store and show."""
+    return clean_file_name(raw)
 
 
 def analyze_file(
