@@ -1024,10 +1024,11 @@ def remembered_mapping(tenant_id: uuid.UUID) -> dict[str, str]:
     return remembered
 
 
-def recover_stalled_jobs(stale_after: int = 120) -> dict[str, int]:
+def recover_stalled_jobs(stale_after: int | None = None) -> dict[str, int]:
     """Queue again the imports and rollbacks a dead worker left behind, and the ones Redis lost.
 
-    A job whose heartbeat is older than `stale_after` seconds, or whose queued RQ job no longer
+    A job whose heartbeat is older than `stale_after` seconds (JOB_STALE_SECONDS, 120 by
+    default: longer than any batch takes), or whose queued RQ job no longer
     exists, is enqueued again; it resumes from its checkpoint, and the advisory lock makes a
     second copy of a job that is in fact still running exit at once.
     """
@@ -1039,6 +1040,8 @@ def recover_stalled_jobs(stale_after: int = 120) -> dict[str, int]:
     from app.jobs.tasks import IMPORT_OPTIONS, ROLLBACK_OPTIONS, import_task, rollback_task
 
     connection = redis_connection()
+    if stale_after is None:
+        stale_after = current_app.config["JOB_STALE_SECONDS"]
     cutoff = utcnow() - timedelta(seconds=stale_after)
     requeued = {"imports": 0, "rollbacks": 0}
 
