@@ -68,6 +68,7 @@ def create_token(email: str, name: str) -> None:
 def worker_command(queues: tuple[str, ...], burst: bool) -> None:
     """Run an RQ worker for the given queues (imports, exports, maintenance; all by default)."""
     from rq import Worker
+    from rq.logutils import setup_loghandlers
 
     from app.jobs.queue import QUEUES, get_queue, redis_connection
 
@@ -75,6 +76,8 @@ def worker_command(queues: tuple[str, ...], burst: bool) -> None:
     unknown = [q for q in names if q not in QUEUES]
     if unknown:
         raise click.UsageError(f"Unknown queue {unknown[0]!r}; use {', '.join(QUEUES)}.")
+    # the app's own lines (an import resuming at row N, a batch retried) beside RQ's
+    setup_loghandlers(logging.INFO, name="app")
     conn = redis_connection()
     worker = Worker([get_queue(n) for n in names], connection=conn)
     worker.work(burst=burst, with_scheduler=False, logging_level=logging.INFO)
