@@ -737,8 +737,9 @@ def start_rollback(job: ImportJob, force: bool = False, enqueue: bool = True) ->
         db.session.commit()
 
 
-def run_rollback(job_id: uuid.UUID | str, batch_size: int = 5000) -> ImportJob:
+def run_rollback(job_id: uuid.UUID | str, batch_size: int | None = None) -> ImportJob:
     """Undo an import from its journal; resumable after a crash."""
+    batch_size = batch_size or current_app.config["ROLLBACK_BATCH_SIZE"]
     job = db.session.get(ImportJob, uuid.UUID(str(job_id)))
     if job is None:
         raise ImportRefused(f"There is no import {job_id}.")
