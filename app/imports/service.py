@@ -17,7 +17,6 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -48,6 +47,7 @@ from app.imports.validation import (
     ValidationOptions,
     email_domain_typo,
 )
+from app.jobs.locks import job_lock
 from app.models import (
     CustomField,
     ImportEvent,
@@ -427,26 +427,6 @@ def run_import(job_id: uuid.UUID | str, batch_size: int | None = None) -> Import
             log.info("import %s is being run by another worker; leaving it to it", job.id)
             return job
         return _run_import(job, batch_size)
-
-
-@contextmanager
-def job_lock(job_id: uuid.UUID) -> Iterator[bool]:
-    """Hold a PostgreSQL advisory lock on a job while it runs, so two workers never run one job.
-
-    The lock lives on its own connection: if the worker dies, PostgreSQL releases it.
-    """
-    if db.engine.dialect.name != "postgresql":
-        yield True
-        return
-    key = job_id.int & 0x7FFF_FFFF_FFFF_FFFF
-    with db.engine.connect() as conn:
-        acquired = bool(conn.execute(select(func.pg_try_advisory_lock(key))).scalar())
-        try:
-            yield acquired
-        finally:
-            if acquired:
-                conn.execute(select(func.pg_advisory_unlock(key)))
-            conn.commit()
 
 
 def _run_import(job: ImportJob, batch_size: int | None) -> ImportJob:
