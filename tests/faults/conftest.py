@@ -1,0 +1,265 @@
+"""Fault tests: real worker processes killed, Redis restarted, PostgreSQL and storage cut off.
+
+Workers are `flask --app wsgi worker` processes in a session of their own, so a test can kill
+one with everything it forked (work horse, reading process) the way a crashed machine would.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import text
+
+from app.extensions import db
+from app.models import ImportJob
+from tests.conftest import ROOT
+
+FLASK = str(Path(sys.executable).parent / "flask")
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
+    """Poll until `predicate` returns something true; fail the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
+
+
+def fresh_import(job_id: uuid.UUID) -> ImportJob:
+    """The import row as committed right now."""
+    db.session.rollback()
+    db.session.expire_all()
+    job = db.session.get(ImportJob, job_id)
+    assert job is not None
+    return job
+
+
+class Workers:
+    """Starts real worker processes for a test and stops every one it started."""
+
+    def __init__(self, app: Flask, logs: Path) -> None:
+        self.app = app
+        self.logs = logs
+        self.started: list[subprocess.Popen[bytes]] = []
+
+    def start(
+        self, name: str, *queues: str, burst: bool = False, **env: str
+    ) -> subprocess.Popen[bytes]:
+        """Start `flask worker` on the test's database, Redis and storage (plus `env`)."""
+        full_env = {
+            **os.environ,
+            **self.app.config["TEST_ENV"],
+            "JOB_STALE_SECONDS": "2",
+            **env,
+        }
+        log = (self.logs / f"{name}.log").open("ab")
+        args = [FLASK, "--app", "wsgi", "worker", *queues]
+        if burst:
+            args.append("--burst")
+        proc = subprocess.Popen(
+            args,
+            cwd=ROOT,
+            env=full_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        self.started.append(proc)
+        return proc
+
+    def log(self, name: str) -> str:
+        """What a worker printed so far."""
+        path = self.logs / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    @staticmethod
+    def kill(proc: subprocess.Popen[bytes]) -> None:
+        """SIGKILL a worker and everything it forked, as a crash or the OOM killer would."""
+        for pid in _descendants(proc.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+    def stop_all(self) -> None:
+        """Kill the workers this test started, with their work horses: none outlives the test."""
+        for proc in self.started:
+            if proc.poll() is None:
+                self.kill(proc)
+
+
+def _descendants(pid: int) -> list[int]:
+    """Process ids of the children of `pid`, their children and so on (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(parent, []).append(int(entry.name))
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+@pytest.fixture
+def workers(app: Flask, tmp_path: Path) -> Iterator[Workers]:
+    """Start worker processes; all of them are stopped when the test ends."""
+    logs = tmp_path / "worker-logs"
+    logs.mkdir()
+    pool = Workers(app, logs)
+    try:
+        yield pool
+    finally:
+        pool.stop_all()
+        for log in sorted(logs.iterdir()):  # shown by pytest when the test failed
+            print(f"--- {log.name} ---\n{log.read_text(errors='replace')[-6000:]}")
+
+
+def emails_csv(rows: int, duplicate_every: int = 50, prefix: str = "p") -> bytes:
+    """A CSV of `rows` contacts (email, first and last name), built fast.
+
+    Every `duplicate_every`-th row repeats an earlier email in upper case with another first
+    name, so the import both creates and updates, in file order.
+    """
+    lines = ["Email,First,Last"]
+    for i in range(rows):
+        if duplicate_every and i and i % duplicate_every == 0:
+            lines.append(f"{prefix.upper()}{i // 2}@EXAMPLE.COM,Again {i},Last {i // 2}")
+        else:
+            lines.append(f"{prefix}{i}@example.com,First {i},Last {i}")
+    return ("\n".join(lines) + "\n").encode()
+
+
+CSV_MAPPING = {"Email": "email", "First": "first_name", "Last": "last_name"}
+IMPORT_OPTIONS: dict[str, Any] = {
+    "mapping": CSV_MAPPING,
+    "tags": ["spring"],
+    "segment_name": "Spring leads",
+    "validate_email": False,
+}
+"""Every contact gets a tag and a segment; the addresses are made well-formed, so no check."""
+
+
+def tenant_state(tenant_id: uuid.UUID) -> dict[str, tuple[Any, ...]]:
+    """Every contact of a tenant (fields, tags, segments) by normalized email, in one query."""
+    rows = db.session.execute(
+        text(
+            """
+            SELECT c.email_normalized, c.email, c.first_name, c.last_name, c.company, c.phone,
+                   c.custom_fields::text, c.subscription_status,
+                   COALESCE((SELECT array_agg(t.name ORDER BY t.name) FROM contact_tags ct
+                             JOIN tags t ON t.id = ct.tag_id WHERE ct.contact_id = c.id), '{}'),
+                   COALESCE((SELECT array_agg(s.name ORDER BY s.name) FROM segment_contacts sc
+                             JOIN segments s ON s.id = sc.segment_id
+                             WHERE sc.contact_id = c.id), '{}')
+            FROM contacts c WHERE c.tenant_id = :tenant
+            """
+        ),
+        {"tenant": tenant_id},
+    ).all()
+    state = {r[0]: tuple(tuple(v) if isinstance(v, list) else v for v in r[1:]) for r in rows}
+    assert len(state) == len(rows), "two contacts share one email"
+    return state
+
+
+def journal(job_id: uuid.UUID) -> list[tuple[Any, ...]]:
+    """The import's journal as (email, event, row, values, tags and segments added), sorted.
+
+    Ids differ between tenants and are left out; a contact journaled twice for one row shows.
+    """
+    rows = db.session.execute(
+        text(
+            """
+            SELECT c.email_normalized, e.event_type, e.row_number, e.previous_data::text,
+                   (e.new_data::jsonb - 'tags_added' - 'tags_removed' - 'segments_added')::text,
+                   jsonb_array_length(COALESCE(e.new_data::jsonb->'tags_added', '[]')),
+                   jsonb_array_length(COALESCE(e.new_data::jsonb->'segments_added', '[]'))
+            FROM import_events e JOIN contacts c ON c.id = e.contact_id
+            WHERE e.import_job_id = :job
+            """
+        ),
+        {"job": job_id},
+    ).all()
+    return sorted(tuple(r) for r in rows)
+
+
+def counts(job: ImportJob) -> dict[str, Any]:
+    """The counts a user sees on an import's page."""
+    return {
+        "status": job.status,
+        "total": job.total_rows,
+        "processed": job.processed_rows,
+        "created": job.created_count,
+        "updated": job.updated_count,
+        "unchanged": job.unchanged_count,
+        "skipped": job.skipped_count,
+        "errors": job.error_count,
+    }
+
+
+def bulk_contacts(tenant_id: uuid.UUID, count: int, tag: str | None = None) -> None:
+    """`count` contacts c1..cN@example.com made inside PostgreSQL (fast), each with `tag`."""
+    db.session.execute(
+        text(
+            """
+            INSERT INTO contacts (id, tenant_id, email, email_normalized, first_name, last_name,
+                                  custom_fields, subscription_status, emails_opened,
+                                  emails_clicked, created_at, updated_at)
+            SELECT gen_random_uuid(), :tenant, 'c' || g || '@example.com',
+                   'c' || g || '@example.com', 'First ' || g, 'Last ' || g, '{}',
+                   'subscribed', 0, 0, now(), now()
+            FROM generate_series(1, :count) g
+            """
+        ),
+        {"tenant": tenant_id, "count": count},
+    )
+    if tag:
+        db.session.execute(
+            text(
+                "INSERT INTO tags (id, tenant_id, name, name_normalized, created_at) "
+                "VALUES (gen_random_uuid(), :tenant, :tag, :tag, now())"
+            ),
+            {"tenant": tenant_id, "tag": tag},
+        )
+        db.session.execute(
+            text(
+                "INSERT INTO contact_tags (contact_id, tag_id) SELECT c.id, t.id FROM contacts c "
+                "JOIN tags t ON t.tenant_id = c.tenant_id AND t.name = :tag "
+                "WHERE c.tenant_id = :tenant"
+            ),
+            {"tenant": tenant_id, "tag": tag},
+        )
+    db.session.commit()
