@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
+from redis.exceptions import RedisError
 from sqlalchemy import Connection, Select, func, select, update
 
 from app.exports.fields import ExportField, available_fields, field_sql, resolve_fields
@@ -178,7 +179,12 @@ def create_export(
     db.session.add(job)
     db.session.commit()
     if enqueue:
-        enqueue_export(job)
+        try:
+            enqueue_export(job)
+        except RedisError as exc:
+            # The row is saved as pending: recover_jobs queues it once Redis answers again.
+            db.session.rollback()
+            log.warning("export %s: the queue is not reachable (%s); queued later", job.id, exc)
     return job
 
 
