@@ -263,3 +263,65 @@ def bulk_contacts(tenant_id: uuid.UUID, count: int, tag: str | None = None) -> N
             {"tenant": tenant_id, "tag": tag},
         )
     db.session.commit()
+
+
+class PrivateRedis:
+    """A redis-server of the test's own on a free port, without persistence: a restart loses all.
+
+    The shared Redis of the machine is never touched.
+    """
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.workdir = workdir
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start (or start again) the server on the same port and wait until it answers."""
+        self.proc = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for(self._answers, 10, "the private redis-server to answer")
+
+    def _answers(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
+                s.sendall(b"PING\r\n")
+                return s.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def crash(self) -> None:
+        """Kill the server at once (SIGKILL): every queue and job record in it is gone."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+
+@pytest.fixture
+def private_redis(app: Flask, tmp_path: Path) -> Iterator[PrivateRedis]:
+    """A private Redis the app (and the workers started with its URL) use for this test."""
+    server = PrivateRedis(tmp_path)
+    server.start()
+    app.config["REDIS_URL"] = server.url
+    app.extensions.pop("redis", None)
+    try:
+        yield server
+    finally:
+        server.crash()
+        app.extensions.pop("redis", None)
