@@ -22,6 +22,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import psycopg
 from flask import current_app
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
@@ -67,6 +68,8 @@ log = logging.getLogger(__name__)
 
 ERRORS_KEPT_ON_JOB = 1000
 BATCH_RETRIES = 5
+DB_ERRORS = (OperationalError, DBAPIError, psycopg.OperationalError)
+"""A lost or refused database connection, seen by SQLAlchemy or by a raw COPY cursor."""
 SUFFIXES = {"csv": ".csv", "xlsx": ".xlsx", "json": ".json"}
 
 
@@ -512,12 +515,20 @@ def _commit_batch(
         try:
             _write_one_batch(job, settings, batch, progress)
             return
-        except (ConcurrentInsert, IntegrityError, OperationalError, DBAPIError) as exc:
-            db.session.rollback()
+        except (ConcurrentInsert, IntegrityError, *DB_ERRORS) as exc:
+            _discard_transaction()
             if attempt == BATCH_RETRIES:
                 raise
             log.warning("import %s: batch retried (%s: %s)", job.id, type(exc).__name__, exc)
             time.sleep(min(0.2 * 2**attempt, 5))
+
+
+def _discard_transaction() -> None:
+    """Roll back after a failed batch; on a lost connection there is nothing left to undo."""
+    try:
+        db.session.rollback()
+    except DB_ERRORS as exc:
+        log.warning("rollback after a failed batch failed too (%s)", exc)
 
 
 def _write_one_batch(
@@ -742,6 +753,9 @@ def _run_rollback(job: ImportJob, batch_size: int) -> ImportJob:
     tally = RollbackTally.from_dict(job.rollback_result)
     for attempt in range(1, BATCH_RETRIES + 1):
         try:
+            if attempt > 1:  # what the failed batch counted was not committed
+                db.session.refresh(job)
+                tally = RollbackTally.from_dict(job.rollback_result)
             while True:
                 conn = db.session.connection()
                 count = revert_batch(conn, job.id, tally, job.rollback_force, batch_size)
@@ -758,11 +772,12 @@ def _run_rollback(job: ImportJob, batch_size: int) -> ImportJob:
                 )
                 db.session.commit()
             break
-        except (OperationalError, DBAPIError):
-            db.session.rollback()
-            tally = RollbackTally.from_dict(db.session.get(ImportJob, job.id).rollback_result)
+        except DB_ERRORS as exc:
+            _discard_transaction()
             if attempt == BATCH_RETRIES:
                 raise
+            log.warning("rollback of %s: batch retried (%s: %s)", job.id, type(exc).__name__, exc)
+            time.sleep(min(0.2 * 2**attempt, 5))
     db.session.refresh(job)
     _remove_created_labels(job)
     job.status = "rolled_back"
