@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError
 
 from app.extensions import db
 
@@ -27,6 +28,8 @@ def job_lock(job_id: uuid.UUID) -> Iterator[bool]:
         try:
             yield acquired
         finally:
-            if acquired:
-                conn.execute(select(func.pg_advisory_unlock(key)))
-            conn.commit()
+            # A lost connection has released the lock already: that is no error of the job's.
+            with suppress(DBAPIError):
+                if acquired:
+                    conn.execute(select(func.pg_advisory_unlock(key)))
+                conn.commit()
