@@ -80,7 +80,9 @@ def worker_command(queues: tuple[str, ...], burst: bool) -> None:
     setup_loghandlers(logging.INFO, name="app")
     conn = redis_connection()
     worker = Worker([get_queue(n) for n in names], connection=conn)
-    worker.work(burst=burst, with_scheduler=False, logging_level=logging.INFO)
+    # RQ's scheduler runs the retries (Retry intervals) and scheduled jobs; one worker at a
+    # time holds its lock, the others only work
+    worker.work(burst=burst, with_scheduler=True, logging_level=logging.INFO)
 
 
 @click.command("scheduler")
