@@ -23,6 +23,11 @@ def _message(exc_type: type[BaseException] | None, exc: BaseException | None) ->
     name = exc_type.__name__ if exc_type else "an unknown error"
     if name == "AbandonedJobError":
         return "The worker running this job stopped and the job could not be finished."
+    if name == "OperationalError":  # SQLAlchemy's or psycopg's: the database went away
+        return (
+            "The database could not be reached, even after retrying for a few minutes. "
+            "Every batch finished before that is kept; start the job again."
+        )
     return f"The job stopped because of an internal error ({name}). Try again; if it fails again, contact support."
 
 

@@ -69,6 +69,28 @@ def test_job_that_keeps_failing_is_marked_failed_with_its_reason(
     assert "internal error (RuntimeError)" in job.failure_message
 
 
+def test_job_that_lost_the_database_says_so_in_plain_words(
+    app: Flask, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import psycopg
+
+    from app.jobs import tasks
+
+    monkeypatch.setitem(tasks.IMPORT_OPTIONS, "retry", None)
+    job = new_job(tenant, csv_bytes([["Email"], ["a@example.com"]]), mapping={"Email": "email"})
+
+    def unreachable(*args: object, **kwargs: object) -> None:
+        raise psycopg.OperationalError("connection refused")
+
+    monkeypatch.setattr("app.imports.service.run_import", unreachable)
+    enqueue_import(job)
+    work(app)
+    db.session.expire_all()
+    job = db.session.get(ImportJob, job.id)
+    assert job.status == "failed"
+    assert job.failure_message.startswith("The database could not be reached")
+
+
 def test_cli_import_sync_prints_progress_and_final_counts(
     runner: FlaskCliRunner, tenant: Tenant, tmp_path: Path
 ) -> None:
