@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -20,10 +21,10 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import text
+from sqlalchemy import insert, text
 
 from app.extensions import db
-from app.models import ImportJob
+from app.models import Contact, ImportJob, Tenant
 from tests.conftest import ROOT
 
 FLASK = str(Path(sys.executable).parent / "flask")
@@ -230,6 +231,24 @@ def counts(job: ImportJob) -> dict[str, Any]:
     }
 
 
+def existing_contacts(tenant: Tenant, count: int) -> None:
+    """Contacts the file will update: the first `count` emails of the file, with old values."""
+    db.session.execute(
+        insert(Contact),
+        [
+            {
+                "tenant_id": tenant.id,
+                "email": f"p{i}@example.com",
+                "email_normalized": f"p{i}@example.com",
+                "first_name": "Old",
+                "company": "Old Co",
+            }
+            for i in range(count)
+        ],
+    )
+    db.session.commit()
+
+
 def bulk_contacts(tenant_id: uuid.UUID, count: int, tag: str | None = None) -> None:
     """`count` contacts c1..cN@example.com made inside PostgreSQL (fast), each with `tag`."""
     db.session.execute(
@@ -325,3 +344,114 @@ def private_redis(app: Flask, tmp_path: Path) -> Iterator[PrivateRedis]:
     finally:
         server.crash()
         app.extensions.pop("redis", None)
+
+
+class FlakyProxy:
+    """A TCP proxy in front of PostgreSQL that can cut every connection and refuse new ones.
+
+    A thread accepts connections on a free port and pumps bytes to and from the target; during
+    an outage its listening socket is closed (new connections are refused by the kernel) and
+    every connection it carried is shut down, as when the database server goes away.
+    """
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.port = free_port()
+        self.refusing = threading.Event()
+        self.stopped = threading.Event()
+        self.listening = threading.Event()
+        self.connections: set[socket.socket] = set()
+        self.cuts = 0
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._serve, name="pg-proxy", daemon=True)
+        self._thread.start()
+        if not self.listening.wait(5):
+            raise RuntimeError("the proxy did not start listening")
+
+    def url(self, database_url: str) -> str:
+        """`database_url` with its host and port replaced by the proxy's."""
+        head, _, tail = database_url.rpartition("@")
+        database = tail.partition("/")[2]
+        return f"{head}@127.0.0.1:{self.port}/{database}"
+
+    def outage(self, seconds: float) -> None:
+        """Drop every connection, refuse new ones for `seconds`, then accept again."""
+        self.refusing.set()
+        self.listening.clear()
+        with self._lock:
+            for conn in list(self.connections):
+                with contextlib.suppress(OSError):
+                    conn.shutdown(socket.SHUT_RDWR)
+                conn.close()
+            self.connections.clear()
+            self.cuts += 1
+        time.sleep(seconds)
+        self.refusing.clear()
+        if not self.listening.wait(5):
+            raise RuntimeError("the proxy did not listen again")
+
+    def close(self) -> None:
+        """Stop accepting and drop every connection."""
+        self.stopped.set()
+        self.refusing.set()
+        with self._lock:
+            for conn in list(self.connections):
+                with contextlib.suppress(OSError):
+                    conn.shutdown(socket.SHUT_RDWR)
+                conn.close()
+        self._thread.join(timeout=5)
+
+    def _serve(self) -> None:
+        while not self.stopped.is_set():
+            if self.refusing.is_set():
+                time.sleep(0.02)
+                continue
+            with socket.create_server(("127.0.0.1", self.port)) as listener:
+                listener.settimeout(0.05)
+                self.listening.set()
+                while not self.refusing.is_set():
+                    try:
+                        client, _ = listener.accept()
+                    except TimeoutError:
+                        continue
+                    self._carry(client)
+
+    def _carry(self, client: socket.socket) -> None:
+        try:
+            upstream = socket.create_connection(self.target, timeout=5)
+        except OSError:
+            client.close()
+            return
+        upstream.settimeout(None)
+        client.settimeout(None)
+        with self._lock:
+            self.connections.update((client, upstream))
+        for src, dst in ((client, upstream), (upstream, client)):
+            threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for conn in (src, dst):
+                with contextlib.suppress(OSError):
+                    conn.shutdown(socket.SHUT_RDWR)
+                conn.close()
+            with self._lock:
+                self.connections.discard(src)
+                self.connections.discard(dst)
+
+
+@pytest.fixture
+def pg_proxy(pg_url: str) -> Iterator[tuple[FlakyProxy, str]]:
+    """A flaky proxy to the test database; yields it and the database URL through it."""
+    host_port = pg_url.rpartition("@")[2].partition("/")[0]
+    host, _, port = host_port.partition(":")
+    proxy = FlakyProxy((host, int(port or 5432)))
+    try:
+        yield proxy, proxy.url(pg_url)
+    finally:
+        proxy.close()

@@ -15,7 +15,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from python_calamine import CalamineWorkbook
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select, update
 
 from app.exports.query import ExportFilters
 from app.exports.service import ExportRequest, create_export
@@ -31,6 +31,7 @@ from tests.faults.conftest import (
     bulk_contacts,
     counts,
     emails_csv,
+    existing_contacts,
     fresh_import,
     journal,
     tenant_state,
@@ -42,24 +43,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("faults")]
 
 IMPORT_ROWS = 200_000
 EXISTING = 2_000
-
-
-def existing_contacts(tenant: Tenant, count: int) -> None:
-    """Contacts the file will update: the first `count` emails of the file, with old values."""
-    db.session.execute(
-        insert(Contact),
-        [
-            {
-                "tenant_id": tenant.id,
-                "email": f"p{i}@example.com",
-                "email_normalized": f"p{i}@example.com",
-                "first_name": "Old",
-                "company": "Old Co",
-            }
-            for i in range(count)
-        ],
-    )
-    db.session.commit()
 
 
 def recover_until(done: Callable[[], Any], what: str) -> None:
