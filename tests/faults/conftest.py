@@ -360,6 +360,7 @@ class FlakyProxy:
         self.refusing = threading.Event()
         self.stopped = threading.Event()
         self.listening = threading.Event()
+        self.closed = threading.Event()
         self.connections: set[socket.socket] = set()
         self.cuts = 0
         self._lock = threading.Lock()
@@ -376,8 +377,11 @@ class FlakyProxy:
 
     def outage(self, seconds: float) -> None:
         """Drop every connection, refuse new ones for `seconds`, then accept again."""
-        self.refusing.set()
         self.listening.clear()
+        self.closed.clear()
+        self.refusing.set()
+        if not self.closed.wait(5):  # no connection slips in while the others are cut
+            raise RuntimeError("the proxy did not stop listening")
         with self._lock:
             for conn in list(self.connections):
                 with contextlib.suppress(OSError):
@@ -415,6 +419,7 @@ class FlakyProxy:
                     except TimeoutError:
                         continue
                     self._carry(client)
+            self.closed.set()
 
     def _carry(self, client: socket.socket) -> None:
         try:

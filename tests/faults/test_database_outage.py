@@ -83,3 +83,31 @@ def test_database_outage_mid_rollback_retries_the_batch_and_restores_exactly(
     assert done.rollback_result["deleted"] == done.created_count
     assert "batch retried" in workers.log("worker")
     assert tenant_state(tenant.id) == before
+
+
+def test_database_outage_longer_than_the_retries_fails_the_attempt_and_rq_resumes_it(
+    app: Flask, workers: Workers, pg_proxy: tuple[FlakyProxy, str]
+) -> None:
+    proxy, database_url = pg_proxy
+    rows, batch = 4_000, 100
+    content = emails_csv(rows)
+    reference, victim = make_tenant("Reference"), make_tenant("Victim")
+    expected = run_import(new_job(reference, content, **IMPORT_OPTIONS).id, batch_size=batch)
+    job = new_job(victim, content, **IMPORT_OPTIONS)
+    enqueue_import(job)
+    workers.start("worker", "imports", DATABASE_URL=database_url, IMPORT_BATCH_SIZE=str(batch))
+    wait_for(lambda: fresh_import(job.id).checkpoint_row > 0, 60, "the import to be under way")
+    proxy.outage(9)  # the batch's retries give up after about 6 s
+    wait_for(lambda: "scheduled for retry" in workers.log("worker"), 30, "RQ to retry the job")
+    assert fresh_import(job.id).status == "processing"  # not failed: RQ tries again
+    wait_for(
+        lambda: fresh_import(job.id).status not in ("pending", "processing"),
+        60,
+        "the retried import to end",
+    )
+    done = fresh_import(job.id)
+    assert done.status == "completed", done.failure_message
+    assert "starting at row 1\n" not in workers.log("worker").split("scheduled for retry")[1]
+    assert counts(done) == counts(fresh_import(expected.id))
+    assert tenant_state(victim.id) == tenant_state(reference.id)
+    assert journal(done.id) == journal(expected.id)
