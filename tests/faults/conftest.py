@@ -347,7 +347,7 @@ def private_redis(app: Flask, tmp_path: Path) -> Iterator[PrivateRedis]:
 
 
 class FlakyProxy:
-    """A TCP proxy in front of PostgreSQL that can cut every connection and refuse new ones.
+    """A TCP proxy (in front of PostgreSQL or storage) that can cut connections and refuse new ones.
 
     A thread accepts connections on a free port and pumps bytes to and from the target; during
     an outage its listening socket is closed (new connections are refused by the kernel) and
@@ -362,7 +362,6 @@ class FlakyProxy:
         self.listening = threading.Event()
         self.closed = threading.Event()
         self.connections: set[socket.socket] = set()
-        self.cuts = 0
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._serve, name="pg-proxy", daemon=True)
         self._thread.start()
@@ -377,6 +376,12 @@ class FlakyProxy:
 
     def outage(self, seconds: float) -> None:
         """Drop every connection, refuse new ones for `seconds`, then accept again."""
+        self.cut()
+        time.sleep(seconds)
+        self.resume()
+
+    def cut(self) -> None:
+        """Stop listening (new connections are refused), then drop every connection."""
         self.listening.clear()
         self.closed.clear()
         self.refusing.set()
@@ -388,8 +393,9 @@ class FlakyProxy:
                     conn.shutdown(socket.SHUT_RDWR)
                 conn.close()
             self.connections.clear()
-            self.cuts += 1
-        time.sleep(seconds)
+
+    def resume(self) -> None:
+        """Listen and carry connections again."""
         self.refusing.clear()
         if not self.listening.wait(5):
             raise RuntimeError("the proxy did not listen again")
