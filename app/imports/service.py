@@ -139,11 +139,20 @@ def request_cancel(job: ImportJob) -> None:
     """Cancel a pending or running import; a running one stops at the next batch boundary."""
     if job.status in ("completed", "failed", "cancelled", "rolled_back"):
         raise ImportRefused(f"This import has already ended ({job.status.replace('_', ' ')}).")
-    if job.status in ("draft", "pending"):
-        job.status = "cancelled"
-        job.completed_at = utcnow()
-    job.cancel_requested = True
+    # One conditional UPDATE: a worker may have started the import since `job` was read, and
+    # then it must stay `processing` (it stops at its next batch), not be marked ended.
+    waiting = ImportJob.status.in_(("draft", "pending"))
+    stopped = db.session.execute(
+        update(ImportJob)
+        .where(ImportJob.id == job.id, waiting)
+        .values(status="cancelled", completed_at=utcnow(), cancel_requested=True)
+    ).rowcount
+    if not stopped:
+        db.session.execute(
+            update(ImportJob).where(ImportJob.id == job.id).values(cancel_requested=True)
+        )
     db.session.commit()
+    db.session.refresh(job)
 
 
 # --- running -------------------------------------------------------------------------------
@@ -438,10 +447,25 @@ def _run_import(job: ImportJob, batch_size: int | None) -> ImportJob:
         return job
     options = ImportOptions.from_dict(job.import_options or {})
     batch_size = batch_size or current_app.config["IMPORT_BATCH_SIZE"]
-    job.status = "processing"
-    job.started_at = job.started_at or utcnow()
-    job.heartbeat_at = utcnow()
+    # Conditional: a Cancel click may have ended the waiting import since it was read.
+    started = db.session.execute(
+        update(ImportJob)
+        .where(
+            ImportJob.id == job.id,
+            ImportJob.status.in_(("pending", "processing")),
+            ImportJob.cancel_requested.is_(False),
+        )
+        .values(
+            status="processing",
+            started_at=func.coalesce(ImportJob.started_at, utcnow()),
+            heartbeat_at=utcnow(),
+        )
+    ).rowcount
     db.session.commit()
+    db.session.refresh(job)
+    if not started:
+        log.info("import %s was cancelled before it started", job.id)
+        return _end(job, "cancelled") if job.status in ("pending", "processing") else job
     log.info("import %s: starting at row %d", job.id, job.checkpoint_row + 1)
 
     with tempfile.TemporaryDirectory(prefix="import-") as folder:
