@@ -23,8 +23,8 @@ from tests.imports.conftest import new_job
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("faults")]
 
-ROWS = 10_000
-BATCH = 500
+ROWS = 4_000
+BATCH = 200
 
 
 def test_database_outage_mid_import_retries_the_batch_and_commits_no_half_batch(
