@@ -334,3 +334,26 @@ def test_a_second_worker_on_the_same_import_leaves_it_alone(app: Flask, tenant: 
         assert first
         assert run_import(job.id).status == "pending"  # the lock is held: nothing done
     assert run_import(job.id).status == "completed"
+
+
+def test_abandoned_attempt_reported_late_does_not_fail_a_recovered_run(
+    app: Flask, tenant: Tenant
+) -> None:
+    from rq.exceptions import AbandonedJobError
+
+    from app.imports.service import job_lock
+    from app.jobs.tasks import import_failed, import_task
+
+    job = new_job(tenant, csv_bytes([["Email"], ["a@example.com"]]), mapping={"Email": "email"})
+    job.status = "processing"
+    db.session.commit()
+    dead = get_queue("imports").enqueue(import_task, str(job.id))  # the attempt a worker lost
+    with job_lock(job.id) as held:  # the recovered run is at work
+        assert held
+        import_failed(dead, redis_connection(), AbandonedJobError, AbandonedJobError(), None)
+        db.session.expire_all()
+        assert db.session.get(ImportJob, job.id).status == "processing"
+    import_failed(dead, redis_connection(), AbandonedJobError, AbandonedJobError(), None)
+    db.session.expire_all()
+    failed = db.session.get(ImportJob, job.id)
+    assert failed.status == "failed" and "worker running this job stopped" in failed.failure_message
