@@ -354,8 +354,13 @@ class FlakyProxy:
     every connection it carried is shut down, as when the database server goes away.
     """
 
-    def __init__(self, target: tuple[str, int]) -> None:
+    def __init__(self, target: tuple[str, int], delay: float = 0.0) -> None:
+        """Carry connections to `target`, waiting `delay` seconds before passing on each chunk.
+
+        The delay keeps a job running long enough to be hit half-way, however fast it gets.
+        """
         self.target = target
+        self.delay = delay
         self.port = free_port()
         self.refusing = threading.Event()
         self.stopped = threading.Event()
@@ -443,6 +448,8 @@ class FlakyProxy:
     def _pump(self, src: socket.socket, dst: socket.socket) -> None:
         try:
             while data := src.recv(65536):
+                if self.delay:
+                    time.sleep(self.delay)
                 dst.sendall(data)
         except OSError:
             pass
@@ -458,10 +465,10 @@ class FlakyProxy:
 
 @pytest.fixture
 def pg_proxy(pg_url: str) -> Iterator[tuple[FlakyProxy, str]]:
-    """A flaky proxy to the test database; yields it and the database URL through it."""
+    """A flaky proxy to the test database, adding 2 ms a message; yields it and its URL."""
     host_port = pg_url.rpartition("@")[2].partition("/")[0]
     host, _, port = host_port.partition(":")
-    proxy = FlakyProxy((host, int(port or 5432)))
+    proxy = FlakyProxy((host, int(port or 5432)), delay=0.002)
     try:
         yield proxy, proxy.url(pg_url)
     finally:

@@ -13,7 +13,14 @@ from app.extensions import db
 from app.imports.service import enqueue_import
 from app.models import Contact, ImportEvent, ImportJob, Tenant, User
 from tests.conftest import csrf_token
-from tests.faults.conftest import IMPORT_OPTIONS, Workers, emails_csv, fresh_import, wait_for
+from tests.faults.conftest import (
+    IMPORT_OPTIONS,
+    FlakyProxy,
+    Workers,
+    emails_csv,
+    fresh_import,
+    wait_for,
+)
 from tests.imports.conftest import new_job
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("faults")]
@@ -26,11 +33,17 @@ def contacts(tenant: Tenant) -> int:
 
 
 def test_rollback_is_refused_while_running_and_cancel_stops_at_the_next_batch_boundary(
-    app: Flask, workers: Workers, tenant: Tenant, signed_in: User, client: FlaskClient
+    app: Flask,
+    workers: Workers,
+    tenant: Tenant,
+    signed_in: User,
+    client: FlaskClient,
+    pg_proxy: tuple[FlakyProxy, str],
 ) -> None:
     job = new_job(tenant, emails_csv(ROWS, duplicate_every=0), **IMPORT_OPTIONS)
     enqueue_import(job)
-    workers.start("worker", "imports", IMPORT_BATCH_SIZE=str(BATCH))
+    # through a proxy that delays each database message: the import takes a while
+    workers.start("worker", "imports", IMPORT_BATCH_SIZE=str(BATCH), DATABASE_URL=pg_proxy[1])
     wait_for(lambda: fresh_import(job.id).checkpoint_row >= 3 * BATCH, 60, "three batches")
     token = csrf_token(client, f"/imports/{job.id}")
 
@@ -86,6 +99,7 @@ def test_cancel_racing_the_worker_that_starts_the_import(
     tenant: Tenant,
     signed_in: User,
     client: FlaskClient,
+    pg_proxy: tuple[FlakyProxy, str],
     first: str,
 ) -> None:
     """A person clicks Cancel on a waiting import just as a worker starts it.
@@ -108,7 +122,9 @@ def test_cancel_racing_the_worker_that_starts_the_import(
     try:
         for step in (first, "click" if first == "worker" else "worker"):
             if step == "worker":
-                workers.start("worker", "imports", IMPORT_BATCH_SIZE=str(BATCH))
+                workers.start(
+                    "worker", "imports", IMPORT_BATCH_SIZE=str(BATCH), DATABASE_URL=pg_proxy[1]
+                )
             else:
                 clicking.start()
             waiting = 1 if step == first else 2

@@ -14,6 +14,7 @@ from app.imports.rollback import KEPT_LISTED
 from app.imports.service import enqueue_import, start_rollback
 from app.models import Contact, ImportEvent, ImportJob, Tenant
 from tests.faults.conftest import (
+    FlakyProxy,
     Workers,
     existing_contacts,
     fresh_import,
@@ -73,10 +74,12 @@ def rollback(workers: Workers, job_id: uuid.UUID, force: bool) -> ImportJob:
 
 
 def test_overlapping_imports_on_two_workers_then_each_rollback_undoes_only_its_own(
-    app: Flask, workers: Workers, tenant: Tenant
+    app: Flask, workers: Workers, tenant: Tenant, pg_proxy: tuple[FlakyProxy, str]
 ) -> None:
     existing_contacts(tenant, EXISTING)
-    first, second = workers.start("one", "imports"), workers.start("two", "imports")
+    # batches of 500 through a proxy that delays each database message: the two interleave
+    slow = {"IMPORT_BATCH_SIZE": "500", "DATABASE_URL": pg_proxy[1]}
+    first, second = workers.start("one", "imports", **slow), workers.start("two", "imports", **slow)
     for name in ("one", "two"):
         wait_for(lambda name=name: "Listening on" in workers.log(name), 30, f"worker {name}")
     a, b = import_file(tenant, A_ROWS, "A"), import_file(tenant, B_ROWS, "B")

@@ -27,7 +27,7 @@ from tests.imports.conftest import csv_bytes, new_job
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("faults")]
 
-ROWS = 20_000
+ROWS = 10_000
 
 
 def test_redis_restart_during_an_import_loses_nothing_and_pages_keep_answering(
@@ -40,11 +40,11 @@ def test_redis_restart_during_an_import_loses_nothing_and_pages_keep_answering(
 ) -> None:
     content = emails_csv(ROWS)
     reference = make_tenant("Reference")
-    expected = counts(run_import(new_job(reference, content, **IMPORT_OPTIONS).id))
+    expected = counts(run_import(new_job(reference, content, **IMPORT_OPTIONS).id, batch_size=200))
 
     job = new_job(tenant, content, file_name="spring.csv", **IMPORT_OPTIONS)
     enqueue_import(job)
-    workers.start("worker", REDIS_URL=private_redis.url)
+    workers.start("worker", REDIS_URL=private_redis.url, IMPORT_BATCH_SIZE="200")
     wait_for(lambda: fresh_import(job.id).checkpoint_row > 0, 60, "the import to be under way")
     # a second import waits in the queue behind the first one: Redis alone knows it is queued
     queued = new_job(

@@ -39,7 +39,7 @@ def flaky_s3(aws_credentials: None) -> Iterator[tuple[FlakyProxy, str, Any]]:
         config=Config(s3={"addressing_style": "path"}, signature_version="s3v4"),
     )
     client.create_bucket(Bucket="exports-under-test")
-    proxy = FlakyProxy((host, port))
+    proxy = FlakyProxy((host, port), delay=0.01)  # about 6 MB/s: the upload takes a while
     try:
         yield proxy, "exports-under-test", client
     finally:

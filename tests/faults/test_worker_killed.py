@@ -27,6 +27,7 @@ from app.models import Contact, ExportJob, ImportEvent, Tenant, User
 from tests.conftest import make_tenant
 from tests.faults.conftest import (
     IMPORT_OPTIONS,
+    FlakyProxy,
     Workers,
     bulk_contacts,
     counts,
@@ -124,7 +125,7 @@ def rollback_state(job_id: Any) -> dict[str, Any]:
 
 
 def test_rollback_killed_with_sigkill_is_finished_by_a_new_worker_exactly(
-    app: Flask, workers: Workers
+    app: Flask, workers: Workers, pg_proxy: tuple[FlakyProxy, str]
 ) -> None:
     content = emails_csv(ROLLBACK_ROWS)
     reference, victim = make_tenant("Reference"), make_tenant("Victim")
@@ -144,12 +145,14 @@ def test_rollback_killed_with_sigkill_is_finished_by_a_new_worker_exactly(
         db.session.commit()
     job_id, reference_id = imports["Victim"], imports["Reference"]
     start_rollback(fresh_import(job_id))
-    first = workers.start("first", "imports", ROLLBACK_BATCH_SIZE="500")
+    # its database messages go through a proxy that delays each: the rollback takes a while
+    first = workers.start("first", "imports", ROLLBACK_BATCH_SIZE="500", DATABASE_URL=pg_proxy[1])
     total = fresh_import(job_id).rollback_total
     wait_for(
         lambda: fresh_import(job_id).rollback_processed >= total * 2 // 5,
         60,
         "the rollback to get 40% through",
+        interval=0.02,
     )
     workers.kill(first)
     killed = fresh_import(job_id)
