@@ -74,6 +74,7 @@ def create_token(email: str, name: str) -> None:
 def worker_command(queues: tuple[str, ...], burst: bool) -> None:
     """Run an RQ worker for the given queues (imports, exports, maintenance; all by default)."""
     from rq import Worker
+    from rq.logutils import setup_loghandlers
 
     from app.jobs.queue import QUEUES, get_queue, redis_connection
 
@@ -81,9 +82,13 @@ def worker_command(queues: tuple[str, ...], burst: bool) -> None:
     unknown = [q for q in names if q not in QUEUES]
     if unknown:
         raise click.UsageError(f"Unknown queue {unknown[0]!r}; use {', '.join(QUEUES)}.")
+    # the app's own lines (an import resuming at row N, a batch retried) beside RQ's
+    setup_loghandlers(logging.INFO, name="app")
     conn = redis_connection()
     worker = Worker([get_queue(n) for n in names], connection=conn)
-    worker.work(burst=burst, with_scheduler=False, logging_level=logging.INFO)
+    # RQ's scheduler runs the retries (Retry intervals) and scheduled jobs; one worker at a
+    # time holds its lock, the others only work
+    worker.work(burst=burst, with_scheduler=True, logging_level=logging.INFO)
 
 
 @click.command("scheduler")

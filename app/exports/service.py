@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
+from redis.exceptions import RedisError
 from sqlalchemy import Connection, Select, func, select, update
 
 from app.exports.fields import ExportField, available_fields, field_sql, resolve_fields
@@ -45,6 +46,7 @@ from app.exports.writers import (
     make_writer,
 )
 from app.extensions import db
+from app.jobs.locks import job_lock
 from app.models import Contact, CustomField, ExportJob
 from app.models.exports import EXPORT_FORMATS, EXPORT_TYPES
 from app.models.types import utcnow
@@ -179,7 +181,12 @@ def create_export(
     db.session.add(job)
     db.session.commit()
     if enqueue:
-        enqueue_export(job)
+        try:
+            enqueue_export(job)
+        except RedisError as exc:
+            # The row is saved as pending: recover_jobs queues it once Redis answers again.
+            db.session.rollback()
+            log.warning("export %s: the queue is not reachable (%s); queued later", job.id, exc)
     return job
 
 
@@ -299,10 +306,23 @@ def _plan(job: ExportJob) -> tuple[list[ExportField], Select[Any], Select[Any]]:
 
 
 def run_export(job_id: uuid.UUID | str, batch_size: int | None = None) -> ExportJob:
-    """Run (or run again, from the start) an export to its end."""
+    """Run (or run again, from the start) an export to its end.
+
+    The job's advisory lock is held for the whole run: a second copy of the job leaves it
+    alone, and `recover_stalled_exports` knows a running export whose lock is free is orphaned.
+    """
     job = db.session.get(ExportJob, uuid.UUID(str(job_id)))
     if job is None:
         raise ExportRefused(f"There is no export {job_id}.")
+    with job_lock(job.id) as acquired:
+        if not acquired:
+            log.info("export %s is being run by another worker; leaving it to it", job.id)
+            return job
+        db.session.refresh(job)
+        return _run_export(job, batch_size)
+
+
+def _run_export(job: ExportJob, batch_size: int | None) -> ExportJob:
     if job.status not in ("pending", "processing"):
         log.info("export %s is %s; nothing to do", job.id, job.status)
         return job
@@ -433,6 +453,39 @@ def mark_failed(job_id: uuid.UUID | str, message: str) -> None:
     job.completed_at = utcnow()
     db.session.commit()
     _notify(job)
+
+
+def recover_stalled_exports() -> int:
+    """Queue again the exports a dead worker left running, and the pending ones Redis lost.
+
+    A running export whose advisory lock is free has no worker any more (PostgreSQL freed the
+    lock when the worker's connection died): it starts again from the beginning, and the file
+    its dead run may have been uploading is deleted first. On SQLite, where there is no such
+    lock, only exports whose queue entry is gone are queued again.
+    """
+    from rq.job import Job
+
+    from app.jobs.queue import redis_connection
+
+    connection = redis_connection()
+    postgres = db.engine.dialect.name == "postgresql"
+    requeued = 0
+    for job in db.session.scalars(
+        select(ExportJob).where(ExportJob.status.in_(("pending", "processing")))
+    ).all():
+        if job.status == "processing" and postgres:
+            with job_lock(job.id) as free:
+                db.session.refresh(job)
+                orphaned = free and job.status == "processing"
+            reason = "its worker died" if orphaned else None
+        else:
+            lost = not job.rq_job_id or not Job.exists(job.rq_job_id, connection=connection)
+            reason = "its queue entry was lost" if lost else None
+        if reason:  # queued once the lock is released, or the new run would find it taken
+            enqueue_export(job)
+            requeued += 1
+            log.warning("export %s: %s; queued again", job.id, reason)
+    return requeued
 
 
 # --- telling and downloading ---------------------------------------------------------------

@@ -17,7 +17,6 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -50,6 +49,7 @@ from app.imports.validation import (
     ValidationOptions,
     email_domain_typo,
 )
+from app.jobs.locks import job_lock
 from app.models import (
     CustomField,
     ImportEvent,
@@ -69,6 +69,8 @@ log = logging.getLogger(__name__)
 
 ERRORS_KEPT_ON_JOB = 1000
 BATCH_RETRIES = 5
+DB_ERRORS = (OperationalError, DBAPIError, psycopg.OperationalError)
+"""A lost or refused database connection, seen by SQLAlchemy or by a raw COPY cursor."""
 SUFFIXES = {"csv": ".csv", "xlsx": ".xlsx", "json": ".json"}
 
 
@@ -140,11 +142,20 @@ def request_cancel(job: ImportJob) -> None:
     """Cancel a pending or running import; a running one stops at the next batch boundary."""
     if job.status in ("completed", "failed", "cancelled", "rolled_back"):
         raise ImportRefused(f"This import has already ended ({job.status.replace('_', ' ')}).")
-    if job.status in ("draft", "pending"):
-        job.status = "cancelled"
-        job.completed_at = utcnow()
-    job.cancel_requested = True
+    # One conditional UPDATE: a worker may have started the import since `job` was read, and
+    # then it must stay `processing` (it stops at its next batch), not be marked ended.
+    waiting = ImportJob.status.in_(("draft", "pending"))
+    stopped = db.session.execute(
+        update(ImportJob)
+        .where(ImportJob.id == job.id, waiting)
+        .values(status="cancelled", completed_at=utcnow(), cancel_requested=True)
+    ).rowcount
+    if not stopped:
+        db.session.execute(
+            update(ImportJob).where(ImportJob.id == job.id).values(cancel_requested=True)
+        )
     db.session.commit()
+    db.session.refresh(job)
 
 
 # --- running -------------------------------------------------------------------------------
@@ -433,36 +444,31 @@ def run_import(job_id: uuid.UUID | str, batch_size: int | None = None) -> Import
         return _run_import(job, batch_size)
 
 
-@contextmanager
-def job_lock(job_id: uuid.UUID) -> Iterator[bool]:
-    """Hold a PostgreSQL advisory lock on a job while it runs, so two workers never run one job.
-
-    The lock lives on its own connection: if the worker dies, PostgreSQL releases it.
-    """
-    if db.engine.dialect.name != "postgresql":
-        yield True
-        return
-    key = job_id.int & 0x7FFF_FFFF_FFFF_FFFF
-    with db.engine.connect() as conn:
-        acquired = bool(conn.execute(select(func.pg_try_advisory_lock(key))).scalar())
-        try:
-            yield acquired
-        finally:
-            if acquired:
-                conn.execute(select(func.pg_advisory_unlock(key)))
-            conn.commit()
-
-
 def _run_import(job: ImportJob, batch_size: int | None) -> ImportJob:
     db.session.refresh(job)
     if job.status not in ("pending", "processing"):
         return job
     options = ImportOptions.from_dict(job.import_options or {})
     batch_size = batch_size or current_app.config["IMPORT_BATCH_SIZE"]
-    job.status = "processing"
-    job.started_at = job.started_at or utcnow()
-    job.heartbeat_at = utcnow()
+    # Conditional: a Cancel click may have ended the waiting import since it was read.
+    started = db.session.execute(
+        update(ImportJob)
+        .where(
+            ImportJob.id == job.id,
+            ImportJob.status.in_(("pending", "processing")),
+            ImportJob.cancel_requested.is_(False),
+        )
+        .values(
+            status="processing",
+            started_at=func.coalesce(ImportJob.started_at, utcnow()),
+            heartbeat_at=utcnow(),
+        )
+    ).rowcount
     db.session.commit()
+    db.session.refresh(job)
+    if not started:
+        log.info("import %s was cancelled before it started", job.id)
+        return _end(job, "cancelled") if job.status in ("pending", "processing") else job
     log.info("import %s: starting at row %d", job.id, job.checkpoint_row + 1)
 
     with tempfile.TemporaryDirectory(prefix="import-") as folder:
@@ -539,16 +545,22 @@ def _commit_batch(
         except (
             ConcurrentInsert,
             IntegrityError,
-            OperationalError,
-            DBAPIError,
-            psycopg.IntegrityError,  # raised by COPY on the driver connection
-            psycopg.OperationalError,
+            psycopg.IntegrityError,  # a duplicate link from a concurrent import, seen by COPY
+            *DB_ERRORS,
         ) as exc:
-            db.session.rollback()
+            _discard_transaction()
             if attempt == BATCH_RETRIES:
                 raise
             log.warning("import %s: batch retried (%s: %s)", job.id, type(exc).__name__, exc)
             time.sleep(min(0.2 * 2**attempt, 5))
+
+
+def _discard_transaction() -> None:
+    """Roll back after a failed batch; on a lost connection there is nothing left to undo."""
+    try:
+        db.session.rollback()
+    except DB_ERRORS as exc:
+        log.warning("rollback after a failed batch failed too (%s)", exc)
 
 
 def _write_one_batch(
@@ -748,8 +760,9 @@ def start_rollback(job: ImportJob, force: bool = False, enqueue: bool = True) ->
         db.session.commit()
 
 
-def run_rollback(job_id: uuid.UUID | str, batch_size: int = 5000) -> ImportJob:
+def run_rollback(job_id: uuid.UUID | str, batch_size: int | None = None) -> ImportJob:
     """Undo an import from its journal; resumable after a crash."""
+    batch_size = batch_size or current_app.config["ROLLBACK_BATCH_SIZE"]
     job = db.session.get(ImportJob, uuid.UUID(str(job_id)))
     if job is None:
         raise ImportRefused(f"There is no import {job_id}.")
@@ -773,6 +786,9 @@ def _run_rollback(job: ImportJob, batch_size: int) -> ImportJob:
     for attempt in range(1, BATCH_RETRIES + 1):
         below: int | None = None
         try:
+            if attempt > 1:  # what the failed batch counted was not committed
+                db.session.refresh(job)
+                tally = RollbackTally.from_dict(job.rollback_result)
             while True:
                 conn = db.session.connection()
                 count, below = revert_batch(
@@ -791,11 +807,12 @@ def _run_rollback(job: ImportJob, batch_size: int) -> ImportJob:
                 )
                 db.session.commit()
             break
-        except (OperationalError, DBAPIError):
-            db.session.rollback()
-            tally = RollbackTally.from_dict(db.session.get(ImportJob, job.id).rollback_result)
+        except DB_ERRORS as exc:
+            _discard_transaction()
             if attempt == BATCH_RETRIES:
                 raise
+            log.warning("rollback of %s: batch retried (%s: %s)", job.id, type(exc).__name__, exc)
+            time.sleep(min(0.2 * 2**attempt, 5))
     db.session.refresh(job)
     _remove_created_labels(job)
     job.status = "rolled_back"
@@ -1038,10 +1055,11 @@ def remembered_mapping(tenant_id: uuid.UUID) -> dict[str, str]:
     return remembered
 
 
-def recover_stalled_jobs(stale_after: int = 120) -> dict[str, int]:
+def recover_stalled_jobs(stale_after: int | None = None) -> dict[str, int]:
     """Queue again the imports and rollbacks a dead worker left behind, and the ones Redis lost.
 
-    A job whose heartbeat is older than `stale_after` seconds, or whose queued RQ job no longer
+    A job whose heartbeat is older than `stale_after` seconds (JOB_STALE_SECONDS, 120 by
+    default: longer than any batch takes), or whose queued RQ job no longer
     exists, is enqueued again; it resumes from its checkpoint, and the advisory lock makes a
     second copy of a job that is in fact still running exit at once.
     """
@@ -1053,6 +1071,8 @@ def recover_stalled_jobs(stale_after: int = 120) -> dict[str, int]:
     from app.jobs.tasks import IMPORT_OPTIONS, ROLLBACK_OPTIONS, import_task, rollback_task
 
     connection = redis_connection()
+    if stale_after is None:
+        stale_after = current_app.config["JOB_STALE_SECONDS"]
     cutoff = utcnow() - timedelta(seconds=stale_after)
     requeued = {"imports": 0, "rollbacks": 0}
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Any
 
 from rq import Callback, Retry, get_current_job
 from rq.job import Job
 
 from app.jobs.context import job_app_context
+from app.jobs.locks import job_lock
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +25,24 @@ def _message(exc_type: type[BaseException] | None, exc: BaseException | None) ->
     name = exc_type.__name__ if exc_type else "an unknown error"
     if name == "AbandonedJobError":
         return "The worker running this job stopped and the job could not be finished."
+    if name == "OperationalError":  # SQLAlchemy's or psycopg's: the database went away
+        return (
+            "The database could not be reached, even after retrying for a few minutes. "
+            "Every batch finished before that is kept; start the job again."
+        )
     return f"The job stopped because of an internal error ({name}). Try again; if it fails again, contact support."
+
+
+def _run_elsewhere(job_id: str) -> bool:
+    """True when a worker holds the job's lock: another run of it (a recovered one) is at work.
+
+    RQ reports an abandoned job long after its worker died, by which time the recovery may
+    have started the job again; that run must not be marked failed under its feet.
+    """
+    with job_lock(uuid.UUID(job_id)) as free:
+        if not free:
+            log.warning("job %s: an earlier attempt failed, but another run is at work", job_id)
+        return not free
 
 
 def import_failed(job: Job, connection: Any, exc_type: Any, exc: Any, tb: Any) -> None:
@@ -33,7 +52,8 @@ def import_failed(job: Job, connection: Any, exc_type: Any, exc: Any, tb: Any) -
     from app.imports.service import mark_failed
 
     with job_app_context():
-        mark_failed(job.args[0], _message(exc_type, exc))
+        if not _run_elsewhere(job.args[0]):
+            mark_failed(job.args[0], _message(exc_type, exc))
 
 
 def rollback_failed(job: Job, connection: Any, exc_type: Any, exc: Any, tb: Any) -> None:
@@ -43,7 +63,8 @@ def rollback_failed(job: Job, connection: Any, exc_type: Any, exc: Any, tb: Any)
     from app.imports.service import mark_rollback_failed
 
     with job_app_context():
-        mark_rollback_failed(job.args[0], _message(exc_type, exc))
+        if not _run_elsewhere(job.args[0]):
+            mark_rollback_failed(job.args[0], _message(exc_type, exc))
 
 
 def export_failed(job: Job, connection: Any, exc_type: Any, exc: Any, tb: Any) -> None:
@@ -53,7 +74,8 @@ def export_failed(job: Job, connection: Any, exc_type: Any, exc: Any, tb: Any) -
     from app.exports.service import mark_failed
 
     with job_app_context():
-        mark_failed(job.args[0], _message(exc_type, exc))
+        if not _run_elsewhere(job.args[0]):
+            mark_failed(job.args[0], _message(exc_type, exc))
 
 
 def import_task(job_id: str) -> dict[str, Any]:

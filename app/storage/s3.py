@@ -134,9 +134,24 @@ class S3Storage:
             self._client.download_file(self.bucket, name, path, Config=self._transfer_config)
 
     def delete(self, key: str) -> None:
-        """Delete the object; S3 does not mind when it is missing."""
+        """Delete the object and abort any unfinished upload to it; S3 does not mind when missing.
+
+        An upload cut off by a storage outage leaves its parts behind (the abort could not reach
+        the store either): deleting the key later removes them too.
+        """
+        name = self._full_key(key)
         with self._translated(key):
-            self._client.delete_object(Bucket=self.bucket, Key=self._full_key(key))
+            self._client.delete_object(Bucket=self.bucket, Key=name)
+        try:
+            uploads = self._client.list_multipart_uploads(Bucket=self.bucket, Prefix=name)
+        except ClientError:  # not allowed to list uploads: the bucket's lifecycle rule will do
+            return
+        for upload in uploads.get("Uploads", []):
+            if upload["Key"] == name:
+                with self._translated(key):
+                    self._client.abort_multipart_upload(
+                        Bucket=self.bucket, Key=name, UploadId=upload["UploadId"]
+                    )
 
     def exists(self, key: str) -> bool:
         """Tell whether the object is in the bucket."""

@@ -69,6 +69,28 @@ def test_job_that_keeps_failing_is_marked_failed_with_its_reason(
     assert "internal error (RuntimeError)" in job.failure_message
 
 
+def test_job_that_lost_the_database_says_so_in_plain_words(
+    app: Flask, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import psycopg
+
+    from app.jobs import tasks
+
+    monkeypatch.setitem(tasks.IMPORT_OPTIONS, "retry", None)
+    job = new_job(tenant, csv_bytes([["Email"], ["a@example.com"]]), mapping={"Email": "email"})
+
+    def unreachable(*args: object, **kwargs: object) -> None:
+        raise psycopg.OperationalError("connection refused")
+
+    monkeypatch.setattr("app.imports.service.run_import", unreachable)
+    enqueue_import(job)
+    work(app)
+    db.session.expire_all()
+    job = db.session.get(ImportJob, job.id)
+    assert job.status == "failed"
+    assert job.failure_message.startswith("The database could not be reached")
+
+
 def test_cli_import_sync_prints_progress_and_final_counts(
     runner: FlaskCliRunner, tenant: Tenant, tmp_path: Path
 ) -> None:
@@ -312,3 +334,26 @@ def test_a_second_worker_on_the_same_import_leaves_it_alone(app: Flask, tenant: 
         assert first
         assert run_import(job.id).status == "pending"  # the lock is held: nothing done
     assert run_import(job.id).status == "completed"
+
+
+def test_abandoned_attempt_reported_late_does_not_fail_a_recovered_run(
+    app: Flask, tenant: Tenant
+) -> None:
+    from rq.exceptions import AbandonedJobError
+
+    from app.imports.service import job_lock
+    from app.jobs.tasks import import_failed, import_task
+
+    job = new_job(tenant, csv_bytes([["Email"], ["a@example.com"]]), mapping={"Email": "email"})
+    job.status = "processing"
+    db.session.commit()
+    dead = get_queue("imports").enqueue(import_task, str(job.id))  # the attempt a worker lost
+    with job_lock(job.id) as held:  # the recovered run is at work
+        assert held
+        import_failed(dead, redis_connection(), AbandonedJobError, AbandonedJobError(), None)
+        db.session.expire_all()
+        assert db.session.get(ImportJob, job.id).status == "processing"
+    import_failed(dead, redis_connection(), AbandonedJobError, AbandonedJobError(), None)
+    db.session.expire_all()
+    failed = db.session.get(ImportJob, job.id)
+    assert failed.status == "failed" and "worker running this job stopped" in failed.failure_message

@@ -536,3 +536,17 @@ def test_build_storage_gives_the_named_backend(tmp_path: Path, s3_server: str) -
 def test_build_storage_refuses_incomplete_settings(settings: StorageSettings, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         build_storage(settings)
+
+
+def test_s3_delete_also_aborts_an_upload_cut_off_half_way(
+    s3_storage: S3Storage, s3_client: Any, s3_bucket: str, key: str
+) -> None:
+    name = f"contacts-io/{key}"
+    upload = s3_client.create_multipart_upload(Bucket=s3_bucket, Key=name)
+    s3_client.upload_part(
+        Bucket=s3_bucket, Key=name, UploadId=upload["UploadId"], PartNumber=1, Body=b"x" * 1024
+    )
+    other = s3_client.create_multipart_upload(Bucket=s3_bucket, Key=f"{name}.other")
+    s3_storage.delete(key)
+    left = s3_client.list_multipart_uploads(Bucket=s3_bucket).get("Uploads", [])
+    assert [u["UploadId"] for u in left] == [other["UploadId"]]  # only that key's upload
