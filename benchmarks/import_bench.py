@@ -105,7 +105,9 @@ def run_worker(env: dict[str, str]) -> float:
     return json.loads(out.stdout.strip().splitlines()[-1])["peak_rss_mb"]
 
 
-def measure_import(app, env, tenant, path: Path, name: str, extras: bool = False) -> dict[str, object]:  # type: ignore[no-untyped-def]
+def measure_import(
+    app, env, tenant, path: Path, name: str, extras: bool = False
+) -> dict[str, object]:  # type: ignore[no-untyped-def]
     """Import `path` through a real worker: the issue's configuration (update, validation on);
     with `extras`, also an import tag and a new segment for every row (two more links a row)."""
     from app.extensions import db

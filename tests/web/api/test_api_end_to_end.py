@@ -7,11 +7,14 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask
 
+from app.exports.service import expire_exports, storage
+from app.models.types import utcnow
 from tests.web.api.conftest import ApiClient
 
 PEOPLE = (
@@ -143,6 +146,14 @@ def test_upload_import_read_export_download_and_roll_back(
     rows = list(csv.reader(io.StringIO(fetch(app, link["downloadUrl"], api.token).decode("utf-8"))))
     assert rows == [["Email", "First name", "Tags"], ["ada@example.com", "Ada", "api; vip"]]
     assert [e["jobId"] for e in api.get("/api/contacts/exports").get_json()["items"]] == [export_id]
+
+    # after its retention the daily clean-up deletes the file: the link answers 410 Gone
+    later = utcnow() + timedelta(days=app.config["EXPORT_RETENTION_DAYS"] + 1)
+    assert expire_exports(storage(), later) == 1
+    gone = api.get(f"/api/contacts/export/{export_id}/download")
+    assert gone.status_code == 410
+    assert "expired" in gone.get_json()["error"]
+    assert api.get(f"/api/contacts/export/{export_id}").get_json()["status"] == "expired"
 
     rollback = api.post(f"{location}/rollback")
     assert rollback.status_code == 202
