@@ -1036,3 +1036,15 @@ def test_damaged_workbooks_only_ever_raise_file_format_error(
         Path(path).write_bytes(bytes(data))
         with contextlib.suppress(FileFormatError):
             read_everything(path, name)
+
+
+@pytest.mark.parametrize(
+    ("written", "read"),
+    [("1E+28", "10000000000000000000000000000"), ("1.0", "1"), ("-5.000", "-5"), ("2.50", "2.50")],
+)
+def test_json_whole_numbers_are_written_out_past_28_digits(written: str, read: str) -> None:
+    from decimal import Decimal
+
+    from app.imports.readers.json_records import decimal_text
+
+    assert decimal_text(Decimal(written)) == read

@@ -507,7 +507,8 @@ def decimal_text(number: Decimal) -> str:
         return "0"
     if -30 < number.adjusted() < 30:
         if number == number.to_integral_value():
-            return str(number.quantize(Decimal(1)))
+            # every digit written out (quantize would fail past the context's 28 digits)
+            return format(number.to_integral_value(), "f")
         text = str(number)
         return format(number, "f") if "E" in text else text
     return str(number)
