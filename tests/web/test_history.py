@@ -82,7 +82,7 @@ def test_history_lists_imports_and_exports_newest_first(
     assert page.index(f'id="import-{job.id}"') < page.index(f'id="export-{old.id}"')
     row = page[page.index(f'id="import-{job.id}"') :]
     assert "leads.csv" in row and "marketer@acme.test" in row
-    assert "2 created · 1 updated · 0 skipped · 1 errors" in row
+    assert "2 created · 1 updated · 0 skipped · 1 error" in row
     assert "120.6 KB" in page and "All contacts" in page
     expired_row = page[page.index(f'id="export-{old.id}"') :]
     assert "badge-expired" in expired_row
