@@ -13,6 +13,7 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Connection, func, select
@@ -118,14 +119,9 @@ def _set_field(state: dict[str, Any], name: str, value: Any) -> None:
         state[name] = value
 
 
-_CUSTOM_NAMES: dict[str, str] = {}
-
-
+@cache
 def _custom_name(key: str) -> str:
-    name = _CUSTOM_NAMES.get(key)
-    if name is None:
-        name = _CUSTOM_NAMES.setdefault(key, f"custom:{key}")
-    return name
+    return f"custom:{key}"
 
 
 def _row_values(row: CleanRow) -> list[tuple[str, Any]]:

@@ -57,10 +57,14 @@ class ImportJob(db.Model):
     file_url: Mapped[str | None] = mapped_column(Text)
     file_type: Mapped[str | None] = mapped_column(String(50))
     # The JSON columns that can grow large (up to 1,000 errors, a dry run's report, the kept
-    # contacts of a rollback) load only when read: the progress poll and the history list, read
-    # by every user once a second while an import runs, never parse them.
-    field_mapping: Mapped[dict[str, Any] | None] = mapped_column(JSONType, deferred=True)
-    import_options: Mapped[dict[str, Any] | None] = mapped_column(JSONType, deferred=True)
+    # contacts of a rollback) load only when read, all five in one query: the progress poll and
+    # the history list, read by every user once a second while an import runs, never parse them.
+    field_mapping: Mapped[dict[str, Any] | None] = mapped_column(
+        JSONType, deferred=True, deferred_group="large"
+    )
+    import_options: Mapped[dict[str, Any] | None] = mapped_column(
+        JSONType, deferred=True, deferred_group="large"
+    )
     status: Mapped[str | None] = mapped_column(String(50), default="pending")
     total_rows: Mapped[int | None] = mapped_column(Integer)
     imported_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
@@ -68,7 +72,9 @@ class ImportJob(db.Model):
     created_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     skipped_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     error_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
-    errors: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType, deferred=True)
+    errors: Mapped[list[dict[str, Any]] | None] = mapped_column(
+        JSONType, deferred=True, deferred_group="large"
+    )
     processed_rows: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     started_at: Mapped[datetime | None] = mapped_column(Timestamp)
     completed_at: Mapped[datetime | None] = mapped_column(Timestamp)
@@ -92,12 +98,16 @@ class ImportJob(db.Model):
     created_segment: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_tag_ids: Mapped[list[str] | None] = mapped_column(JSONType)
     dry_run_status: Mapped[str | None] = mapped_column(String(20))
-    dry_run: Mapped[dict[str, Any] | None] = mapped_column(JSONType, deferred=True)
+    dry_run: Mapped[dict[str, Any] | None] = mapped_column(
+        JSONType, deferred=True, deferred_group="large"
+    )
     rollback_status: Mapped[str | None] = mapped_column(String(20))
     rollback_force: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     rollback_total: Mapped[int | None] = mapped_column(Integer)
     rollback_processed: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
-    rollback_result: Mapped[dict[str, Any] | None] = mapped_column(JSONType, deferred=True)
+    rollback_result: Mapped[dict[str, Any] | None] = mapped_column(
+        JSONType, deferred=True, deferred_group="large"
+    )
 
     # Added by migration 0004 for the API: a retried request with the same key gets this job.
     idempotency_key: Mapped[str | None] = mapped_column(String(255))

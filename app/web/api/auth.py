@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import wraps
-from typing import Any, TypeVar
-
 from flask import Response, g, request
 from sqlalchemy import select
 
@@ -13,8 +9,6 @@ from app.extensions import db
 from app.models import ApiToken, hash_token
 from app.models.types import utcnow
 from app.web.api.errors import error_response
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 def unauthorized(message: str) -> Response:
@@ -48,16 +42,3 @@ def rate_limit_key() -> str:
     if scheme.lower() == "bearer" and raw.strip():
         return "token:" + hash_token(raw.strip())[:32]
     return "address:" + (request.remote_addr or "unknown")
-
-
-def token_required(view: F) -> F:
-    """Decorator for API views: 401 unless a valid bearer token is sent."""
-
-    @wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        failure = authenticate_token()
-        if failure is not None:
-            return failure
-        return view(*args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]

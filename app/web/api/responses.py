@@ -34,9 +34,9 @@ def absolute(url: str) -> str:
     return urljoin(base if base.endswith("/") else base + "/", url)
 
 
-def import_result(job: ImportJob) -> dict[str, Any]:
-    """The design's ImportResult: the job id and its counts so far."""
-    return {
+def import_result(job: ImportJob, with_errors: bool = True) -> dict[str, Any]:
+    """The design's ImportResult: the job id and its counts so far (and its first errors)."""
+    result = {
         "jobId": str(job.id),
         "status": job.status,
         "totalRows": job.total_rows,
@@ -44,8 +44,10 @@ def import_result(job: ImportJob) -> dict[str, Any]:
         "created": job.created_count or 0,
         "updated": job.updated_count or 0,
         "skipped": job.skipped_count or 0,
-        "errors": list(job.errors or []),
     }
+    if with_errors:
+        result["errors"] = list(job.errors or [])
+    return result
 
 
 def can_roll_back(job: ImportJob) -> bool:
@@ -93,11 +95,11 @@ def _rollback(job: ImportJob) -> dict[str, Any] | None:
     }
 
 
-def import_job(job: ImportJob) -> dict[str, Any]:
+def import_job(job: ImportJob, with_errors: bool = True) -> dict[str, Any]:
     """An import's state: status, progress, counts, first errors, rollback."""
     options = ImportOptions.from_dict(job.import_options or {})
     return {
-        **import_result(job),
+        **import_result(job, with_errors),
         "fileName": job.file_name,
         "fileType": job.file_type,
         "fileSize": job.file_size,

@@ -26,7 +26,7 @@ from flask import (
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import selectinload, undefer
 from werkzeug.datastructures import FileStorage
 
 from app.exports.fields import DEFAULT_FIELDS
@@ -398,8 +398,16 @@ def cancel_import(job_id: str) -> Any:
 @bp.get("/contacts/imports")
 def list_imports() -> Any:
     """The tenant's imports, newest first, a page at a time."""
-    jobs, cursor = paginate(scoped(ImportJob).where(ImportJob.status != "draft"), ImportJob)
-    items = [{k: v for k, v in responses.import_job(j).items() if k != "errors"} for j in jobs]
+    listed = scoped(ImportJob).where(ImportJob.status != "draft")
+    # the large JSON columns an item shows come with the page; the errors stay unread
+    listed = listed.options(
+        undefer(ImportJob.import_options),
+        undefer(ImportJob.field_mapping),
+        undefer(ImportJob.dry_run),
+        undefer(ImportJob.rollback_result),
+    )
+    jobs, cursor = paginate(listed, ImportJob)
+    items = [responses.import_job(j, with_errors=False) for j in jobs]
     return jsonify(items=items, nextCursor=cursor)
 
 
