@@ -105,15 +105,23 @@ def run_worker(env: dict[str, str]) -> float:
     return json.loads(out.stdout.strip().splitlines()[-1])["peak_rss_mb"]
 
 
-def measure_import(
-    app, env, tenant, path: Path, name: str, extras: bool = False
-) -> dict[str, object]:  # type: ignore[no-untyped-def]
-    """Import `path` through a real worker: the issue's configuration (update, validation on);
-    with `extras`, also an import tag and a new segment for every row (two more links a row)."""
-    from app.extensions import db
+def prepare(database: str) -> tuple[Path, str, dict[str, str]]:
+    """An empty Redis db, a fresh database and a temp folder; the app's environment points at them."""
+    from redis import Redis
+
+    Redis.from_url(REDIS_URL).flushdb()
+    folder = Path(tempfile.mkdtemp(prefix=f"{database}-"))
+    database_url = fresh_database(database)
+    env = environment(database_url, folder)
+    os.environ.update(env)
+    return folder, database_url, env
+
+
+def new_import(tenant, path: Path, name: str = "", extras: bool = False):  # type: ignore[no-untyped-def]
+    """Store `path` and commit its import job in the issue's configuration (update, validation
+    on); with `extras`, also an import tag and a new segment for every row (two more links)."""
     from app.imports.options import ImportOptions
-    from app.imports.service import create_import_job, enqueue_import, store_upload
-    from app.models import ImportJob
+    from app.imports.service import create_import_job, store_upload
 
     with path.open("rb") as f:
         key, size = store_upload(tenant.id, f, path.name)
@@ -128,7 +136,18 @@ def measure_import(
         tags=["benchmark"] if extras else [],
         segment_name=f"Bench {name}" if extras else None,
     )
-    job = create_import_job(tenant.id, options, file_size=size)
+    return create_import_job(tenant.id, options, file_size=size)
+
+
+def measure_import(
+    app, env, tenant, path: Path, name: str, extras: bool = False
+) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    """Import `path` through a real worker process, timed from enqueue to `completed`."""
+    from app.extensions import db
+    from app.imports.service import enqueue_import
+    from app.models import ImportJob
+
+    job = new_import(tenant, path, name, extras)
     start = time.perf_counter()
     enqueue_import(job)
     peak = run_worker(env)
@@ -179,13 +198,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    from redis import Redis
-
-    Redis.from_url(REDIS_URL).flushdb()
-    folder = Path(tempfile.mkdtemp(prefix="cio-bench-"))
-    database_url = fresh_database("cio_bench")
-    env = environment(database_url, folder)
-    os.environ.update(env)
+    folder, database_url, env = prepare("cio_bench")
 
     from flask_migrate import upgrade
 

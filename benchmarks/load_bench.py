@@ -12,13 +12,11 @@ imports' throughputs.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -27,8 +25,8 @@ from pathlib import Path
 
 import requests
 
-from benchmarks.data import MAPPING, write_csv
-from benchmarks.import_bench import ROOT, environment, fresh_database, machine, seed_existing
+from benchmarks.data import write_csv
+from benchmarks.import_bench import ROOT, machine, new_import, prepare, seed_existing
 
 PASSWORD = "load-test-password"
 
@@ -115,23 +113,11 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[index] * 1000
 
 
-def run_import(tenant, path: Path):  # type: ignore[no-untyped-def]
-    """Enqueue an import of `path` (strategy update, validation on); returns its job."""
-    from app.imports.options import ImportOptions
-    from app.imports.service import create_import_job, enqueue_import, store_upload
+def start_import(tenant, path: Path):  # type: ignore[no-untyped-def]
+    """Enqueue an import of `path` in the benchmark's configuration; returns its job."""
+    from app.imports.service import enqueue_import
 
-    with path.open("rb") as f:
-        key, size = store_upload(tenant.id, f, path.name)
-    options = ImportOptions(
-        file_name=path.name,
-        file_key=key,
-        field_mapping=dict(MAPPING),
-        duplicate_strategy="update",
-        validate_email=True,
-        validate_phone=True,
-        default_region="GB",
-    )
-    job = create_import_job(tenant.id, options, file_size=size)
+    job = new_import(tenant, path)
     enqueue_import(job)
     return job
 
@@ -163,15 +149,7 @@ def main() -> None:
     parser.add_argument("--max-minutes", type=float, default=30)
     args = parser.parse_args()
 
-    from redis import Redis
-
-    from benchmarks.import_bench import REDIS_URL
-
-    Redis.from_url(REDIS_URL).flushdb()
-    folder = Path(tempfile.mkdtemp(prefix="cio-load-"))
-    database_url = fresh_database("cio_load")
-    env = environment(database_url, folder)
-    os.environ.update(env)
+    folder, database_url, env = prepare("cio_load")
 
     from flask_migrate import upgrade
 
@@ -230,11 +208,11 @@ def main() -> None:
             )
             wait_healthy(url)
 
-            first = wait_for(run_import(quiet, path).id, deadline)
+            first = wait_for(start_import(quiet, path).id, deadline)
             quiet_rate, quiet_status = throughput(first), first.status
             print(f"unloaded import: {quiet_status}, {quiet_rate:,.0f} rows/s", flush=True)
 
-            job = run_import(busy, path)
+            job = start_import(busy, path)
             pages = {"progress partial": Samples(), "history page": Samples()}
             stop = threading.Event()
             users = [
