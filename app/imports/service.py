@@ -513,8 +513,7 @@ def _run_import(job: ImportJob, batch_size: int | None) -> ImportJob:
                 )
             try:
                 for batch in batches:
-                    _commit_batch(job, settings, batch, progress)
-                    if _cancel_requested(job.id):
+                    if _commit_batch(job, settings, batch, progress):
                         log.info(
                             "import %s: cancelled after row %d", job.id, progress.processed + 1
                         )
@@ -530,18 +529,24 @@ def _run_import(job: ImportJob, batch_size: int | None) -> ImportJob:
     return _end(job, "completed")
 
 
-def _cancel_requested(job_id: uuid.UUID) -> bool:
-    return bool(db.session.scalar(select(ImportJob.cancel_requested).where(ImportJob.id == job_id)))
-
-
 def _commit_batch(
     job: ImportJob, settings: ImportSettings, batch: ValidatedBatch, progress: Progress
-) -> None:
-    """Write one batch with its journal, errors and checkpoint in one transaction (retried)."""
+) -> bool:
+    """Write one batch with its journal, errors and checkpoint in one transaction (retried).
+
+    Returns True, writing nothing, when a Cancel was asked for since the last batch. A connection
+    lost during COMMIT leaves it unknown whether the batch went in; the checkpoint, written in the
+    same transaction, tells.
+    """
     for attempt in range(1, BATCH_RETRIES + 1):
         try:
-            _write_one_batch(job, settings, batch, progress)
-            return
+            if attempt > 1:
+                db.session.refresh(job)
+                if (job.checkpoint_row or 0) >= progress.processed + batch.consumed:
+                    log.info("import %s: the retried batch had been committed", job.id)
+                    progress.__dict__.update(Progress.of(job).__dict__)
+                    return False
+            return _write_one_batch(job, settings, batch, progress)
         except (
             ConcurrentInsert,
             IntegrityError,
@@ -565,7 +570,10 @@ def _discard_transaction() -> None:
 
 def _write_one_batch(
     job: ImportJob, settings: ImportSettings, batch: ValidatedBatch, progress: Progress
-) -> None:
+) -> bool:
+    if db.session.scalar(select(ImportJob.cancel_requested).where(ImportJob.id == job.id)):
+        db.session.rollback()
+        return True
     conn = db.session.connection()
     emails = sorted({r.email_normalized for r in batch.rows})
     existing = fetch_existing(conn, settings.tenant_id, emails)
@@ -619,10 +627,10 @@ def _write_one_batch(
         ]
     db.session.execute(update(ImportJob).where(ImportJob.id == job.id).values(**values))
     db.session.commit()
-    db.session.refresh(job)
     progress.__dict__.update(done.__dict__)
     if new_errors:
         progress.first_errors = progress.first_errors + new_errors
+    return False
 
 
 # --- reports and notifications --------------------------------------------------------------

@@ -24,6 +24,7 @@ from app.models import (
     Contact,
     CustomField,
     ImportEvent,
+    ImportJob,
     ImportRowError,
     Notification,
     Segment,
@@ -417,8 +418,8 @@ def test_cancel_stops_a_running_import_at_the_next_batch(
     real = service._commit_batch
     calls = []
 
-    def commit_then_cancel(job_, *args: object) -> None:
-        real(job_, *args)
+    def commit_then_cancel(job_, *args: object) -> bool:
+        cancelled = real(job_, *args)
         calls.append(1)
         if len(calls) == 2:  # a person clicks Cancel while the third batch is being read
             from sqlalchemy import update
@@ -429,6 +430,7 @@ def test_cancel_stops_a_running_import_at_the_next_batch(
                 conn.execute(
                     update(ImportJob).where(ImportJob.id == job_.id).values(cancel_requested=True)
                 )
+        return cancelled
 
     monkeypatch.setattr(service, "_commit_batch", commit_then_cancel)
     job = run_import(job.id, batch_size=3)
@@ -438,6 +440,31 @@ def test_cancel_stops_a_running_import_at_the_next_batch(
     start_rollback(job, enqueue=False)
     run_rollback(job.id)
     assert db.session.scalar(select(func.count(Contact.id))) == 0
+
+
+def assert_same_outcome(job: ImportJob, reference: ImportJob) -> None:
+    """The import ended with the reference run's counts, contacts and journal."""
+
+    def counts(j: ImportJob) -> tuple[object, ...]:
+        return (
+            j.status,
+            j.total_rows,
+            j.processed_rows,
+            j.created_count,
+            j.updated_count,
+            j.unchanged_count,
+            j.skipped_count,
+            j.error_count,
+        )
+
+    def events(j: ImportJob) -> int | None:
+        return db.session.scalar(
+            select(func.count(ImportEvent.id)).where(ImportEvent.import_job_id == j.id)
+        )
+
+    assert counts(job) == counts(reference)
+    assert snapshot(job.tenant_id) == snapshot(reference.tenant_id)
+    assert events(job) == events(reference)
 
 
 class Crash(BaseException):
@@ -475,31 +502,46 @@ def test_resume_after_a_crash_gives_the_same_result_as_one_run(
     assert job.status == "processing" and job.checkpoint_row == 8
     monkeypatch.setattr(service, "_write_one_batch", real)
     job = run_import(job.id, batch_size=4)
-
-    def counts(j):
-        return (
-            j.status,
-            j.total_rows,
-            j.created_count,
-            j.updated_count,
-            j.unchanged_count,
-            j.skipped_count,
-            j.error_count,
-        )
-
-    assert counts(job) == counts(reference)
-    assert snapshot(tenant.id) == snapshot(reference_tenant.id)
-
-    def events(j):
-        return db.session.scalar(
-            select(func.count(ImportEvent.id)).where(ImportEvent.import_job_id == j.id)
-        )
-
-    assert events(job) == events(reference)
+    assert_same_outcome(job, reference)
     errors = db.session.scalar(
         select(func.count(ImportRowError.id)).where(ImportRowError.import_job_id == job.id)
     )
     assert errors == 1
+
+
+def test_connection_lost_after_a_batch_committed_does_not_write_the_batch_twice(
+    tenant: Tenant, app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import psycopg
+
+    rows = [["Email", "Tags"]] + [[f"p{i % 9}@example.com", f"t{i % 3}"] for i in range(20)]
+    content = csv_bytes(rows)
+    mapping = {"Email": "email", "Tags": "tags"}
+    reference_tenant = make_tenant("Reference")
+    reference = run_import(new_job(reference_tenant, content, mapping=mapping).id, batch_size=4)
+
+    job = new_job(tenant, content, mapping=mapping)
+    real_write, real_commit = service._write_one_batch, db.session.commit
+    batches = []
+
+    def counting_batches(*args: object) -> bool:
+        batches.append(1)
+        return real_write(*args)
+
+    def commit(*args: object) -> None:
+        real_commit(*args)
+        if len(batches) == 2 and not hasattr(commit, "done"):
+            commit.done = True  # COMMIT went through; the server's answer never arrived
+            raise psycopg.OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(service, "_write_one_batch", counting_batches)
+    monkeypatch.setattr(db.session, "commit", commit)
+    monkeypatch.setattr(service.time, "sleep", lambda seconds: None)
+    job = run_import(job.id, batch_size=4)
+    assert_same_outcome(job, reference)
+    start_rollback(job, enqueue=False)
+    run_rollback(job.id)
+    assert snapshot(tenant.id) == {}
 
 
 def test_concurrent_imports_of_overlapping_files_never_duplicate_a_contact(
