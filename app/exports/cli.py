@@ -10,11 +10,13 @@ exports_cli = AppGroup("exports", help="Manage exports.")
 
 @exports_cli.command("cleanup")
 def cleanup_command() -> None:
-    """Delete expired export files and old import files now (the daily 04:00 job does the same)."""
+    """Delete expired exports and old import files and drafts now (as the daily 04:00 job does)."""
     from app.jobs.maintenance import run_cleanup
 
     result = run_cleanup()
     click.echo(
-        f"Deleted {result.exports_expired} expired export file(s) "
-        f"and {result.import_files_deleted} import file(s) past their retention."
+        f"Deleted {result.exports_expired} expired export file(s), "
+        f"{result.import_files_deleted} import file(s) past their retention, "
+        f"{result.drafts_deleted} unfinished import(s) and "
+        f"{result.unused_uploads_deleted} upload(s) never imported."
     )

@@ -7,13 +7,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import or_, select
+from sqlalchemy import delete, or_, select
 
 from app.extensions import db
 from app.jobs.context import job_app_context
-from app.models import ImportJob
+from app.models import ImportJob, ImportRowError, Tenant
 from app.models.types import utcnow
-from app.storage import Storage
+from app.storage import Storage, kind_folder
 
 log = logging.getLogger(__name__)
 
@@ -23,24 +23,74 @@ IMPORTS_IN_FLIGHT = ("pending", "processing")
 
 @dataclass(frozen=True)
 class CleanupResult:
-    """How many files the clean-up removed."""
+    """How many files and drafts the clean-up removed."""
 
     exports_expired: int
     import_files_deleted: int
+    drafts_deleted: int = 0
+    unused_uploads_deleted: int = 0
+
+
+def expire_drafts(storage: Storage, now: datetime | None = None) -> int:
+    """Delete unfinished imports (wizard drafts, API dry runs) older than FILE_RETENTION_DAYS.
+
+    A draft never wrote a contact, so nothing but the row, its row errors and its file goes.
+    """
+    now = now or utcnow()
+    cutoff = now - timedelta(days=current_app.config["FILE_RETENTION_DAYS"])
+    ids = db.session.scalars(
+        select(ImportJob.id).where(ImportJob.status == "draft", ImportJob.created_at <= cutoff)
+    ).all()
+    for job_id in ids:
+        # Conditional: a draft confirmed while the clean-up runs is an import now, and stays.
+        key = db.session.scalar(
+            select(ImportJob.file_url).where(ImportJob.id == job_id, ImportJob.status == "draft")
+        )
+        db.session.execute(delete(ImportRowError).where(ImportRowError.import_job_id == job_id))
+        gone = db.session.execute(
+            delete(ImportJob).where(ImportJob.id == job_id, ImportJob.status == "draft")
+        ).rowcount
+        db.session.commit()
+        if gone and key:
+            storage.delete(key)
+    return len(ids)
+
+
+def expire_unused_uploads(storage: Storage, now: datetime | None = None) -> int:
+    """Delete uploaded files no import refers to once they are older than FILE_RETENTION_DAYS.
+
+    Files sent to `POST /api/uploads` (or straight to S3 after `POST /api/uploads/presign`) that
+    were never imported would otherwise stay for ever.
+    """
+    now = now or utcnow()
+    cutoff = now - timedelta(days=current_app.config["FILE_RETENTION_DAYS"])
+    deleted = 0
+    for tenant_id in db.session.scalars(select(Tenant.id)).all():
+        keys = list(storage.keys_older_than(kind_folder(tenant_id, "uploads"), cutoff))
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            used = set(
+                db.session.scalars(select(ImportJob.file_url).where(ImportJob.file_url.in_(chunk)))
+            )
+            for key in chunk:
+                if key not in used:
+                    storage.delete(key)
+                    deleted += 1
+    return deleted
 
 
 def expire_import_files(storage: Storage, now: datetime | None = None) -> int:
     """Delete uploaded files and error reports of imports older than FILE_RETENTION_DAYS.
 
     The import rows (counts, journal, history) are kept; only their file keys are cleared.
-    Imports still pending or running keep their file.
+    Imports still pending or running keep their file; drafts are removed whole by expire_drafts.
     """
     now = now or utcnow()
     cutoff = now - timedelta(days=current_app.config["FILE_RETENTION_DAYS"])
     jobs = db.session.scalars(
         select(ImportJob).where(
             ImportJob.created_at <= cutoff,
-            ImportJob.status.not_in(IMPORTS_IN_FLIGHT),
+            ImportJob.status.not_in((*IMPORTS_IN_FLIGHT, "draft")),
             or_(ImportJob.file_url.is_not(None), ImportJob.error_report_key.is_not(None)),
         )
     ).all()
@@ -61,10 +111,21 @@ def run_cleanup(now: datetime | None = None) -> CleanupResult:
     from app.exports.service import expire_exports
 
     storage: Storage = current_app.extensions["storage"]
-    expired = expire_exports(storage, now)
-    import_files = expire_import_files(storage, now)
-    log.info("clean-up: %d expired export files and %d import files deleted", expired, import_files)
-    return CleanupResult(exports_expired=expired, import_files_deleted=import_files)
+    result = CleanupResult(
+        exports_expired=expire_exports(storage, now),
+        drafts_deleted=expire_drafts(storage, now),
+        import_files_deleted=expire_import_files(storage, now),
+        unused_uploads_deleted=expire_unused_uploads(storage, now),
+    )
+    log.info(
+        "clean-up: %d expired export files, %d import files, %d unfinished imports and "
+        "%d never-imported uploads deleted",
+        result.exports_expired,
+        result.import_files_deleted,
+        result.drafts_deleted,
+        result.unused_uploads_deleted,
+    )
+    return result
 
 
 def daily_cleanup() -> dict[str, int]:

@@ -15,6 +15,7 @@ from app.storage.base import (
     clean_file_name,
     content_disposition,
     key_belongs_to,
+    kind_folder,
     object_key,
     validate_key,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "clean_file_name",
     "content_disposition",
     "key_belongs_to",
+    "kind_folder",
     "object_key",
     "validate_key",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import PurePosixPath, PureWindowsPath
@@ -118,6 +119,10 @@ class Storage(Protocol):
         """Return a URL that downloads `key` for `expires_in` seconds as `download_name`."""
         ...
 
+    def keys_older_than(self, folder: str, cutoff: datetime) -> Iterator[str]:
+        """Yield the keys under the key folder `folder` last written before `cutoff`."""
+        ...
+
     def check(self) -> None:
         """Raise StorageError when the storage cannot be used."""
         ...
@@ -144,13 +149,18 @@ def object_key(
     The key never contains a user's file name: `suffix` is kept only when it is a plain
     extension such as ".csv" or ".tar.gz" (lower-cased, at most 10 characters), else dropped.
     """
-    if kind not in KINDS:
-        raise ValueError(f"Unknown storage kind {kind!r}: use one of {', '.join(KINDS)}.")
     when = now or datetime.now(UTC)
     return (
-        f"tenants/{_tenant_segment(tenant_id)}/{kind}/{when:%Y}/{when:%m}/"
+        f"{kind_folder(tenant_id, kind)}/{when:%Y}/{when:%m}/"
         f"{uuid.uuid4().hex}{clean_suffix(suffix)}"
     )
+
+
+def kind_folder(tenant_id: uuid.UUID | str, kind: str) -> str:
+    """Return the key folder `tenants/<id>/<kind>` that holds a tenant's objects of one kind."""
+    if kind not in KINDS:
+        raise ValueError(f"Unknown storage kind {kind!r}: use one of {', '.join(KINDS)}.")
+    return f"tenants/{_tenant_segment(tenant_id)}/{kind}"
 
 
 def clean_suffix(suffix: str) -> str:

@@ -8,6 +8,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
@@ -162,6 +163,19 @@ class LocalStorage:
         if self._clock() >= expires_at:
             raise LinkExpired()
         return key, name
+
+    def keys_older_than(self, folder: str, cutoff: datetime) -> Iterator[str]:
+        """Yield the files under `folder` last written before `cutoff` (never unfinished writes)."""
+        top = self._path(folder)
+        if not top.is_dir():
+            return
+        limit = cutoff.timestamp()
+        for path in sorted(top.rglob("*")):
+            if path.name.startswith(".") or not path.is_file():
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                if path.stat().st_mtime < limit:
+                    yield path.relative_to(self.root).as_posix()
 
     def check(self) -> None:
         """Make sure the root folder exists and a file can be written in it."""

@@ -6,6 +6,7 @@ import contextlib
 import io
 import os
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any, BinaryIO, cast
 
 import boto3
@@ -152,6 +153,19 @@ class S3Storage:
                     self._client.abort_multipart_upload(
                         Bucket=self.bucket, Key=name, UploadId=upload["UploadId"]
                     )
+
+    def keys_older_than(self, folder: str, cutoff: datetime) -> Iterator[str]:
+        """Yield the keys under `folder` whose objects were last written before `cutoff`."""
+        prefix = self._full_key(folder) + "/"
+        skip = len(self.prefix) + 1 if self.prefix else 0
+        pages = self._client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=prefix
+        )
+        with self._translated(None):
+            for page in pages:
+                for item in page.get("Contents", []):
+                    if item["LastModified"] < cutoff:
+                        yield item["Key"][skip:]
 
     def exists(self, key: str) -> bool:
         """Tell whether the object is in the bucket."""

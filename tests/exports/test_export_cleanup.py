@@ -117,7 +117,8 @@ def test_cleanup_command_runs_the_same_clean_up(
     result = runner.invoke(args=["exports", "cleanup"])
     assert result.exit_code == 0, result.output
     assert result.output.strip() == (
-        "Deleted 1 expired export file(s) and 2 import file(s) past their retention."
+        "Deleted 1 expired export file(s), 2 import file(s) past their retention, "
+        "0 unfinished import(s) and 0 upload(s) never imported."
     )
     assert db.session.get(ExportJob, job.id).status == "expired"
     assert service.LINK_SECONDS == 300

@@ -48,7 +48,12 @@ def test_cleanup_job_deletes_expired_export_files_and_keeps_the_rows(
 
     job.refresh()
     assert job.get_status() == "finished", job.latest_result()
-    assert job.return_value() == {"exports_expired": 1, "import_files_deleted": 0}
+    assert job.return_value() == {
+        "exports_expired": 1,
+        "import_files_deleted": 0,
+        "drafts_deleted": 0,
+        "unused_uploads_deleted": 0,
+    }
     db.session.expire_all()
     assert db.session.get(ExportJob, expired.id).status == "expired"
     assert db.session.get(ExportJob, expired.id).file_url is None

@@ -9,7 +9,7 @@ import os
 import re
 import urllib.request
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from app.storage import (
     build_storage,
     content_disposition,
     key_belongs_to,
+    kind_folder,
     object_key,
 )
 
@@ -161,6 +162,20 @@ def test_exists_size_and_delete(storage: Storage, key: str) -> None:
 def test_deleting_a_missing_object_is_not_an_error(storage: Storage, key: str) -> None:
     storage.delete(key)
     assert not storage.exists(key)
+
+
+def test_keys_older_than_lists_one_kind_of_one_tenant_by_age(storage: Storage) -> None:
+    folder = kind_folder(TENANT, "uploads")
+    uploads = sorted(object_key(TENANT, "uploads", ".csv") for _ in range(3))
+    other_kind = object_key(TENANT, "exports", ".csv")
+    other_tenant = object_key(uuid.uuid4(), "uploads", ".csv")
+    for key in [*uploads, other_kind, other_tenant]:
+        storage.save(key, io.BytesIO(b"Email\n"))
+    now = datetime.now(UTC)
+
+    assert sorted(storage.keys_older_than(folder, now + timedelta(minutes=1))) == uploads
+    assert list(storage.keys_older_than(folder, now - timedelta(minutes=1))) == []
+    assert list(storage.keys_older_than(kind_folder(uuid.uuid4(), "uploads"), now)) == []
 
 
 @pytest.mark.parametrize("action", ["open", "size", "download_to"])

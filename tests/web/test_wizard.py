@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import re
 import uuid
+from datetime import timedelta
 
 import pytest
 from flask import Flask
@@ -14,8 +15,10 @@ from rq import SimpleWorker
 from sqlalchemy import func, select
 
 from app.extensions import db
+from app.jobs.maintenance import run_cleanup
 from app.jobs.queue import get_queue, redis_connection
 from app.models import Contact, CustomField, ImportJob, Segment, Tenant, User
+from app.models.types import utcnow
 from tests.conftest import csrf_token
 from tests.imports.conftest import add_contact, csv_bytes, snapshot
 
@@ -512,6 +515,24 @@ def test_discarding_a_draft_deletes_it_and_its_file(
     response = client.post(f"/imports/{job.id}/discard", data={"csrf_token": token})
     assert response.status_code == 303
     assert db.session.scalar(select(func.count(ImportJob.id))) == 0
+    assert not storage.exists(key)
+    assert "Unfinished imports" not in client.get("/").get_data(as_text=True)
+
+
+def test_drafts_are_deleted_with_their_file_after_the_retention_and_the_dashboard_says_so(
+    app: Flask, client: FlaskClient, signed_in: User
+) -> None:
+    job = draft_of(upload(client, LEADS))
+    key, storage = job.file_url, app.extensions["storage"]
+    dashboard = client.get("/").get_data(as_text=True)
+    assert "Kept for 30 days after the upload, then deleted with their file." in dashboard
+
+    assert run_cleanup(now=utcnow() + timedelta(days=29)).drafts_deleted == 0
+    assert storage.exists(key)
+    result = run_cleanup(now=utcnow() + timedelta(days=31))
+    assert (result.drafts_deleted, result.unused_uploads_deleted) == (1, 0)
+    db.session.expire_all()
+    assert db.session.get(ImportJob, job.id) is None
     assert not storage.exists(key)
     assert "Unfinished imports" not in client.get("/").get_data(as_text=True)
 

@@ -48,8 +48,12 @@ def upload_key(tenant_id: uuid.UUID, file_url: str) -> str:
     """The storage key a fileUrl names for this tenant; 422 when it names no upload of theirs."""
     from flask import current_app
 
+    days = current_app.config["FILE_RETENTION_DAYS"]
     missing = field_error(
-        422, "fileUrl", "No uploaded file has this fileUrl: upload the file with POST /api/uploads."
+        422,
+        "fileUrl",
+        "No uploaded file has this fileUrl (uploads never imported are deleted after "
+        f"{days} days): upload the file with POST /api/uploads.",
     )
     match = FILE_URL.fullmatch(file_url.strip())
     if match is None:

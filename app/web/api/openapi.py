@@ -442,7 +442,8 @@ def _paths() -> dict[str, Any]:
                 "Upload a file",
                 "Store a CSV, TSV, XLSX, JSON or NDJSON file for an import (multipart, streamed "
                 "to storage). The file is checked first: an empty, binary or unreadable file is "
-                "refused with 422. The fileUrl it answers works only with this tenant's tokens.",
+                "refused with 422. The fileUrl it answers works only with this tenant's tokens; "
+                "a file no import uses is deleted after the retention (30 days by default).",
                 {201: ok("Upload", "The stored file.")},
                 (413, 415, 422, 503),
                 tag="Imports",

@@ -342,7 +342,8 @@ def start_import() -> Any:
         earlier = _earlier(ImportJob, key)
         return _accepted(responses.import_result(earlier), _import_url(earlier), replayed=True)
     try:
-        if dry_run:
+        if dry_run:  # a dry run is a draft, but no marketer's unfinished import
+            job.import_options = {**(job.import_options or {}), "wizard": {"origin": "api"}}
             drafts.start_dry_run(job)
         else:
             enqueue_import(job)

@@ -611,11 +611,14 @@ def discard(job: ImportJob) -> None:
 
 
 def drafts() -> list[ImportJob]:
-    """The tenant's drafts, newest first, for the dashboard."""
+    """The tenant's wizard drafts, newest first, for the dashboard (not the API's dry runs)."""
     return list(
         db.session.scalars(
             scoped(ImportJob)
-            .where(ImportJob.status == "draft")
+            .where(
+                ImportJob.status == "draft",
+                ImportJob.import_options[("wizard", "origin")].as_string().is_(None),
+            )
             .order_by(ImportJob.created_at.desc())
             .limit(10)
         )

@@ -6,14 +6,19 @@ from __future__ import annotations
 
 import csv
 import io
+import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask
+from flask.testing import FlaskClient
 
 from app.exports.service import expire_exports, storage
+from app.extensions import db
+from app.jobs.maintenance import run_cleanup
+from app.models import ImportJob, User
 from app.models.types import utcnow
 from tests.web.api.conftest import ApiClient
 
@@ -24,6 +29,10 @@ PEOPLE = (
     b"not-an-email,Xavier,,\r\n"
 )
 MAPPING = {"Email": "email", "First Name": "first_name", "Company": "company", "Tags": "tags"}
+GONE = (
+    "No uploaded file has this fileUrl (uploads never imported are deleted after 30 days): "
+    "upload the file with POST /api/uploads."
+)
 
 
 def poll(
@@ -184,6 +193,42 @@ def test_import_with_the_file_in_the_request_and_a_dry_run(
     job = poll(api, real.headers["Location"], run_jobs, lambda j: j["status"] == "completed")
     assert job["created"] == 1
     assert [c["firstName"] for c in api.get("/api/contacts").get_json()["items"]] == ["Ann"]
+
+
+def test_a_dry_run_is_no_unfinished_import_and_goes_with_the_retention(
+    app: Flask, api: ApiClient, run_jobs: Callable[[], None], client: FlaskClient, signed_in: User
+) -> None:
+    stored = upload(api)
+    body = {"fileUrl": stored["fileUrl"], "fieldMapping": MAPPING, "options": {"dryRun": True}}
+    dry = api.post("/api/contacts/import", json=body)
+    assert dry.status_code == 202, dry.get_json()
+    poll(api, dry.headers["Location"], run_jobs, lambda j: j["dryRun"]["status"] == "completed")
+    assert "Unfinished imports" not in client.get("/").get_data(as_text=True)
+
+    result = run_cleanup(now=utcnow() + timedelta(days=31))
+    assert (result.drafts_deleted, result.unused_uploads_deleted) == (1, 0)
+    assert api.get(dry.headers["Location"]).status_code == 404
+    again = api.post("/api/contacts/import", json={**body, "options": {}})
+    assert again.status_code == 422
+    assert again.get_json()["details"][0]["message"] == GONE
+
+
+def test_uploads_never_imported_are_deleted_after_the_retention(app: Flask, api: ApiClient) -> None:
+    unused, waiting = upload(api), upload(api)
+    started = api.post(
+        "/api/contacts/import", json={"fileUrl": waiting["fileUrl"], "fieldMapping": MAPPING}
+    )
+    assert started.status_code == 202
+    assert run_cleanup(now=utcnow() + timedelta(days=29)).unused_uploads_deleted == 0
+
+    assert run_cleanup(now=utcnow() + timedelta(days=31)).unused_uploads_deleted == 1
+    refused = api.post(
+        "/api/contacts/import", json={"fileUrl": unused["fileUrl"], "fieldMapping": MAPPING}
+    )
+    assert refused.status_code == 422
+    assert refused.get_json()["details"][0]["message"] == GONE
+    job = db.session.get(ImportJob, uuid.UUID(started.get_json()["jobId"]))
+    assert job.status == "pending" and storage().exists(job.file_url)
 
 
 def test_cancel_a_waiting_import(api: ApiClient) -> None:
