@@ -30,7 +30,21 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     register_template_helpers(app)
     register_security_headers(app)
     register_commands(app)
+    register_proxies(app)
     return app
+
+
+def register_proxies(app: Flask) -> None:
+    """Behind TRUSTED_PROXIES reverse proxies, take the client's address, scheme and host from
+    the X-Forwarded-* headers they add (rate limits per address need the client's own).
+
+    With the default 0 the headers are ignored: a client could write anything into them.
+    """
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    hops = app.config["TRUSTED_PROXIES"]
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
 
 
 def register_extensions(app: Flask) -> None:

@@ -127,6 +127,7 @@ def load_settings(
         "SMTP_PASSWORD": env.get("SMTP_PASSWORD", ""),
         "SMTP_STARTTLS": env.get("SMTP_STARTTLS", "true").lower() in ("1", "true", "yes"),
         "PUBLIC_URL": env.get("PUBLIC_URL", ""),
+        "TRUSTED_PROXIES": _int(env, "TRUSTED_PROXIES", 0),
         "MAIL_FROM": env.get("MAIL_FROM", "contacts-io <no-reply@localhost>"),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
@@ -142,5 +143,7 @@ def load_settings(
         "RATELIMIT_KEY_PREFIX": "contacts-io",
         "RATELIMIT_SWALLOW_ERRORS": True,
     }
+    if settings["TRUSTED_PROXIES"] < 0:
+        raise ConfigError("TRUSTED_PROXIES must be 0 (no proxy) or the number of proxies in front.")
     settings["MAX_CONTENT_LENGTH"] = settings["MAX_UPLOAD_MB"] * 1024 * 1024
     return settings

@@ -57,6 +57,7 @@ PRODUCTION_OK = {
         ({"S3_BUCKET": ""}, "S3_BUCKET is required"),
         ({"STORAGE_BACKEND": "ftp"}, "STORAGE_BACKEND must be local or s3"),
         ({"MAX_UPLOAD_MB": "lots"}, "MAX_UPLOAD_MB must be a whole number"),
+        ({"TRUSTED_PROXIES": "-1"}, "TRUSTED_PROXIES must be 0 .no proxy. or the number"),
         ({"DATABASE_URL": "mysql://x/y"}, "DATABASE_URL must start with postgresql://"),
     ],
 )

@@ -177,6 +177,45 @@ def test_many_emails_tried_from_one_address_are_limited(client: FlaskClient, use
     assert _fail(client, "guess-last@acme.test", "10.0.3.2").status_code == 401
 
 
+def test_behind_a_trusted_proxy_each_client_address_is_limited_on_its_own(
+    app: Flask, user: User
+) -> None:
+    """Behind a load balancer every request comes from its address: the limit per address must
+    count the client's, or one guesser locks every client out of signing in."""
+    proxied = create_app({"ENV": app.config["TEST_ENV"], "TESTING": True, "TRUSTED_PROXIES": 1})
+    client = proxied.test_client()
+
+    def fail(email: str, forwarded: str) -> int:
+        token = csrf_token(client, "/login")
+        return client.post(
+            "/login",
+            data={"email": email, "password": "wrong password", "csrf_token": token},
+            environ_base={"REMOTE_ADDR": "10.9.9.9"},  # the load balancer's own
+            headers={"X-Forwarded-For": forwarded},
+        ).status_code
+
+    for n in range(50):
+        assert fail(f"guess{n}@acme.test", "203.0.113.7") == 401
+    assert fail("guess-last@acme.test", "203.0.113.7") == 429
+    assert fail("guess-last@acme.test", "198.51.100.4") == 401
+
+
+def test_forwarded_addresses_are_ignored_without_trusted_proxies(
+    client: FlaskClient, user: User
+) -> None:
+    """A client cannot dodge the limit per address by writing X-Forwarded-For itself."""
+    for n in range(50):
+        token = csrf_token(client, "/login")
+        response = client.post(
+            "/login",
+            data={"email": f"guess{n}@acme.test", "password": "wrong", "csrf_token": token},
+            environ_base={"REMOTE_ADDR": "10.0.4.1"},
+            headers={"X-Forwarded-For": f"192.0.2.{n}"},
+        )
+        assert response.status_code == 401
+    assert _fail(client, "guess-last@acme.test", "10.0.4.1").status_code == 429
+
+
 # --- no user enumeration ---------------------------------------------------------------------
 
 
