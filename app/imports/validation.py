@@ -13,6 +13,7 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from rapidfuzz.distance import OSA
 
+from app.exports.writers import FORMULA_STARTS
 from app.imports.mapping import FieldTarget, MappingError, check_mapping
 
 TAG_MAX_LENGTH = 100
@@ -218,8 +219,11 @@ class RowValidator:
         if len(values) < self._width:
             values = [*values, *[""] * (self._width - len(values))]
         cells = list(map(str.strip, self._pick(values)))
-        if not "".join(cells).isascii():
+        joined = "".join(cells)
+        if not joined.isascii():
             cells = [unicodedata.normalize("NFC", cell) for cell in cells]
+        if "'" in joined:
+            cells = list(map(unescape_formula, cells))
         errors: list[RowError] = []
 
         email = cells[0]
@@ -406,6 +410,14 @@ def _invalid_email_message(email: str, column: str, error: EmailNotValidError) -
     if typo is not None:
         message = message[:-1] + f" (did you mean {local}@{typo}?)."
     return f"{message} {error}"
+
+
+def unescape_formula(cell: str) -> str:
+    """Drop the `'` our error reports and exports put before a formula-like value (`'=SUM`,
+    `'+44 20 ...`), so a corrected error report imports the values the first file held."""
+    if cell[:1] == "'" and cell[1:2] and cell[1] in FORMULA_STARTS:
+        return cell[1:]
+    return cell
 
 
 def _to_text(value: str) -> str:

@@ -142,6 +142,38 @@ def test_row_errors_name_row_and_column_and_go_into_the_error_report(
     assert all(line[4] for line in lines[1:])
 
 
+def test_a_corrected_error_report_imports_the_values_the_first_file_held(
+    run: ImportRunner, tenant: Tenant, app: Flask
+) -> None:
+    mapping = {"Email": "email", "Company": "company", "Phone": "phone", "Note": "note:text"}
+    content = csv_bytes(
+        [
+            ["Email", "Company", "Phone", "Note"],
+            ["ann(at)example.com", "=Acme", "+44 20 7946 0958", "-- call back"],
+            ["bob@example.com", "Bob Ltd", "'quoted", "'+ in the original file"],
+        ]
+    )
+    first = run(tenant, content, mapping=mapping)
+    report = app.extensions["storage"].open(first.error_report_key).read().decode("utf-8-sig")
+    lines = list(csv.reader(io.StringIO(report)))
+    assert lines[1][:4] == ["ann(at)example.com", "'=Acme", "'+44 20 7946 0958", "'-- call back"]
+
+    lines[1][0] = "ann@example.com"  # the marketer corrects the email and imports the report
+    out = io.StringIO()
+    csv.writer(out).writerows(lines)
+    second = run(tenant, out.getvalue().encode(), mapping=mapping)
+    assert (second.created_count, second.error_count) == (1, 0)
+    contacts = snapshot(tenant.id)
+    ann = contacts["ann@example.com"]
+    assert (ann["company"], ann["phone"], ann["custom"]) == (
+        "=Acme",
+        "+442079460958",
+        {"note": "-- call back"},
+    )
+    bob = contacts["bob@example.com"]  # only a formula-like value loses its apostrophe
+    assert (bob["phone"], bob["custom"]) == ("'quoted", {"note": "+ in the original file"})
+
+
 def test_skip_leaves_existing_contacts_untouched(run: ImportRunner, tenant: Tenant) -> None:
     add_contact(tenant, "ada@example.com", first_name="Ada", company="Old")
     before = snapshot(tenant.id)
