@@ -44,6 +44,22 @@ def test_contacts_tag_filter(client: FlaskClient, signed_in: User, tenant: Tenan
     assert "ada@example.com" in page and "grace@example.com" not in page
 
 
+def test_pages_of_a_search_keep_the_search(
+    client: FlaskClient, signed_in: User, tenant: Tenant
+) -> None:
+    db.session.add_all(
+        Contact(tenant_id=tenant.id, email=e, email_normalized=e, first_name="Ada")
+        for e in (f"ada{n:02d}@example.com" for n in range(51))
+    )
+    add_contact(tenant, "grace@example.com", first_name="Grace")
+    first = client.get("/contacts/?q=ada").get_data(as_text=True)
+    assert "Page 1 of 2" in first and "Previous" not in first
+    assert '<a href="/contacts/?page=2&amp;q=ada">Next &rarr;</a>' in first
+    second = client.get("/contacts/?q=ada&page=2").get_data(as_text=True)
+    assert "Page 2 of 2" in second and "Next" not in second
+    assert '<a href="/contacts/?page=1&amp;q=ada">&larr; Previous</a>' in second
+
+
 def test_htmx_search_gets_only_the_table(
     client: FlaskClient, signed_in: User, tenant: Tenant
 ) -> None:

@@ -126,8 +126,12 @@ def test_history_is_paginated(client: FlaskClient, signed_in: User, tenant: Tena
     first = client.get("/history").get_data(as_text=True)
     assert "file-00.csv" in first and "file-24.csv" in first and "file-25.csv" not in first
     assert "Page 1 of 2" in first
+    assert '<a href="/history?page=2&amp;kind=all">Older &rarr;</a>' in first
     second = client.get("/history?page=2").get_data(as_text=True)
     assert "file-25.csv" in second and "file-29.csv" in second and "file-00.csv" not in second
+    assert '<a href="/history?page=1&amp;kind=all">&larr; Newer</a>' in second
+    filtered = client.get("/history?kind=imports&status=completed").get_data(as_text=True)
+    assert '<a href="/history?page=2&amp;kind=imports&amp;status=completed">Older' in filtered
 
 
 def test_import_page_shows_mapping_options_errors_labels_and_created_contacts(
