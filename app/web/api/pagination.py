@@ -25,7 +25,7 @@ def page_limit() -> int:
     raw = request.args.get("limit")
     if raw is None or raw == "":
         return DEFAULT_LIMIT
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_LIMIT:
         raise field_error(400, "limit", f"limit must be a whole number from 1 to {MAX_LIMIT}.")
     return int(raw)
 

@@ -199,6 +199,9 @@ def test_export_options_are_checked_field_by_field(api: ApiClient) -> None:
 def test_bad_query_parameters_and_headers_are_400s(api: ApiClient, file_url: str) -> None:
     assert _fields(api.get("/api/contacts?limit=0").get_json()) == ["limit"]
     assert _fields(api.get("/api/contacts/imports?limit=abc").get_json()) == ["limit"]
+    for digits in ("%C2%B2", "%D9%A3", "%EF%BC%95"):  # ², Arabic-Indic 3, fullwidth 5
+        answer = api.get(f"/api/contacts/exports?limit={digits}")
+        assert (answer.status_code, _fields(answer.get_json())) == (400, ["limit"])
     assert _fields(api.get("/api/contacts/exports?cursor=not-a-cursor").get_json()) == ["cursor"]
     assert _fields(api.get("/api/contacts?segmentId=42").get_json()) == ["segmentId"]
     long_key = api.post(
