@@ -142,12 +142,16 @@ def request_cancel(job: ImportJob) -> None:
     """Cancel a pending or running import; a running one stops at the next batch boundary."""
     if job.status in ("completed", "failed", "cancelled", "rolled_back"):
         raise ImportRefused(f"This import has already ended ({job.status.replace('_', ' ')}).")
+    if job.status == "draft":
+        raise ImportRefused(
+            "This is a dry run or an unfinished import, not a started one: there is nothing to "
+            "cancel. It writes no contact, and is deleted after the retention period."
+        )
     # One conditional UPDATE: a worker may have started the import since `job` was read, and
     # then it must stay `processing` (it stops at its next batch), not be marked ended.
-    waiting = ImportJob.status.in_(("draft", "pending"))
     stopped = db.session.execute(
         update(ImportJob)
-        .where(ImportJob.id == job.id, waiting)
+        .where(ImportJob.id == job.id, ImportJob.status == "pending")
         .values(status="cancelled", completed_at=utcnow(), cancel_requested=True)
     ).rowcount
     if not stopped:
@@ -885,6 +889,7 @@ def run_dry_run(
     options = ImportOptions.from_dict(job.import_options or {})
     job.dry_run_status = "processing"
     job.dry_run = {"processedRows": 0}
+    job.heartbeat_at = utcnow()
     db.session.commit()
     result: dict[str, Any]
     with tempfile.TemporaryDirectory(prefix="dry-run-") as folder:
@@ -982,6 +987,7 @@ def run_dry_run(
                     elif options.segment_name:
                         segment_new += len(members)
                     job.dry_run = {"processedRows": processed}
+                    job.heartbeat_at = utcnow()
                     db.session.commit()
             except FileFormatError as exc:
                 return _dry_run_failed(job, str(exc))
@@ -1010,6 +1016,14 @@ def run_dry_run(
         job.total_rows = processed
     db.session.commit()
     return result
+
+
+def mark_dry_run_failed(job_id: uuid.UUID | str, message: str) -> None:
+    """Record why a dry run's job failed (RQ's failure callback), unless it has ended since."""
+    db.session.rollback()
+    job = db.session.get(ImportJob, uuid.UUID(str(job_id)))
+    if job is not None and job.dry_run_status in ("pending", "processing"):
+        _dry_run_failed(job, message)
 
 
 def _dry_run_failed(job: ImportJob, message: str) -> dict[str, Any]:
@@ -1064,7 +1078,8 @@ def remembered_mapping(tenant_id: uuid.UUID) -> dict[str, str]:
 
 
 def recover_stalled_jobs(stale_after: int | None = None) -> dict[str, int]:
-    """Queue again the imports and rollbacks a dead worker left behind, and the ones Redis lost.
+    """Queue again the imports, rollbacks and dry runs a dead worker left behind, and the ones
+    Redis lost (or that could not be queued while it was down).
 
     A job whose heartbeat is older than `stale_after` seconds (JOB_STALE_SECONDS, 120 by
     default: longer than any batch takes), or whose queued RQ job no longer
@@ -1076,28 +1091,38 @@ def recover_stalled_jobs(stale_after: int | None = None) -> dict[str, int]:
     from rq.job import Job
 
     from app.jobs.queue import enqueue_committed, redis_connection
-    from app.jobs.tasks import IMPORT_OPTIONS, ROLLBACK_OPTIONS, import_task, rollback_task
+    from app.jobs.tasks import (
+        DRY_RUN_OPTIONS,
+        IMPORT_OPTIONS,
+        ROLLBACK_OPTIONS,
+        dry_run_task,
+        import_task,
+        rollback_task,
+    )
 
     connection = redis_connection()
     if stale_after is None:
         stale_after = current_app.config["JOB_STALE_SECONDS"]
     cutoff = utcnow() - timedelta(seconds=stale_after)
-    requeued = {"imports": 0, "rollbacks": 0}
+    requeued = {"imports": 0, "rollbacks": 0, "dry_runs": 0}
 
     def lost(job: ImportJob) -> bool:
         return not job.rq_job_id or not Job.exists(job.rq_job_id, connection=connection)
 
-    for job in db.session.scalars(
-        select(ImportJob).where(ImportJob.status.in_(("pending", "processing")))
-    ):
-        stale = job.status == "processing" and (job.heartbeat_at or job.created_at) < cutoff
-        if stale or (job.status == "pending" and lost(job)):
-            job.rq_job_id = enqueue_committed(
-                "imports", import_task, str(job.id), **IMPORT_OPTIONS
-            ).id
-            db.session.commit()
-            requeued["imports"] += 1
-            log.warning("import %s re-queued (stale=%s)", job.id, stale)
+    def requeue(kind: str, state: Any, task: Any, options: dict[str, Any], *where: Any) -> None:
+        """Queue again the jobs whose `state` is pending and lost, or processing and stale."""
+        for job in db.session.scalars(
+            select(ImportJob).where(state.in_(("pending", "processing")), *where)
+        ):
+            status = getattr(job, state.key)
+            stale = status == "processing" and (job.heartbeat_at or job.created_at) < cutoff
+            if stale or (status == "pending" and lost(job)):
+                job.rq_job_id = enqueue_committed("imports", task, str(job.id), **options).id
+                db.session.commit()
+                requeued[kind] += 1
+                log.warning("%s: %s re-queued (stale=%s)", kind, job.id, stale)
+
+    requeue("imports", ImportJob.status, import_task, IMPORT_OPTIONS)
     for job in db.session.scalars(
         select(ImportJob).where(ImportJob.rollback_status.in_(("pending", "processing")))
     ):
@@ -1106,4 +1131,11 @@ def recover_stalled_jobs(stale_after: int | None = None) -> dict[str, int]:
             enqueue_committed("imports", rollback_task, str(job.id), **ROLLBACK_OPTIONS)
             requeued["rollbacks"] += 1
             log.warning("rollback of %s re-queued", job.id)
+    requeue(
+        "dry_runs",
+        ImportJob.dry_run_status,
+        dry_run_task,
+        DRY_RUN_OPTIONS,
+        ImportJob.status == "draft",
+    )
     return requeued

@@ -67,6 +67,14 @@ def rollback_failed(job: Job, connection: Any, exc_type: Any, exc: Any, tb: Any)
             mark_rollback_failed(job.args[0], _message(exc_type, exc))
 
 
+def dry_run_failed(job: Job, connection: Any, exc_type: Any, exc: Any, tb: Any) -> None:
+    """Failure callback: a dry run that crashed says why instead of checking for ever."""
+    from app.imports.service import mark_dry_run_failed
+
+    with job_app_context():
+        mark_dry_run_failed(job.args[0], _message(exc_type, exc))
+
+
 def export_failed(job: Job, connection: Any, exc_type: Any, exc: Any, tb: Any) -> None:
     """Failure callback: when RQ gives up, the export row says failed and keeps the reason."""
     if _will_retry(job):
@@ -127,7 +135,7 @@ ROLLBACK_OPTIONS: dict[str, Any] = {
     "on_failure": Callback(rollback_failed),
     "job_timeout": 6 * 3600,
 }
-DRY_RUN_OPTIONS: dict[str, Any] = {"job_timeout": 3600}
+DRY_RUN_OPTIONS: dict[str, Any] = {"job_timeout": 3600, "on_failure": Callback(dry_run_failed)}
 EXPORT_OPTIONS: dict[str, Any] = {
     "retry": RETRY,
     "on_failure": Callback(export_failed),

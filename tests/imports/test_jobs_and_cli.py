@@ -91,6 +91,27 @@ def test_job_that_lost_the_database_says_so_in_plain_words(
     assert job.failure_message.startswith("The database could not be reached")
 
 
+def test_a_dry_run_that_crashes_says_why_instead_of_checking_for_ever(
+    app: Flask, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.jobs.queue import enqueue_committed
+    from app.jobs.tasks import DRY_RUN_OPTIONS, dry_run_task
+
+    job = new_job(tenant, csv_bytes([["Email"], ["a@example.com"]]), mapping={"Email": "email"})
+    job.status, job.dry_run_status = "draft", "pending"
+    enqueue_committed("imports", dry_run_task, str(job.id), **DRY_RUN_OPTIONS)
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("database exploded")
+
+    monkeypatch.setattr("app.imports.service.run_dry_run", broken)
+    work(app)
+    db.session.expire_all()
+    job = db.session.get(ImportJob, job.id)
+    assert job.dry_run_status == "failed"
+    assert "internal error (RuntimeError)" in job.dry_run["error"]
+
+
 def test_cli_import_sync_prints_progress_and_final_counts(
     runner: FlaskCliRunner, tenant: Tenant, tmp_path: Path
 ) -> None:
@@ -305,7 +326,7 @@ def test_import_left_processing_by_a_dead_worker_is_queued_again_and_finishes(
     fresh = new_job(tenant, content, mapping={"Email": "email"})
     fresh.status, fresh.heartbeat_at = "processing", utcnow()
     db.session.commit()
-    assert recover_stalled_jobs() == {"imports": 1, "rollbacks": 0}
+    assert recover_stalled_jobs() == {"imports": 1, "rollbacks": 0, "dry_runs": 0}
     work(app)
     db.session.expire_all()
     assert db.session.get(ImportJob, job.id).status == "completed"

@@ -573,7 +573,9 @@ def start_dry_run(job: ImportJob) -> None:
     job.import_options = {**options.to_dict(), "wizard": state}
     job.dry_run_status = "pending"
     job.dry_run = None
-    enqueue_committed("imports", dry_run_task, str(job.id), **DRY_RUN_OPTIONS)
+    # Redis down: the row stays pending with no queued job, and the recovery queues it later.
+    job.rq_job_id = enqueue_committed("imports", dry_run_task, str(job.id), **DRY_RUN_OPTIONS).id
+    db.session.commit()
 
 
 def start_import(job: ImportJob) -> None:

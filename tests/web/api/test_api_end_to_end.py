@@ -12,11 +12,14 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from app.exports.service import expire_exports, storage
 from app.extensions import db
+from app.imports.service import recover_stalled_jobs
 from app.jobs.maintenance import run_cleanup
 from app.models import ImportJob, User
 from app.models.types import utcnow
@@ -204,6 +207,10 @@ def test_a_dry_run_is_no_unfinished_import_and_goes_with_the_retention(
     assert dry.status_code == 202, dry.get_json()
     poll(api, dry.headers["Location"], run_jobs, lambda j: j["dryRun"]["status"] == "completed")
     assert "Unfinished imports" not in client.get("/").get_data(as_text=True)
+    refused = api.post(f"{dry.headers['Location']}/cancel")
+    assert refused.status_code == 409 and "nothing to cancel" in refused.get_json()["error"]
+    assert api.get(dry.headers["Location"]).get_json()["status"] == "draft"
+    assert api.get("/api/contacts/imports").get_json()["items"] == []
 
     result = run_cleanup(now=utcnow() + timedelta(days=31))
     assert (result.drafts_deleted, result.unused_uploads_deleted) == (1, 0)
@@ -211,6 +218,28 @@ def test_a_dry_run_is_no_unfinished_import_and_goes_with_the_retention(
     again = api.post("/api/contacts/import", json={**body, "options": {}})
     assert again.status_code == 422
     assert again.get_json()["details"][0]["message"] == GONE
+
+
+def test_a_dry_run_sent_while_the_queue_is_down_runs_once_it_is_back(
+    api: ApiClient, run_jobs: Callable[[], None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.jobs import queue
+
+    def down(name: str) -> None:
+        raise RedisConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    stored = upload(api)
+    monkeypatch.setattr(queue, "get_queue", down)
+    body = {"fileUrl": stored["fileUrl"], "fieldMapping": MAPPING, "options": {"dryRun": True}}
+    dry = api.post("/api/contacts/import", json=body)
+    assert dry.status_code == 202 and dry.get_json()["status"] == "draft"
+    assert api.get(dry.headers["Location"]).get_json()["dryRun"] == {"status": "pending"}
+    monkeypatch.undo()
+
+    assert recover_stalled_jobs()["dry_runs"] == 1  # the scheduler runs it every minute
+    job = poll(api, dry.headers["Location"], run_jobs, lambda j: j["dryRun"]["status"] != "pending")
+    assert (job["dryRun"]["status"], job["dryRun"]["wouldCreate"]) == ("completed", 2)
+    assert recover_stalled_jobs()["dry_runs"] == 0
 
 
 def test_uploads_never_imported_are_deleted_after_the_retention(app: Flask, api: ApiClient) -> None:
