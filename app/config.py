@@ -37,21 +37,6 @@ def _rate_limit(env: dict[str, str], name: str, default: str) -> str:
     return value
 
 
-POSTGRES_SESSION = "-c plan_cache_mode=force_custom_plan"
-"""psycopg prepares a statement run five times, and PostgreSQL may then keep a generic plan made
-when a tenant had few contacts: `email_normalized = ANY(:emails)` became a filter over every
-contact of the tenant, and an import's batches grew 400 times slower as it went (seen in the
-SIGKILL fault test). A plan for each execution's own values costs well under a millisecond."""
-
-
-def engine_options(database_url: str) -> dict[str, Any]:
-    """SQLAlchemy engine options: connections checked before use; plans per execution on PG."""
-    options: dict[str, Any] = {"pool_pre_ping": True}
-    if database_url.startswith(("postgres://", "postgresql")):
-        options["connect_args"] = {"options": POSTGRES_SESSION}
-    return options
-
-
 def normalize_database_url(url: str) -> str:
     """Make the plain `postgresql://` form use the psycopg 3 driver."""
     for prefix in ("postgres://", "postgresql://"):
@@ -120,7 +105,7 @@ def load_settings(
         "SECRET_KEY": _secret_key(env, instance_path, production),
         "INSTANCE_PATH": str(instance_path),
         "SQLALCHEMY_DATABASE_URI": normalize_database_url(database_url),
-        "SQLALCHEMY_ENGINE_OPTIONS": engine_options(database_url),
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "REDIS_URL": redis_url,
         "STORAGE_BACKEND": backend,
         "STORAGE_LOCAL_PATH": env.get("STORAGE_LOCAL_PATH") or str(instance_path / "storage"),
