@@ -107,7 +107,7 @@ def _between(column: Any, start: str | None, end: str | None) -> list[ColumnElem
     clauses = []
     if start:
         clauses.append(column >= _day_start(start))
-    if end:
+    if end and date.fromisoformat(end) < date.max:  # the last day there is bounds nothing
         clauses.append(column < _day_start(end) + timedelta(days=1))
     return clauses
 

@@ -161,6 +161,12 @@ def test_created_between_takes_whole_days(app: Flask, people: Tenant) -> None:
     ]
 
 
+def test_the_last_and_first_days_there_are_work_as_bounds(app: Flask, people: Tenant) -> None:
+    everyone = emails(app, people)
+    assert emails(app, people, created_to="9999-12-31", updated_to="9999-12-31") == everyone
+    assert emails(app, people, created_from="0001-01-01", updated_from="0001-01-01") == everyone
+
+
 def test_updated_between(app: Flask, people: Tenant) -> None:
     assert emails(app, people, updated_from="2025-04-02") == [
         "100%_sure@example.net",
