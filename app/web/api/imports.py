@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import uuid
 from typing import Any
+from urllib.parse import quote, unquote
 
 from app.extensions import db
 from app.imports.mapping import (
@@ -27,25 +28,30 @@ from app.web.api.errors import ApiError, field_error
 from app.web.api.schemas import MappingAndOptionsBody
 from app.web.wizard import drafts
 
-FILE_URL = re.compile(r"upload://(\d{4})/(\d{2})/([0-9a-f]{32})((?:\.[a-z0-9]{1,9}){0,2})")
+FILE_URL = re.compile(
+    r"upload://(\d{4})/(\d{2})/([0-9a-f]{32})((?:\.[a-z0-9]{1,9}){0,2})(?:\?name=([^&#\s]*))?"
+)
 _TARGETS_HELP = (
     "use email, first_name, last_name, company, phone, tags, ignore, custom:<key> for one of "
     "your custom fields, or <key>:<type> to create one (type text, number, date or boolean)"
 )
 
 
-def file_url_of(key: str) -> str:
-    """The opaque fileUrl of a stored upload: `upload://<yyyy>/<mm>/<id><suffix>`.
+def file_url_of(key: str, file_name: str | None = None) -> str:
+    """The opaque fileUrl of a stored upload: `upload://<yyyy>/<mm>/<id><suffix>?name=<name>`.
 
     It leaves out the tenant: the key is rebuilt under the caller's own tenant, so another
-    tenant's fileUrl can only ever name a file that does not exist.
+    tenant's fileUrl can only ever name a file that does not exist. The name the file was
+    uploaded with travels in it, so an import of it shows that name without being told again.
     """
     parts = key.split("/")
-    return f"upload://{parts[-3]}/{parts[-2]}/{parts[-1]}"
+    url = f"upload://{parts[-3]}/{parts[-2]}/{parts[-1]}"
+    return f"{url}?name={quote(file_name, safe='')}" if file_name else url
 
 
-def upload_key(tenant_id: uuid.UUID, file_url: str) -> str:
-    """The storage key a fileUrl names for this tenant; 422 when it names no upload of theirs."""
+def upload_key(tenant_id: uuid.UUID, file_url: str) -> tuple[str, str | None]:
+    """The storage key a fileUrl names for this tenant, and the name it was uploaded with;
+    422 when it names no upload of theirs."""
     from flask import current_app
 
     days = current_app.config["FILE_RETENTION_DAYS"]
@@ -58,7 +64,7 @@ def upload_key(tenant_id: uuid.UUID, file_url: str) -> str:
     match = FILE_URL.fullmatch(file_url.strip())
     if match is None:
         raise missing
-    year, month, name, suffix = match.groups()
+    year, month, name, suffix, uploaded_as = match.groups()
     key = f"tenants/{tenant_id}/uploads/{year}/{month}/{name}{suffix}"
     try:
         validate_key(key)
@@ -67,7 +73,7 @@ def upload_key(tenant_id: uuid.UUID, file_url: str) -> str:
         exists = False
     if not exists:
         raise missing
-    return key
+    return key, unquote(uploaded_as) if uploaded_as else None
 
 
 def _custom_fields() -> dict[str, CustomField]:

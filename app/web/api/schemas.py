@@ -108,10 +108,13 @@ class ImportRequestBody(MappingAndOptionsBody):
     """Import a file uploaded before with POST /api/uploads."""
 
     file_url: str = Field(
-        min_length=1, max_length=300, description="The fileUrl POST /api/uploads answered."
+        min_length=1,
+        max_length=1200,
+        description="The fileUrl POST /api/uploads (or /uploads/presign) answered, as it is.",
     )
     file_name: Header | None = Field(
-        None, description="The name to show for the file (default: the uploaded name)."
+        None,
+        description="The name to show for the file (default: the name it was uploaded with).",
     )
 
 

@@ -231,7 +231,7 @@ def upload() -> Any:
     """Store a file for a later import; answers the opaque fileUrl to import it with."""
     stored = _receive(_uploaded_file())
     response = jsonify(
-        fileUrl=file_url_of(stored.key),
+        fileUrl=file_url_of(stored.key, stored.file_name),
         fileName=stored.file_name,
         fileSize=stored.size,
         fileType=stored.facts.info.file_type,
@@ -260,9 +260,10 @@ def presign_upload() -> Any:
     except StorageError as exc:
         log.warning("presign failed: %s", exc)
         raise ApiError(503, "Storage is not reachable right now: try again shortly.") from None
+    file_name = drafts.display_file_name(body.file_name)
     return jsonify(
-        fileUrl=file_url_of(key),
-        fileName=drafts.display_file_name(body.file_name),
+        fileUrl=file_url_of(key, file_name),
+        fileName=file_name,
         uploadUrl=post["url"],
         method="POST",
         fields=post["fields"],
@@ -292,9 +293,9 @@ def _import_request() -> tuple[MappingAndOptionsBody, str, str, drafts.FileFacts
         stored = _receive(_uploaded_file(), sheet=body.options.sheet)
         return body, stored.file_name, stored.key, stored.facts, True
     request_body = _json_body(ImportRequestBody)
-    key = upload_key(current_tenant_id(), request_body.file_url)
+    key, uploaded_as = upload_key(current_tenant_id(), request_body.file_url)
     suffix = key.rsplit("/", 1)[-1][32:]
-    file_name = drafts.display_file_name(request_body.file_name or f"upload{suffix}")
+    file_name = drafts.display_file_name(request_body.file_name or uploaded_as or f"upload{suffix}")
     try:
         with drafts.stored_copy(key) as path:
             facts = drafts.analyze_file(path, file_name, sheet=request_body.options.sheet)

@@ -260,6 +260,24 @@ def test_uploads_never_imported_are_deleted_after_the_retention(app: Flask, api:
     assert job.status == "pending" and storage().exists(job.file_url)
 
 
+def test_an_import_of_an_upload_shows_the_name_it_was_uploaded_with(api: ApiClient) -> None:
+    stored = upload(api, name="Kunden Zürich & Co (2026).csv")
+    assert stored["fileName"] == "Kunden Zürich & Co (2026).csv"
+    started = api.post(
+        "/api/contacts/import", json={"fileUrl": stored["fileUrl"], "fieldMapping": MAPPING}
+    )
+    assert started.status_code == 202, started.get_json()
+    job = api.get(started.headers["Location"]).get_json()
+    assert job["fileName"] == "Kunden Zürich & Co (2026).csv"
+    listed = api.get("/api/contacts/imports").get_json()["items"]
+    assert [item["fileName"] for item in listed] == ["Kunden Zürich & Co (2026).csv"]
+    renamed = api.post(
+        "/api/contacts/import",
+        json={"fileUrl": stored["fileUrl"], "fileName": "leads.csv", "fieldMapping": MAPPING},
+    )
+    assert api.get(renamed.headers["Location"]).get_json()["fileName"] == "leads.csv"
+
+
 def test_cancel_a_waiting_import(api: ApiClient) -> None:
     stored = upload(api)
     started = api.post(
