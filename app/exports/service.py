@@ -531,7 +531,7 @@ def download_link(job: ExportJob, now: datetime | None = None) -> str:
     if job.status != "completed" or not job.file_url:
         raise ExportNotReady(
             "This export is not ready yet: the file is still being made. "
-            "The Download button appears as soon as it is done."
+            "Try again when it has finished."
         )
     if not key_belongs_to(job.file_url, job.tenant_id):
         raise ExportExpired("This export's file cannot be found. Create a new export.")

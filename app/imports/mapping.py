@@ -68,7 +68,7 @@ _CUSTOM_KEY = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _SEPARATORS = re.compile(r"[\s\-_./]+")
 _REORDERED_WEIGHT = 0.95
 _PRIORITY = {"remembered": 3, "exact": 2, "alias": 1, "fuzzy": 0}
-_DONT_IMPORT = "Don't import"
+DONT_IMPORT = "Don't import"
 
 
 class MappingError(Exception):
@@ -216,7 +216,7 @@ def _suggest_one(
     target = _remembered_target(remembered.get(normalized), custom_fields)
     if target is not None:
         detail = (
-            f"You chose {_DONT_IMPORT} for this header last time"
+            f"You chose {DONT_IMPORT} for this header last time"
             if target.kind == "ignore"
             else "You mapped this header the same way last time"
         )
@@ -245,7 +245,7 @@ def _suggest_one(
 
 def _no_suggestion(header: str) -> Suggestion:
     """The suggestion for a header nothing matches."""
-    detail = f"No field looks like this column: pick one or leave it as {_DONT_IMPORT}"
+    detail = f"No field looks like this column: pick one or leave it as {DONT_IMPORT}"
     return Suggestion(header, IGNORE, "none", 0.0, detail)
 
 
@@ -335,7 +335,7 @@ def _drop_double_assignments(
                 name = _field_name(target.kind, target.key, custom_fields)
                 detail = (
                     f"Could be {name}, but '{suggestions[winner].header}' matches it better: "
-                    f"pick another field or leave it as {_DONT_IMPORT}"
+                    f"pick another field or leave it as {DONT_IMPORT}"
                 )
                 suggestion = Suggestion(suggestion.header, IGNORE, "none", 0.0, detail)
         result.append(suggestion)
@@ -361,10 +361,10 @@ def _duplicate_message(headers: list[str], field: str) -> str:
     if len(quoted) == 2:
         return (
             f"{quoted[0]} and {quoted[1]} are both mapped to {field}: "
-            f"keep one and set the other to {_DONT_IMPORT}."
+            f"keep one and set the other to {DONT_IMPORT}."
         )
     listed = ", ".join(quoted[:-1]) + f" and {quoted[-1]}"
-    return f"{listed} are all mapped to {field}: keep one and set the others to {_DONT_IMPORT}."
+    return f"{listed} are all mapped to {field}: keep one and set the others to {DONT_IMPORT}."
 
 
 def _unknown_type_message(key: str | None, custom_type: str) -> str:

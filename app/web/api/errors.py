@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, current_app, jsonify
 from flask_limiter.errors import RateLimitExceeded
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
+
+from app.storage.base import format_size
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +118,9 @@ def register(bp: Blueprint) -> None:
     def http_error(exc: HTTPException) -> Response:
         status = exc.code or 500
         custom = exc.description if exc.description != type(exc).description else None
+        if status == 413 and not custom:
+            limit = format_size(current_app.config["MAX_CONTENT_LENGTH"])
+            custom = f"The request is larger than the upload limit of {limit}: split the file."
         return error_response(status, custom or MESSAGES.get(status))
 
     @bp.errorhandler(Exception)

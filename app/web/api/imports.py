@@ -13,6 +13,7 @@ from urllib.parse import quote, unquote
 
 from app.extensions import db
 from app.imports.mapping import (
+    DONT_IMPORT,
     STANDARD_FIELDS,
     FieldTarget,
     MappingError,
@@ -76,6 +77,20 @@ def upload_key(tenant_id: uuid.UUID, file_url: str) -> tuple[str, str | None]:
     return key, unquote(uploaded_as) if uploaded_as else None
 
 
+API_WORDS = (
+    (f"set the other to {DONT_IMPORT}", 'map the other to "ignore"'),
+    (f"set the others to {DONT_IMPORT}", 'map the others to "ignore"'),
+    (f"leave it as {DONT_IMPORT}", 'map it to "ignore"'),
+)
+
+
+def _api_words(message: str) -> str:
+    """A mapping problem in the API's words: the wizard's "Don't import" is `ignore` here."""
+    for wizard, api in API_WORDS:
+        message = message.replace(wizard, api)
+    return message
+
+
 def _custom_fields() -> dict[str, CustomField]:
     return {f.key: f for f in db.session.scalars(scoped(CustomField))}
 
@@ -98,7 +113,7 @@ def mapping_specs(mapping: dict[str, str]) -> dict[str, str]:
         try:
             target = parse_target(spec)
         except MappingError as exc:
-            details += [{"field": field, "message": p} for p in exc.problems]
+            details += [{"field": field, "message": _api_words(p)} for p in exc.problems]
             continue
         if target.kind == "custom" and not target.custom_type and target.key not in custom:
             details.append(
@@ -138,7 +153,7 @@ def build_options(
     try:
         check_mapping(options.targets(), headers)
     except MappingError as exc:
-        details += [{"field": "fieldMapping", "message": p} for p in exc.problems]
+        details += [{"field": "fieldMapping", "message": _api_words(p)} for p in exc.problems]
     mapped = {_rule_name(t) for t in options.targets().values()} - {None}
     for name in options.field_rules:
         if name not in mapped:

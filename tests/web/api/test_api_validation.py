@@ -75,6 +75,16 @@ def test_a_mapping_without_email_is_refused(api: ApiClient, file_url: str) -> No
     assert _jobs() == 0
 
 
+def test_two_columns_on_one_field_are_named_in_the_api_s_words(
+    api: ApiClient, file_url: str
+) -> None:
+    response = _import(api, file_url, fieldMapping={"Email": "email", "Company": "email"})
+    assert response.status_code == 422
+    message = response.get_json()["details"][0]["message"]
+    assert message.endswith('keep one and map the other to "ignore".'), message
+    assert "Don't import" not in message
+
+
 def test_unknown_fields_in_the_body_and_in_the_mapping_are_named(
     api: ApiClient, file_url: str
 ) -> None:
@@ -165,7 +175,9 @@ def test_a_body_over_the_upload_limit_is_a_413(app: Flask, api: ApiClient) -> No
         content_type="multipart/form-data",
     )
     assert response.status_code == 413
-    assert response.get_json()["error"]
+    assert response.get_json()["error"] == (
+        "The request is larger than the upload limit of 1000 bytes: split the file."
+    )
 
 
 def test_export_options_are_checked_field_by_field(api: ApiClient) -> None:
