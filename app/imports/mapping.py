@@ -68,7 +68,8 @@ _CUSTOM_KEY = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _SEPARATORS = re.compile(r"[\s\-_./]+")
 _REORDERED_WEIGHT = 0.95
 _PRIORITY = {"remembered": 3, "exact": 2, "alias": 1, "fuzzy": 0}
-DONT_IMPORT = "Don't import"
+_DONT_IMPORT = "Don't import"
+UNMAP_IN_WIZARD = "set {} to " + _DONT_IMPORT
 
 
 class MappingError(Exception):
@@ -148,8 +149,23 @@ def target_to_spec(target: FieldTarget) -> str:
     return target.kind
 
 
-def check_mapping(mapping: dict[str, FieldTarget], headers: list[str]) -> None:
-    """Raise MappingError listing every problem of a header -> target mapping."""
+def rule_name(target: FieldTarget) -> str | None:
+    """The name field rules use for a target's field, or None (email, tags, ignore)."""
+    if target.kind == "custom":
+        return f"custom:{target.key}"
+    if target.kind == "standard" and target.key != "email":
+        return str(target.key)
+    return None
+
+
+def check_mapping(
+    mapping: dict[str, FieldTarget], headers: list[str], unmap: str = UNMAP_IN_WIZARD
+) -> None:
+    """Raise MappingError listing every problem of a header -> target mapping.
+
+    `unmap` says how a column is left out where the reader works (`{}` is the column): the
+    wizard's "Don't import" choice, or the API's "ignore" target.
+    """
     problems: list[str] = []
     columns = set(headers)
     mapped = [(header, target) for header, target in mapping.items() if target.kind != "ignore"]
@@ -163,7 +179,7 @@ def check_mapping(mapping: dict[str, FieldTarget], headers: list[str]) -> None:
             by_field.setdefault((target.kind, target.key), []).append(header)
     for (kind, key), sources in by_field.items():
         if len(sources) > 1:
-            problems.append(_duplicate_message(sources, _field_name(kind, key)))
+            problems.append(_duplicate_message(sources, _field_name(kind, key), unmap))
 
     for header, target in mapped:
         if header not in columns:
@@ -216,7 +232,7 @@ def _suggest_one(
     target = _remembered_target(remembered.get(normalized), custom_fields)
     if target is not None:
         detail = (
-            f"You chose {DONT_IMPORT} for this header last time"
+            f"You chose {_DONT_IMPORT} for this header last time"
             if target.kind == "ignore"
             else "You mapped this header the same way last time"
         )
@@ -245,7 +261,7 @@ def _suggest_one(
 
 def _no_suggestion(header: str) -> Suggestion:
     """The suggestion for a header nothing matches."""
-    detail = f"No field looks like this column: pick one or leave it as {DONT_IMPORT}"
+    detail = f"No field looks like this column: pick one or leave it as {_DONT_IMPORT}"
     return Suggestion(header, IGNORE, "none", 0.0, detail)
 
 
@@ -335,7 +351,7 @@ def _drop_double_assignments(
                 name = _field_name(target.kind, target.key, custom_fields)
                 detail = (
                     f"Could be {name}, but '{suggestions[winner].header}' matches it better: "
-                    f"pick another field or leave it as {DONT_IMPORT}"
+                    f"pick another field or leave it as {_DONT_IMPORT}"
                 )
                 suggestion = Suggestion(suggestion.header, IGNORE, "none", 0.0, detail)
         result.append(suggestion)
@@ -355,16 +371,16 @@ def _field_name(kind: str, key: str | None, custom_fields: dict[str, str] | None
     return f"custom field '{label}'"
 
 
-def _duplicate_message(headers: list[str], field: str) -> str:
+def _duplicate_message(headers: list[str], field: str, unmap: str) -> str:
     """The sentence for several columns mapped to one field."""
     quoted = [f"'{header}'" for header in headers]
     if len(quoted) == 2:
         return (
             f"{quoted[0]} and {quoted[1]} are both mapped to {field}: "
-            f"keep one and set the other to {DONT_IMPORT}."
+            f"keep one and {unmap.format('the other')}."
         )
     listed = ", ".join(quoted[:-1]) + f" and {quoted[-1]}"
-    return f"{listed} are all mapped to {field}: keep one and set the others to {DONT_IMPORT}."
+    return f"{listed} are all mapped to {field}: keep one and {unmap.format('the others')}."
 
 
 def _unknown_type_message(key: str | None, custom_type: str) -> str:

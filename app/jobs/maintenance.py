@@ -11,7 +11,7 @@ from sqlalchemy import delete, or_, select
 
 from app.extensions import db
 from app.jobs.context import job_app_context
-from app.models import ImportJob, ImportRowError, Tenant
+from app.models import ImportJob, Tenant
 from app.models.types import utcnow
 from app.storage import Storage, kind_folder
 
@@ -34,26 +34,22 @@ class CleanupResult:
 def expire_drafts(storage: Storage, now: datetime | None = None) -> int:
     """Delete unfinished imports (wizard drafts, API dry runs) older than FILE_RETENTION_DAYS.
 
-    A draft never wrote a contact, so nothing but the row, its row errors and its file goes.
+    A draft never wrote a contact nor a row error, so only the row and its file go. A draft
+    confirmed while this runs is an import by then and is left alone.
     """
     now = now or utcnow()
     cutoff = now - timedelta(days=current_app.config["FILE_RETENTION_DAYS"])
-    ids = db.session.scalars(
-        select(ImportJob.id).where(ImportJob.status == "draft", ImportJob.created_at <= cutoff)
+    keys = db.session.scalars(
+        delete(ImportJob)
+        .where(ImportJob.status == "draft", ImportJob.created_at <= cutoff)
+        .returning(ImportJob.file_url)
+        .execution_options(synchronize_session=False)
     ).all()
-    for job_id in ids:
-        # Conditional: a draft confirmed while the clean-up runs is an import now, and stays.
-        key = db.session.scalar(
-            select(ImportJob.file_url).where(ImportJob.id == job_id, ImportJob.status == "draft")
-        )
-        db.session.execute(delete(ImportRowError).where(ImportRowError.import_job_id == job_id))
-        gone = db.session.execute(
-            delete(ImportJob).where(ImportJob.id == job_id, ImportJob.status == "draft")
-        ).rowcount
-        db.session.commit()
-        if gone and key:
+    db.session.commit()
+    for key in keys:
+        if key:
             storage.delete(key)
-    return len(ids)
+    return len(keys)
 
 
 def expire_unused_uploads(storage: Storage, now: datetime | None = None) -> int:

@@ -523,7 +523,7 @@ def test_drafts_are_deleted_with_their_file_after_the_retention_and_the_dashboar
     app: Flask, client: FlaskClient, signed_in: User
 ) -> None:
     job = draft_of(upload(client, LEADS))
-    key, storage = job.file_url, app.extensions["storage"]
+    job_id, key, storage = job.id, job.file_url, app.extensions["storage"]
     dashboard = client.get("/").get_data(as_text=True)
     assert "Kept for 30 days after the upload, then deleted with their file." in dashboard
 
@@ -532,7 +532,7 @@ def test_drafts_are_deleted_with_their_file_after_the_retention_and_the_dashboar
     result = run_cleanup(now=utcnow() + timedelta(days=31))
     assert (result.drafts_deleted, result.unused_uploads_deleted) == (1, 0)
     db.session.expire_all()
-    assert db.session.get(ImportJob, job.id) is None
+    assert db.session.get(ImportJob, job_id) is None
     assert not storage.exists(key)
     assert "Unfinished imports" not in client.get("/").get_data(as_text=True)
 

@@ -11,24 +11,22 @@ import uuid
 from typing import Any
 from urllib.parse import quote, unquote
 
-from app.extensions import db
 from app.imports.mapping import (
-    DONT_IMPORT,
     STANDARD_FIELDS,
-    FieldTarget,
     MappingError,
     check_mapping,
     parse_target,
+    rule_name,
     target_to_spec,
 )
 from app.imports.options import ImportOptions, OptionsError
-from app.models import CustomField
 from app.storage import InvalidKey, StorageError, validate_key
-from app.tenancy import scoped
 from app.web.api.errors import ApiError, field_error
 from app.web.api.schemas import MappingAndOptionsBody
 from app.web.wizard import drafts
 
+UNMAP_IN_API = 'map {} to "ignore"'
+"""How a column is left out of an import in the API's words (see `check_mapping`)."""
 FILE_URL = re.compile(
     r"upload://(\d{4})/(\d{2})/([0-9a-f]{32})((?:\.[a-z0-9]{1,9}){0,2})(?:\?name=([^&#\s]*))?"
 )
@@ -77,35 +75,9 @@ def upload_key(tenant_id: uuid.UUID, file_url: str) -> tuple[str, str | None]:
     return key, unquote(uploaded_as) if uploaded_as else None
 
 
-API_WORDS = (
-    (f"set the other to {DONT_IMPORT}", 'map the other to "ignore"'),
-    (f"set the others to {DONT_IMPORT}", 'map the others to "ignore"'),
-    (f"leave it as {DONT_IMPORT}", 'map it to "ignore"'),
-)
-
-
-def _api_words(message: str) -> str:
-    """A mapping problem in the API's words: the wizard's "Don't import" is `ignore` here."""
-    for wizard, api in API_WORDS:
-        message = message.replace(wizard, api)
-    return message
-
-
-def _custom_fields() -> dict[str, CustomField]:
-    return {f.key: f for f in db.session.scalars(scoped(CustomField))}
-
-
-def _rule_name(target: FieldTarget) -> str | None:
-    if target.kind == "custom":
-        return f"custom:{target.key}"
-    if target.kind == "standard" and target.key != "email":
-        return str(target.key)
-    return None
-
-
 def mapping_specs(mapping: dict[str, str]) -> dict[str, str]:
     """The mapping with each target checked and written the engine's way; 422 naming each column."""
-    custom = _custom_fields()
+    custom = drafts.custom_fields()
     specs: dict[str, str] = {}
     details = []
     for header, spec in mapping.items():
@@ -113,7 +85,7 @@ def mapping_specs(mapping: dict[str, str]) -> dict[str, str]:
         try:
             target = parse_target(spec)
         except MappingError as exc:
-            details += [{"field": field, "message": _api_words(p)} for p in exc.problems]
+            details += [{"field": field, "message": p} for p in exc.problems]
             continue
         if target.kind == "custom" and not target.custom_type and target.key not in custom:
             details.append(
@@ -151,10 +123,10 @@ def build_options(
     headers = list(facts.info.headers)
     details: list[dict[str, Any]] = []
     try:
-        check_mapping(options.targets(), headers)
+        check_mapping(options.targets(), headers, unmap=UNMAP_IN_API)
     except MappingError as exc:
-        details += [{"field": "fieldMapping", "message": _api_words(p)} for p in exc.problems]
-    mapped = {_rule_name(t) for t in options.targets().values()} - {None}
+        details += [{"field": "fieldMapping", "message": p} for p in exc.problems]
+    mapped = {rule_name(t) for t in options.targets().values()} - {None}
     for name in options.field_rules:
         if name not in mapped:
             details.append(

@@ -30,6 +30,7 @@ from app.imports.mapping import (
     MappingError,
     check_mapping,
     parse_target,
+    rule_name,
     suggest_mapping,
     target_to_spec,
 )
@@ -476,19 +477,11 @@ def save_mapping(job: ImportJob, draft: MappingDraft, advance: bool = False) -> 
     options, state = options_of(job), state_of(job)
     options.field_mapping = draft.specs
     state["choices"], state["new_fields"] = draft.choices, draft.new_fields
-    known = {_rule_name(parse_target(spec)) for spec in draft.specs.values()}
+    known = {rule_name(parse_target(spec)) for spec in draft.specs.values()}
     options.field_rules = {k: v for k, v in options.field_rules.items() if k in known}
     if advance:
         reach(state, "options")
     save(job, options, state)
-
-
-def _rule_name(target: FieldTarget) -> str | None:
-    if target.kind == "custom":
-        return f"custom:{target.key}"
-    if target.kind == "standard" and target.key != "email":
-        return str(target.key)
-    return None
 
 
 def preview_of(job: ImportJob) -> tuple[list[PreviewColumn], list[PreviewRow]] | None:
@@ -521,7 +514,7 @@ def mapped_fields(job: ImportJob) -> list[tuple[str, str, str]]:
     headers += [h for h in options.field_mapping if h not in headers]
     for header in headers:
         target = parse_target(options.field_mapping[header])
-        name = _rule_name(target)
+        name = rule_name(target)
         if name is None:
             continue
         if target.kind == "custom":
