@@ -74,16 +74,9 @@ def register_extensions(app: Flask) -> None:
         )
     )
 
-    from app.models import User
+    from app.web.auth.sessions import register as register_sessions
 
-    @login_manager.user_loader
-    def load_user(user_id: str) -> User | None:
-        import uuid
-
-        try:
-            return db.session.get(User, uuid.UUID(user_id))
-        except ValueError:
-            return None
+    register_sessions(app)
 
 
 def register_blueprints(app: Flask) -> None:

@@ -10,7 +10,7 @@ from flask.cli import AppGroup
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import ApiToken, Tenant, User, Workspace
+from app.models import ApiToken, Tenant, User, UserSession, Workspace
 
 users_cli = AppGroup("users", help="Manage users.")
 tokens_cli = AppGroup("tokens", help="Manage API tokens.")
@@ -53,14 +53,40 @@ def create_user(email: str, password: str, tenant_name: str, admin: bool) -> Non
     click.echo(f"Created {user.role} {email} in tenant {tenant.name}.")
 
 
+def _user_by_email(email: str) -> User:
+    user = db.session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
+    if user is None:
+        raise click.UsageError(f"There is no user with the email {email}.")
+    return user
+
+
+@users_cli.command("deactivate")
+@click.option("--email", required=True, help="Sign-in email of the user.")
+def deactivate_user(email: str) -> None:
+    """Stop a user signing in: every session ends now and their API tokens stop working."""
+    user = _user_by_email(email)
+    user.active = False
+    ended = UserSession.revoke_all(user.id)
+    db.session.commit()
+    click.echo(f"Deactivated {user.email}; {ended} signed-in session(s) ended.")
+
+
+@users_cli.command("activate")
+@click.option("--email", required=True, help="Sign-in email of the user.")
+def activate_user(email: str) -> None:
+    """Let a deactivated user sign in again (they sign in afresh; old sessions stay ended)."""
+    user = _user_by_email(email)
+    user.active = True
+    db.session.commit()
+    click.echo(f"Activated {user.email}: they can sign in again.")
+
+
 @tokens_cli.command("create")
 @click.option("--email", required=True, help="The user the token acts as.")
 @click.option("--name", default="API token", help="A label to recognise the token by.")
 def create_token(email: str, name: str) -> None:
     """Create an API token; the token alone is printed on the last line."""
-    user = db.session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
-    if user is None:
-        raise click.UsageError(f"There is no user with the email {email}.")
+    user = _user_by_email(email)
     token, raw = ApiToken.issue(user, name=name)
     db.session.add(token)
     db.session.commit()

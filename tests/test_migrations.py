@@ -27,6 +27,7 @@ EXPECTED = {
     "import_jobs",
     "import_events",
     "export_jobs",
+    "user_sessions",
 }
 
 

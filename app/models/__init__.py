@@ -13,7 +13,7 @@ from app.models.contact import (
 from app.models.exports import ExportJob
 from app.models.imports import ImportEvent, ImportJob, ImportRowError
 from app.models.notifications import Notification
-from app.models.tenancy import ApiToken, Tenant, User, Workspace, hash_token
+from app.models.tenancy import ApiToken, Tenant, User, UserSession, Workspace, hash_token
 
 __all__ = [
     "CUSTOM_FIELD_TYPES",
@@ -30,6 +30,7 @@ __all__ = [
     "Tag",
     "Tenant",
     "User",
+    "UserSession",
     "Workspace",
     "contact_tags",
     "hash_token",

@@ -5,10 +5,10 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, ForeignKey, String, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, String, UniqueConstraint, update
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -115,3 +115,49 @@ class ApiToken(db.Model):
             token_prefix=raw[:10],
         )
         return token, raw
+
+
+SESSION_IDLE = timedelta(hours=12)
+"""A browser session not remembered ends after this long without a request."""
+REMEMBER_FOR = timedelta(days=30)
+"""How long "Keep me signed in" lasts from the sign-in; never extended."""
+
+
+class UserSession(db.Model):
+    """One signed-in browser, checked on every request: revoking the row signs it out.
+
+    The browser holds only random secrets (in the signed session cookie, and in the remember-me
+    cookie when asked); the server keeps their SHA-256, so a database read does not give a
+    session away. Sign-out, a password change, a deactivation and "sign out everywhere" set
+    `revoked_at`.
+    """
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUIDType, primary_key=True, default=new_id)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    remember_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(Timestamp)
+    revoked_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    ip_address: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(300))
+
+    user: Mapped[User] = relationship()
+
+    @property
+    def remembered(self) -> bool:
+        """True when the browser was asked to keep the user signed in."""
+        return self.remember_hash is not None
+
+    @staticmethod
+    def revoke_all(user_id: uuid.UUID) -> int:
+        """Sign a user out on every browser; returns how many sessions ended (not committed)."""
+        result = db.session.execute(
+            update(UserSession)
+            .where(UserSession.user_id == user_id, UserSession.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+        )
+        return result.rowcount or 0  # type: ignore[attr-defined]

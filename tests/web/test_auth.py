@@ -167,7 +167,36 @@ def test_limit_counts_failures_only_and_per_email(
 def test_one_email_tried_from_many_addresses_is_limited(client: FlaskClient, user: User) -> None:
     for n in range(20):
         assert _fail(client, user.email, f"10.0.1.{n}").status_code == 401
-    assert _fail(client, user.email, "10.0.2.1").status_code == 429
+    # the email is locked: every address that failed is refused, even with the right password
+    assert _fail(client, user.email, "10.0.1.3").status_code == 429
+    assert _login_from(client, user.email, PASSWORD, "10.0.1.4").status_code == 429
+    # a new address gets one guess per window, then it is refused too
+    assert _fail(client, user.email, "10.0.2.1").status_code == 401
+    refused = _fail(client, user.email, "10.0.2.1")
+    assert refused.status_code == 429
+    assert TOO_MANY in refused.get_data(as_text=True)
+    assert 0 < int(refused.headers["Retry-After"]) <= 15 * 60
+
+
+def test_a_locked_email_does_not_lock_out_its_owner_from_an_address_with_no_failures(
+    client: FlaskClient, user: User
+) -> None:
+    """Anyone can type an email: guessers must not be able to keep its owner from signing in."""
+    for n in range(25):
+        _fail(client, user.email, f"10.0.5.{n}")
+    assert _fail(client, user.email, "10.0.5.1").status_code == 429  # the lock is on
+    response = _login_from(client, user.email, PASSWORD, "192.0.2.50")
+    assert response.status_code == 302
+    assert client.get("/", environ_base={"REMOTE_ADDR": "192.0.2.50"}).status_code == 200
+
+
+def _login_from(client: FlaskClient, email: str, password: str, address: str) -> Any:
+    token = csrf_token(client, "/login")
+    return client.post(
+        "/login",
+        data={"email": email, "password": password, "csrf_token": token},
+        environ_base={"REMOTE_ADDR": address},
+    )
 
 
 def test_many_emails_tried_from_one_address_are_limited(client: FlaskClient, user: User) -> None:
@@ -313,3 +342,12 @@ def test_sign_in_still_works_when_the_rate_limit_store_is_down(
         "/login", data={"email": user.email, "password": PASSWORD, "csrf_token": token}
     )
     assert response.status_code == 302
+
+
+def test_five_failures_from_one_address_do_not_lock_the_owner_out_elsewhere(
+    client: FlaskClient, user: User
+) -> None:
+    for _ in range(6):
+        _fail(client, user.email, "198.51.100.66")
+    assert _login_from(client, user.email, PASSWORD, "198.51.100.66").status_code == 429
+    assert _login_from(client, user.email, PASSWORD, "192.0.2.10").status_code == 302

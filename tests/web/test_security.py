@@ -194,7 +194,7 @@ def test_production_sign_in_sets_secure_cookies(
         data={"email": user.email, "password": PASSWORD, "csrf_token": token, "remember": "y"},
     )
     assert response.status_code == 302
-    for name in ("session", "remember_token"):
+    for name in ("session", "cio_remember"):
         flags = [part.strip().lower() for part in _cookie(response, name).split(";")]
         assert "secure" in flags and "httponly" in flags and "samesite=lax" in flags, flags
 
