@@ -67,9 +67,38 @@ def file_size(value: int | None) -> str:
     return f"{size:.1f} GB"
 
 
+_BROWSERS = (
+    ("Edg/", "Edge"),
+    ("OPR/", "Opera"),
+    ("Firefox/", "Firefox"),
+    ("Chrome/", "Chrome"),
+    ("Chromium/", "Chromium"),
+    ("Safari/", "Safari"),
+)
+_SYSTEMS = (
+    ("Android", "Android"),
+    ("iPhone", "iOS"),
+    ("iPad", "iPadOS"),
+    ("Windows", "Windows"),
+    ("Mac OS X", "macOS"),
+    ("CrOS", "ChromeOS"),
+    ("Linux", "Linux"),
+)
+
+
+def browser_name(user_agent: str | None) -> str:
+    """'Chrome on Windows' from a User-Agent header, as people name their browsers."""
+    if not user_agent:
+        return "Unknown browser"
+    browser = next((name for mark, name in _BROWSERS if mark in user_agent), "A browser")
+    system = next((name for mark, name in _SYSTEMS if mark in user_agent), None)
+    return f"{browser} on {system}" if system else browser
+
+
 def register(app: Flask) -> None:
     """Make the filters available to templates."""
     app.add_template_filter(number, "number")
     app.add_template_filter(relative_time, "relative_time")
     app.add_template_filter(time_tag, "time_tag")
     app.add_template_filter(file_size, "file_size")
+    app.add_template_filter(browser_name, "browser_name")

@@ -278,3 +278,16 @@ def test_a_browser_signed_in_before_the_change_signs_in_once_more_without_an_err
     assert _cookie(browser, "remember_token") is None  # the fixed credential is gone
     assert _sign_in(browser, user.email).status_code == 302
     assert _signed_in(browser)
+
+
+def test_the_account_page_names_each_browser_as_people_do(app: Flask, user: User) -> None:
+    agent = (
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0"
+    )
+    browser = app.test_client()
+    browser.environ_base["HTTP_USER_AGENT"] = agent
+    _sign_in(browser, user.email)
+    page = browser.get("/account").get_data(as_text=True)
+    assert "Edge on Windows" in page
+    assert "this browser" in page
