@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask
+from sqlalchemy import event
 
 from app.config import PROJECT_ROOT, load_settings
 
@@ -54,6 +55,9 @@ def register_extensions(app: Flask) -> None:
     from app.storage import StorageSettings, build_storage
 
     db.init_app(app)
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            event.listen(db.engine, "connect", _sqlite_connection_settings)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True)
     csrf.init_app(app)
     htmx.init_app(app)
@@ -77,6 +81,16 @@ def register_extensions(app: Flask) -> None:
     from app.web.auth.sessions import register as register_sessions
 
     register_sessions(app)
+
+
+def _sqlite_connection_settings(dbapi_connection: Any, _record: Any) -> None:
+    """SQLite enforces foreign keys (and their ON DELETE CASCADE) only when asked, per connection.
+
+    Without it a rollback's deleted contacts left their tag and segment links behind.
+    """
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
 
 
 def register_blueprints(app: Flask) -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from app import create_app
 from app.extensions import db
@@ -84,4 +85,40 @@ def test_sign_in_works_on_sqlite(tmp_path: Path, redis_url: str) -> None:
         )
         assert response.status_code == 302
         assert "Lite" in client.get("/").get_data(as_text=True)
+        db.engine.dispose()
+
+
+def test_upgrading_a_sqlite_database_with_imports_keeps_them(
+    tmp_path: Path, redis_url: str
+) -> None:
+    """Batch migrations rebuild tables; with foreign keys enforced on SQLite connections, dropping
+    a table other rows point at must not fail nor take those rows with it."""
+    app = create_app({"ENV": make_env(tmp_path, f"sqlite:///{tmp_path / 'db.sqlite'}", redis_url)})
+    tenant, job, event = (uuid.uuid4().hex for _ in range(3))
+    with app.app_context():
+        upgrade(revision="0003")
+        with db.engine.begin() as conn:
+            conn.execute(
+                text("INSERT INTO tenants (id, name, created_at) VALUES (:t, 'Old', '2026-01-01')"),
+                {"t": tenant},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO import_jobs (id, tenant_id, status, created_at) "
+                    "VALUES (:j, :t, 'completed', '2026-01-01')"
+                ),
+                {"j": job, "t": tenant},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO import_events (id, import_job_id, contact_id, event_type, "
+                    "created_at) VALUES (:e, :j, :e, 'created', '2026-01-01')"
+                ),
+                {"e": event, "j": job},
+            )
+        upgrade()
+        with db.engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM import_jobs")).scalar() == 1
+            assert conn.execute(text("SELECT count(*) FROM import_events")).scalar() == 1
+            assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
         db.engine.dispose()

@@ -11,13 +11,22 @@ from flask import Flask
 from flask.testing import FlaskCliRunner
 from flask_migrate import upgrade
 from rq import SimpleWorker
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from app import create_app
 from app.extensions import db
 from app.imports.service import enqueue_import, run_import, run_rollback, start_rollback
 from app.jobs.queue import get_queue, redis_connection
-from app.models import Contact, ImportJob, Notification, Tenant
+from app.models import (
+    Contact,
+    ImportJob,
+    Notification,
+    Segment,
+    Tag,
+    Tenant,
+    contact_tags,
+    segment_contacts,
+)
 from tests.conftest import make_env, make_tenant, make_user
 from tests.imports.conftest import csv_bytes, new_job, snapshot
 
@@ -274,9 +283,17 @@ def test_import_and_rollback_on_sqlite(tmp_path: Path, redis_url: str) -> None:
         )
         assert (job.status, job.created_count, job.updated_count) == ("completed", 2, 1)
         assert snapshot(tenant.id)["a@example.com"]["first_name"] == "A2"
+        assert db.session.scalar(select(func.count()).select_from(contact_tags)) == 2
         start_rollback(job, enqueue=False)
         run_rollback(job.id)
         assert snapshot(tenant.id) == {}
+        # SQLite enforces foreign keys only when asked: the links of deleted contacts must go
+        # with them, and with them the tags and the segment the import created
+        for table in (contact_tags, segment_contacts):
+            assert db.session.scalar(select(func.count()).select_from(table)) == 0
+        assert db.session.scalars(select(Tag.name)).all() == []
+        assert db.session.scalars(select(Segment.name)).all() == []
+        assert db.session.execute(text("PRAGMA foreign_keys")).scalar() == 1
         db.session.remove()
         db.engine.dispose()
 
