@@ -148,6 +148,8 @@ def _form_json(name: str, default: Any) -> Any:
         return default
     try:
         return json.loads(raw)
+    except RecursionError:  # json.loads recurses per level: deep nesting would be a 500
+        raise field_error(400, name, f"{name} is JSON nested too deeply to be read.") from None
     except ValueError:
         raise field_error(
             400, name, f'{name} must be JSON text, e.g. {{"Email": "email"}}.'

@@ -154,10 +154,12 @@ class ExportForm(FlaskForm):
             raise ValidationError("Choose the segment to export.")
 
     def validate_conditions(self, field: Any) -> None:
-        """Equals and contains need a value."""
+        """Equals and contains need a value (a field not in the list is refused by its picker)."""
         for entry in field:
             condition = entry.form.to_condition()
-            if condition and condition.op in ("equals", "contains") and not condition.value.strip():
+            if condition is None or condition.field not in self.condition_choices:
+                continue
+            if condition.op in ("equals", "contains") and not condition.value.strip():
                 raise ValidationError(
                     f"Type the value that {self.condition_choices[condition.field]} "
                     f"should {'equal' if condition.op == 'equals' else 'contain'}."
