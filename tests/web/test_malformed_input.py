@@ -31,7 +31,7 @@ from wtforms import Form
 
 from app.extensions import db, limiter
 from app.models import ImportJob, Tenant, User
-from app.web.auth.forms import LoginForm
+from app.web.auth.forms import ChangePasswordForm, LoginForm
 from app.web.exports.forms import ExportForm
 from app.web.wizard.drafts import NEW_FIELD
 from app.web.wizard.forms import OptionsForm, SourceForm, UploadForm
@@ -141,6 +141,15 @@ FORMS: dict[str, FormSpec] = {
         LoginForm, base=lambda s, v: {"email": "nobody@acme.test", "password": "x"}
     ),
     "auth.logout": FormSpec(),
+    "auth.sign_out_everywhere": FormSpec(),
+    "auth.change_password": FormSpec(
+        ChangePasswordForm,
+        base=lambda s, v: {
+            "current_password": "not it",
+            "new_password": "x" * 8,
+            "confirm": "x" * 8,
+        },
+    ),
     "exports.new": FormSpec(
         ExportForm,
         ("action", "order"),
@@ -169,6 +178,7 @@ FORMS: dict[str, FormSpec] = {
     "history.rollback": FormSpec(None, ("force",), lambda s, v: {"force": "yes"}),
     "notifications.mark_all_read": FormSpec(None, ("next",), lambda s, v: {"next": "/"}),
 }
+SIGNING_OUT = {"auth.logout", "auth.sign_out_everywhere"}
 ANONYMOUS = {"auth.login"}  # pages a signed-in user is sent away from
 API_UNDOCUMENTED = {"api.docs"}  # served under /api, but a page: fuzzed with the pages
 
@@ -337,7 +347,7 @@ def fuzz_page(
     def send(what: str, path: str, **kwargs: Any) -> None:
         headers = {**kwargs.pop("headers", {}), "X-CSRFToken": token}
         offenders.send(client, what, path, method, headers=headers, **kwargs)
-        if endpoint == "auth.logout" and client.get("/").status_code == 302:
+        if endpoint in SIGNING_OUT and client.get("/").status_code == 302:
             auth.login(user.email)  # signed out: sign in again for the next request
 
     def body(data: list[tuple[str, Any]]) -> dict[str, Any]:
