@@ -6,7 +6,10 @@ import phonenumbers
 import pytest
 from phonenumbers import PhoneNumberFormat, PhoneNumberType
 
+from app.imports import validation
+from app.imports.mapping import parse_target
 from app.imports.phones import valid_e164
+from app.imports.validation import CleanRow, RowError, RowValidator, ValidationOptions
 
 NUMBER_TYPES = [
     value for name, value in vars(PhoneNumberType).items() if name.isupper() and name != "UNKNOWN"
@@ -185,3 +188,43 @@ def test_generated_numbers_of_every_calling_code_and_length_get_phonenumbers_ans
 )
 def test_what_the_fast_path_is_unsure_of_is_left_to_phonenumbers(phone):
     assert valid_e164(phone) is None
+
+
+def row_results(phones: list[str], region: str | None) -> list[object]:
+    """What a validating RowValidator makes of a row with each phone."""
+    mapping = {"Email": "email", "Mobile": "phone"}
+    validator = RowValidator(
+        list(mapping),
+        {header: parse_target(target) for header, target in mapping.items()},
+        {},
+        ValidationOptions(validate_phone=True, default_region=region),
+    )
+    return [validator.validate(2, ["a@example.com", phone]) for phone in phones]
+
+
+@pytest.mark.parametrize("region", [None, "GB"])
+def test_rows_with_plus_numbers_come_out_as_they_did_with_the_full_parse_only(region, monkeypatch):
+    phones = [written(number)[1] for number in example_numbers()]
+    phones += [phone for kind in generated_numbers(seed=3) for phone in kind[::10]]
+    with_fast_path = row_results(phones, region)
+    monkeypatch.setattr(validation, "valid_e164", lambda phone: None)
+    assert row_results(phones, region) == with_fast_path
+    valid = sum(isinstance(result, CleanRow) for result in with_fast_path)
+    assert 0 < valid < len(phones)
+
+
+def test_a_valid_plus_number_is_stored_in_e164_and_an_invalid_one_is_the_usual_error():
+    (ok, bad, prefixed) = row_results(
+        ["+44 20 7946 0958", "+44 20 7946 095", "+44 (0) 20 7946 0958"], region=None
+    )
+    assert ok.fields["phone"] == "+442079460958"
+    assert bad == [
+        RowError(
+            row=2,
+            column="Mobile",
+            value="+44 20 7946 095",
+            message="'+44 20 7946 095' in column 'Mobile' is not a valid phone number: include "
+            "the country code, e.g. +44 20 7946 0958, or choose a default country.",
+        )
+    ]
+    assert prefixed.fields["phone"] == "+442079460958"
