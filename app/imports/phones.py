@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from functools import cache
 
-from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, PhoneMetadata
+from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, PhoneMetadata, PhoneNumberDesc
 
 # "+", then ASCII digits and the separators " ().-" only. For this shape parse keeps every digit
 # after the "+", in order, and nothing else: it finds no extension (every extension pattern
@@ -64,7 +64,7 @@ class _CallingCode:
     national_prefix: re.Pattern[str] | None
     transforms: bool
     general: re.Pattern[str] | None
-    regions: tuple[tuple[str, _Region], ...]
+    regions: tuple[_Region, ...]  # in phonenumbers' order; the first is the main region
 
 
 def valid_e164(phone: str) -> str | None:
@@ -115,11 +115,11 @@ def _may_strip_national_prefix(calling_code: _CallingCode, national: str) -> boo
     return not viable or general.fullmatch(national[match.end() :]) is not None
 
 
-def _region_for(regions: tuple[tuple[str, _Region], ...], national: str) -> _Region | None:
+def _region_for(regions: tuple[_Region, ...], national: str) -> _Region | None:
     """The region `region_code_for_number` picks among those sharing a calling code."""
     if len(regions) == 1:
-        return regions[0][1]
-    for _, region in regions:
+        return regions[0]
+    for region in regions:
         if region.leading_digits is not None:
             if region.leading_digits.match(national):
                 return region
@@ -135,19 +135,20 @@ def _calling_code(code: int) -> _CallingCode | None:
     main = PhoneMetadata.metadata_for_region_or_calling_code(code, region_codes[0])
     if main is None:
         return None
-    regions: list[tuple[str, _Region]] = []
-    for region_code in region_codes:
-        if len(region_codes) == 1:
-            metadata = main
-        elif region_code == _NON_GEO_REGION:
-            return None  # never shares a calling code today; not mirrored
-        else:
+    if len(region_codes) == 1:
+        if region_codes[0] != _NON_GEO_REGION and main.country_code != code:
+            return None
+        regions = (_region(main, leading=False),)
+    else:
+        shared = []
+        for region_code in region_codes:
             metadata = PhoneMetadata.metadata_for_region(region_code, None)
             if metadata is None:
                 continue  # region_code_for_number skips it too
-        if region_code != _NON_GEO_REGION and metadata.country_code != code:
-            return None
-        regions.append((region_code, _region(metadata, leading=len(region_codes) > 1)))
+            if metadata.country_code != code:
+                return None
+            shared.append(_region(metadata, leading=True))
+        regions = tuple(shared)
     if not regions:
         return None
     prefix = main.national_prefix_for_parsing
@@ -156,7 +157,7 @@ def _calling_code(code: int) -> _CallingCode | None:
         national_prefix=re.compile(prefix) if prefix else None,
         transforms=bool(main.national_prefix_transform_rule),
         general=_pattern(main.general_desc),
-        regions=tuple(regions),
+        regions=regions,
     )
 
 
@@ -193,10 +194,11 @@ def _region(metadata: PhoneMetadata, leading: bool) -> _Region:
     )
 
 
-def _pattern(desc: object) -> re.Pattern[str] | None:
+def _pattern(desc: PhoneNumberDesc | None) -> re.Pattern[str] | None:
     """A number description's national number pattern, compiled; None when it has none."""
-    source = getattr(desc, "national_number_pattern", None)
-    return _compiled(source) if source else None
+    if desc is None or not desc.national_number_pattern:
+        return None
+    return _compiled(desc.national_number_pattern)
 
 
 def _types_pattern(
