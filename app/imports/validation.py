@@ -15,6 +15,7 @@ from rapidfuzz.distance import OSA
 
 from app.exports.writers import FORMULA_STARTS
 from app.imports.mapping import FieldTarget, MappingError, check_mapping
+from app.imports.phones import valid_e164
 
 TAG_MAX_LENGTH = 100
 FIELD_MAX_LENGTH = {"first_name": 200, "last_name": 200, "company": 200, "phone": 50}
@@ -298,6 +299,8 @@ class RowValidator:
 
     def _phone_number(self, row: int, column: str, phone: str, errors: list[RowError]) -> str:
         """The phone in E.164 when it parses, as entered otherwise; invalid ones are errors."""
+        if self._check_phone and (e164 := valid_e164(phone)) is not None:
+            return e164  # what the parse below would give, ~10x faster (app/imports/phones.py)
         try:
             parsed = phonenumbers.parse(phone, self._region)
         except phonenumbers.NumberParseException:
