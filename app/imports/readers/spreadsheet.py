@@ -1,22 +1,23 @@
-"""Read XLSX workbooks with python-calamine, after checking the ZIP package is safe to open.
+"""Read XLSX workbooks, after checking the ZIP package is safe to open.
 
-Calamine parses a whole worksheet into native memory when it is opened; rows are then converted
-to text one at a time. Row numbers are the sheet's own (Excel's row 5 is row 5), so the header
-is row 1 unless blank rows sit above it. Cells become text the way a marketer expects: dates as
+Two readers give the same rows. python-calamine parses a whole worksheet into native memory
+when it is opened (fast, but 1 GB for a million rows); the streaming reader
+(`xlsx_stream`) reads the sheet XML a piece at a time. Workbooks whose largest worksheet
+unpacks to `STREAM_FROM_BYTES` or more are streamed, smaller ones go to calamine.
+
+Row numbers are the sheet's own (Excel's row 5 is row 5), so the header is row 1 unless blank
+rows sit above it. Cells become text the way a marketer expects (see `cell_text`): dates as
 ISO (`2024-05-01`, `2024-05-01T13:45:00`), whole numbers without `.0`, booleans as `true` and
 `false`, durations as `h:mm:ss`; formula cells give their cached value and error cells are blank.
 """
 
 from __future__ import annotations
 
-import datetime
 import functools
-import itertools
 import os
 import zipfile
-from collections.abc import Callable, Generator, Iterator
-from decimal import Decimal
-from typing import Any
+from abc import ABC, abstractmethod
+from collections.abc import Generator, Iterator
 
 from python_calamine import (
     CalamineError,
@@ -27,6 +28,7 @@ from python_calamine import (
     SheetVisibleEnum,
 )
 
+from app.imports.readers.cell_text import TEXT_BY_TYPE, Cell, cell_text
 from app.imports.readers.detection import (
     OLE2_MAGIC,
     ZIP_MAGIC,
@@ -50,13 +52,15 @@ from app.imports.readers.table import (
     distinct_headers,
     too_many_rows,
 )
+from app.imports.readers.xlsx_stream import StreamingWorkbook, WorkbookDamaged
 
-Cell = str | float | int | bool | datetime.date | datetime.time | datetime.timedelta
 MAX_MEMBERS = 10_000
 EXACT_ESTIMATE_ROWS = 20_000
 LARGE_MEMBER_BYTES = 10 << 20
 MAX_COMPRESSION_RATIO = 200
-_PLAIN_WHOLE_LIMIT = 1e16
+# calamine reads 3x faster but holds the whole sheet (~3 MB per MB of sheet XML): 50 MB of XML
+# is about 150,000 rows of 10 columns, so calamine stays under ~200 MB and big sheets stream.
+STREAM_FROM_BYTES = 50 << 20
 
 
 def open_spreadsheet(
@@ -64,26 +68,24 @@ def open_spreadsheet(
 ) -> SpreadsheetTable:
     """Open a workbook, pick the sheet (the first with data unless named) and read its header."""
     check_package(path, limits)
-    workbook = _load_workbook(path)
+    book = _open_book(path)
     try:
-        names = _worksheet_names(workbook)
-        chosen, header_index, cells = _choose_sheet(workbook, names, sheet)
+        names = book.worksheet_names()
+        chosen, chosen_name, header_line, cells = _choose_sheet(book, names, sheet)
         check_column_count(len(cells), limits)
     except BaseException:
-        workbook.close()
+        book.close()
         raise
     info = SourceInfo(
         file_type="xlsx",
         encoding=None,
         delimiter=None,
-        sheet=chosen.name,
+        sheet=chosen_name,
         sheets=[name for name, _visible in names],
         headers=distinct_headers(cells),
         json_format=None,
     )
-    start = chosen.start
-    first_column = start[1] if start else 0
-    return SpreadsheetTable(workbook, chosen, info, header_index, first_column, limits)
+    return SpreadsheetTable(book, chosen, info, header_line, limits)
 
 
 class SpreadsheetTable(Table):
@@ -91,18 +93,16 @@ class SpreadsheetTable(Table):
 
     def __init__(
         self,
-        workbook: CalamineWorkbook,
-        sheet: CalamineSheet,
+        book: Book,
+        sheet: SheetRows,
         info: SourceInfo,
-        header_index: int,
-        first_column: int,
+        header_line: int,
         limits: ReaderLimits,
     ) -> None:
         super().__init__(info)
-        self._workbook = workbook
+        self._book = book
         self._sheet = sheet
-        self._header_index = header_index
-        self._first_column = first_column
+        self._header_line = header_line
         self._limits = limits
 
     def _iter_rows(self) -> Generator[SourceRow, None, None]:
@@ -111,46 +111,38 @@ class SpreadsheetTable(Table):
         limits = self._limits
         max_cell = limits.max_cell_chars
         max_rows = limits.max_rows
-        text_of = _TEXT_BY_TYPE.get
-        header_line = self._header_index + 1
+        header_line = self._header_line
         count = 0
-        numbered = enumerate(_guarded(self._sheet.iter_rows()), start=1)
-        for line, row in itertools.islice(numbered, header_line, None):
-            if row.count("") == len(row):
+        for line, values in self._sheet.rows():
+            if line <= header_line or values.count("") == len(values):
                 continue
             count += 1
             if count > max_rows:
                 raise too_many_rows(limits)
             error = None
-            if len(row) > width:
-                extra = row[width:]
+            if len(values) > width:
+                extra = values[width:]
                 if extra.count("") != len(extra):
                     error = self._unnamed_column_error(line, width, extra)
-                row = row[:width]
-            values = [
-                cell if type(cell) is str else text_of(type(cell), cell_text)(cell) for cell in row
-            ]
-            if len(values) < width:
+                values = values[:width]
+            elif len(values) < width:
                 values.extend([""] * (width - len(values)))
             if max(map(len, values)) > max_cell:
                 error = error or cut_long_cells(line, values, headers, limits)
             yield SourceRow(line, values, error)
 
-    def _unnamed_column_error(self, line: int, width: int, extra: list[Cell]) -> str:
+    def _unnamed_column_error(self, line: int, width: int, extra: list[str]) -> str:
         """Describe a value in a column to the right of the last named column."""
         offset = next(index for index, cell in enumerate(extra) if cell != "")
-        letter = column_letter(self._first_column + width + offset)
+        letter = column_letter(self._sheet.first_column + width + offset)
         return (
             f"Row {line} has a value in column {letter}, but that column has no name in the "
-            f"header row (row {self._header_index + 1}): add a column name or delete the value."
+            f"header row (row {self._header_line}): add a column name or delete the value."
         )
 
     def _release(self) -> None:
         """Close the workbook."""
-        try:
-            self._workbook.close()
-        except CalamineError:
-            return
+        self._book.close()
 
 
 def count_spreadsheet_rows(path: str, info: SourceInfo) -> int:
@@ -162,24 +154,23 @@ def count_spreadsheet_rows(path: str, info: SourceInfo) -> int:
 def estimate_spreadsheet_rows(path: str, info: SourceInfo) -> int:
     """The sheet's used range minus the header row; exact (blank rows left out) for small sheets."""
     check_package(path, DEFAULT_LIMITS)
-    workbook = _load_workbook(path)
+    book = _open_book(path)
     try:
-        sheet = _load_sheet(workbook, info.sheet or _worksheet_names(workbook)[0][0])
-        start, end = sheet.start, sheet.end
-        if start is None or end is None:
+        sheet = book.sheet(info.sheet or book.worksheet_names()[0][0])
+        if sheet.first_column is None:
             return 0
-        if end[0] - start[0] > EXACT_ESTIMATE_ROWS:
-            return end[0] - start[0]
+        span = sheet.row_span()
+        if span is not None and span > EXACT_ESTIMATE_ROWS:
+            return span
         found = _find_header(sheet)
-        header_line = found[0] + 1 if found else 0
-        filled = enumerate(_guarded(sheet.iter_rows()), start=1)
+        header_line = found[0] if found else 0
         return sum(
             1
-            for _line, row in itertools.islice(filled, header_line, None)
-            if row.count("") != len(row)
+            for line, values in sheet.rows()
+            if line > header_line and values.count("") != len(values)
         )
     finally:
-        workbook.close()
+        book.close()
 
 
 def check_package(path: str, limits: ReaderLimits) -> None:
@@ -245,11 +236,178 @@ def _check_package_once(
 
 
 def _damaged_error() -> FileFormatError:
-    """The error for a workbook calamine cannot parse."""
+    """The error for a workbook neither reader can parse."""
     return FileFormatError(
         "This Excel workbook could not be read (it may be damaged or made by an unusual "
         "program): open it in Excel, save it as Excel Workbook (.xlsx) and upload it again."
     )
+
+
+class SheetRows(ABC):
+    """A worksheet's rows as text, from its first used column, with the sheet's own numbers."""
+
+    first_column: int | None  # None when no cell of the sheet holds a value
+
+    @abstractmethod
+    def rows(self) -> Iterator[tuple[int, list[str]]]:
+        """(row number, cell texts) from the top; rows may be left out only when blank."""
+
+    @abstractmethod
+    def row_span(self) -> int | None:
+        """Last used row minus first, if known without reading the sheet."""
+
+
+class Book(ABC):
+    """An open workbook, read by one of the two readers."""
+
+    @abstractmethod
+    def worksheet_names(self) -> list[tuple[str, bool]]:
+        """(name, visible) of every worksheet in workbook order; chart and macro sheets left out."""
+
+    @abstractmethod
+    def sheet(self, name: str) -> SheetRows:
+        """One worksheet by name (the name is one of `worksheet_names`)."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the file."""
+
+
+def _open_book(path: str) -> Book:
+    """The streaming reader for a workbook with a large worksheet, calamine for small ones."""
+    streaming = StreamingBook(path)
+    if streaming.largest_worksheet_bytes() >= STREAM_FROM_BYTES:
+        return streaming
+    streaming.close()
+    return CalamineBook(path)
+
+
+def _no_worksheets(names: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
+    """Refuse a workbook without worksheets."""
+    if not names:
+        raise FileFormatError(
+            "This workbook has no worksheets: check you exported the right file "
+            "and upload it again."
+        )
+    return names
+
+
+class CalamineBook(Book):
+    """A workbook parsed by python-calamine, one whole worksheet at a time."""
+
+    def __init__(self, path: str) -> None:
+        self._workbook = _load_workbook(path)
+
+    def worksheet_names(self) -> list[tuple[str, bool]]:
+        try:
+            metadata = self._workbook.sheets_metadata
+        except Exception as exc:
+            raise _damaged_error() from exc
+        return _no_worksheets(
+            [
+                (sheet.name, sheet.visible == SheetVisibleEnum.Visible)
+                for sheet in metadata
+                if sheet.typ == SheetTypeEnum.WorkSheet
+            ]
+        )
+
+    def sheet(self, name: str) -> SheetRows:
+        return CalamineSheetRows(_load_sheet(self._workbook, name))
+
+    def close(self) -> None:
+        try:
+            self._workbook.close()
+        except CalamineError:
+            return
+
+
+class CalamineSheetRows(SheetRows):
+    """A calamine worksheet; its rows start at row 1 and at its first used column."""
+
+    def __init__(self, sheet: CalamineSheet) -> None:
+        self._sheet = sheet
+        start = sheet.start
+        self.first_column = start[1] if start else None
+
+    def rows(self) -> Iterator[tuple[int, list[str]]]:
+        if self.first_column is None:
+            return
+        text_of = TEXT_BY_TYPE.get
+        for line, row in enumerate(_guarded(self._sheet.iter_rows()), start=1):
+            yield (
+                line,
+                [
+                    cell if type(cell) is str else text_of(type(cell), cell_text)(cell)
+                    for cell in row
+                ],
+            )
+
+    def row_span(self) -> int | None:
+        start, end = self._sheet.start, self._sheet.end
+        return end[0] - start[0] if start and end else None
+
+
+class StreamingBook(Book):
+    """A workbook read by the streaming reader, its worksheets never held whole."""
+
+    def __init__(self, path: str) -> None:
+        try:
+            self._workbook = StreamingWorkbook(path)
+        except WorkbookDamaged as exc:
+            raise _damaged_error() from exc
+        self._entries = {entry.name: entry for entry in self._workbook.sheets if entry.worksheet}
+
+    def largest_worksheet_bytes(self) -> int:
+        """The unpacked size of the largest worksheet part."""
+        return max((self._workbook.part_size(e.part) for e in self._entries.values()), default=0)
+
+    def worksheet_names(self) -> list[tuple[str, bool]]:
+        return _no_worksheets([(entry.name, entry.visible) for entry in self._entries.values()])
+
+    def sheet(self, name: str) -> SheetRows:
+        return StreamingSheetRows(self._workbook, self._entries[name].part)
+
+    def close(self) -> None:
+        self._workbook.close()
+
+
+class StreamingSheetRows(SheetRows):
+    """A worksheet streamed from its XML; a first pass finds its first used column."""
+
+    def __init__(self, workbook: StreamingWorkbook, part: str) -> None:
+        self._workbook = workbook
+        self._part = part
+        first: int | None = None
+        rows = self._stream()
+        try:
+            for _line, column, _values in rows:
+                first = column if first is None else min(first, column)
+                if first == 0:
+                    break
+        finally:
+            rows.close()
+        self.first_column = first
+
+    def rows(self) -> Iterator[tuple[int, list[str]]]:
+        first = self.first_column
+        if first is None:
+            return
+        for line, _column, values in self._stream():
+            yield line, values[first:] if first else values
+
+    def row_span(self) -> int | None:
+        try:
+            rows = self._workbook.dimension_rows(self._part)
+        except WorkbookDamaged:
+            return None
+        return rows[1] - rows[0] if rows else None
+
+    def _stream(self) -> Generator[tuple[int, int, list[str]], None, None]:
+        """The reader's rows, its failures turned into the damaged-workbook message."""
+        try:
+            yield from self._workbook.rows(self._part)
+        except WorkbookDamaged as exc:
+            raise _damaged_error() from exc
 
 
 def _load_workbook(path: str) -> CalamineWorkbook:
@@ -295,61 +453,46 @@ def _if_rust_panic(exc: BaseException) -> BaseException:
     return exc
 
 
-def _worksheet_names(workbook: CalamineWorkbook) -> list[tuple[str, bool]]:
-    """(name, visible) of every worksheet in workbook order; chart and macro sheets left out."""
-    try:
-        metadata = workbook.sheets_metadata
-    except Exception as exc:
-        raise _damaged_error() from exc
-    names = [
-        (sheet.name, sheet.visible == SheetVisibleEnum.Visible)
-        for sheet in metadata
-        if sheet.typ == SheetTypeEnum.WorkSheet
-    ]
-    if not names:
-        raise FileFormatError(
-            "This workbook has no worksheets: check you exported the right file "
-            "and upload it again."
-        )
-    return names
-
-
 def _choose_sheet(
-    workbook: CalamineWorkbook, names: list[tuple[str, bool]], wanted: str | None
-) -> tuple[CalamineSheet, int, list[str]]:
-    """Return the sheet to read with its header row index and header cells."""
+    book: Book, names: list[tuple[str, bool]], wanted: str | None
+) -> tuple[SheetRows, str, int, list[str]]:
+    """Return the sheet to read, its name, its header row number and header cells."""
     if wanted is not None:
         if wanted not in {name for name, _visible in names}:
             choices = ", ".join(f'"{name}"' for name, _visible in names)
             raise FileFormatError(
                 f'There is no sheet named "{wanted}" in this workbook: choose one of {choices}.'
             )
-        sheet = _load_sheet(workbook, wanted)
+        sheet = book.sheet(wanted)
         found = _find_header(sheet)
         if found is None:
             raise FileFormatError(f'The sheet "{wanted}" is empty: choose another sheet.')
-        return sheet, *found
+        return sheet, wanted, *found
     visible_first = sorted(names, key=lambda item: not item[1])
     for name, _visible in visible_first:
-        sheet = _load_sheet(workbook, name)
+        sheet = book.sheet(name)
         found = _find_header(sheet)
         if found is not None:
-            return sheet, *found
+            return sheet, name, *found
     raise FileFormatError(
         "This workbook has no data: every sheet is empty. "
         "Check you exported the right file and upload it again."
     )
 
 
-def _find_header(sheet: CalamineSheet) -> tuple[int, list[str]] | None:
-    """The index and trimmed cells of the first row with text, cut after its last named column."""
-    if sheet.start is None:
-        return None
-    for index, row in enumerate(_guarded(sheet.iter_rows())):
-        cells = [cell_text(cell).strip() for cell in row]
-        filled = [position for position, cell in enumerate(cells) if cell]
-        if filled:
-            return index, cells[: filled[-1] + 1]
+def _find_header(sheet: SheetRows) -> tuple[int, list[str]] | None:
+    """The row number and trimmed cells of the first row with text, cut after its last named cell."""
+    rows = sheet.rows()
+    try:
+        for line, row in rows:
+            cells = [cell.strip() for cell in row]
+            filled = [position for position, cell in enumerate(cells) if cell]
+            if filled:
+                return line, cells[: filled[-1] + 1]
+    finally:
+        close = getattr(rows, "close", None)
+        if close is not None:
+            close()
     return None
 
 
@@ -361,65 +504,3 @@ def column_letter(index: int) -> str:
         index, remainder = divmod(index - 1, 26)
         letters = chr(65 + remainder) + letters
     return letters
-
-
-def cell_text(value: Cell) -> str:
-    """Text for one calamine cell value."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return _bool_text(value)
-    if isinstance(value, float):
-        return float_text(value)
-    if isinstance(value, datetime.datetime):
-        return _datetime_text(value)
-    if isinstance(value, datetime.date | datetime.time):
-        return value.isoformat()
-    if isinstance(value, datetime.timedelta):
-        return _duration_text(value)
-    return str(value)
-
-
-def float_text(value: float) -> str:
-    """A float as a person writes it: `12` not `12.0`, `0.0000001` not `1e-07`."""
-    if value.is_integer() and -_PLAIN_WHOLE_LIMIT < value < _PLAIN_WHOLE_LIMIT:
-        return str(int(value))
-    text = repr(value)
-    if "e" in text:
-        number = Decimal(text)
-        if -30 < number.adjusted() < 30:
-            return format(number, "f")
-    return text
-
-
-def _bool_text(value: bool) -> str:
-    """Booleans as `true` / `false`."""
-    return "true" if value else "false"
-
-
-def _datetime_text(value: datetime.datetime) -> str:
-    """ISO date, with the time only when there is one."""
-    if value.time() == datetime.time():
-        return value.date().isoformat()
-    return value.isoformat(timespec="seconds" if not value.microsecond else "milliseconds")
-
-
-def _duration_text(value: datetime.timedelta) -> str:
-    """A duration as Excel's `[h]:mm:ss`."""
-    seconds = round(value.total_seconds())
-    sign = "-" if seconds < 0 else ""
-    hours, rest = divmod(abs(seconds), 3600)
-    minutes, seconds = divmod(rest, 60)
-    return f"{sign}{hours}:{minutes:02d}:{seconds:02d}"
-
-
-# Exact-type dispatch for the row loop; cell_text handles anything else.
-_TEXT_BY_TYPE: dict[type, Callable[[Any], str]] = {
-    float: float_text,
-    bool: _bool_text,
-    int: str,
-    datetime.date: datetime.date.isoformat,
-    datetime.datetime: _datetime_text,
-    datetime.time: datetime.time.isoformat,
-    datetime.timedelta: _duration_text,
-}
