@@ -68,6 +68,7 @@ from app.web.api.schemas import (
     PresignBody,
     RollbackBody,
 )
+from app.web.input_checks import TOO_DEEP_REFUSED, nested_too_deep
 from app.web.wizard import drafts
 from app.web.wizard.views import QUEUE_ERRORS
 
@@ -146,9 +147,11 @@ def _form_json(name: str, default: Any) -> Any:
     raw = request.form.get(name)
     if raw is None or raw.strip() == "":
         return default
+    if nested_too_deep(raw):
+        raise field_error(400, name, TOO_DEEP_REFUSED)
     try:
         return json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise field_error(
             400, name, f'{name} must be JSON text, e.g. {{"Email": "email"}}.'
         ) from None
