@@ -8,6 +8,7 @@ from sqlalchemy import func, or_, select
 
 from app.extensions import db
 from app.models import Contact, CustomField, Segment, Tag, contact_tags, segment_contacts
+from app.search import contains
 from app.tenancy import get_scoped_or_404, scoped
 
 bp = Blueprint("contacts", __name__, url_prefix="/contacts")
@@ -23,13 +24,12 @@ def index() -> str:
     page = max(request.args.get("page", 1, type=int) or 1, 1)
     stmt = scoped(Contact)
     if q:
-        like = f"%{q.lower()}%"
         stmt = stmt.where(
             or_(
-                Contact.email_normalized.like(like),
-                func.lower(Contact.first_name).like(like),
-                func.lower(Contact.last_name).like(like),
-                func.lower(Contact.company).like(like),
+                contains(Contact.email_normalized, q),
+                contains(func.lower(Contact.first_name), q),
+                contains(func.lower(Contact.last_name), q),
+                contains(func.lower(Contact.company), q),
             )
         )
     if tag_name:
