@@ -121,3 +121,29 @@ def test_contacts_search_takes_wildcards_and_backslashes_literally(
         assert '<span id="contacts-total">1</span>' in page, q
         assert only in page, q
         assert "ada@example.com" not in page, q
+
+
+def test_a_page_past_the_end_shows_the_last_page(
+    client: FlaskClient, signed_in: User, tenant: Tenant
+) -> None:
+    db.session.add_all(
+        Contact(tenant_id=tenant.id, email=e, email_normalized=e)
+        for e in (f"ada{n:02d}@example.com" for n in range(51))
+    )
+    db.session.commit()
+    last = re.findall(r">(ada\d\d@example\.com)</a>", client.get("/contacts/?page=2").text)
+    assert len(last) == 1
+
+    for page in ("3", "9223372036854775807", "9" * 40):
+        response = client.get(f"/contacts/?page={page}")
+
+        assert response.status_code == 200, page
+        assert "Page 2 of 2" in response.text, page
+        assert re.findall(r">(ada\d\d@example\.com)</a>", response.text) == last, page
+
+
+def test_a_huge_page_of_no_contacts_is_the_empty_list(client: FlaskClient, signed_in: User) -> None:
+    response = client.get("/contacts/?page=9223372036854775807&q=nobody")
+
+    assert response.status_code == 200
+    assert "No contact matches this search." in response.get_data(as_text=True)
