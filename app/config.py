@@ -137,6 +137,7 @@ def load_settings(
         "REMEMBER_COOKIE_SECURE": production,
         "WTF_CSRF_TIME_LIMIT": None,
         "API_RATE_LIMIT": _rate_limit(env, "API_RATE_LIMIT", "300 per minute"),
+        "API_AUTH_FAILURE_LIMIT": _rate_limit(env, "API_AUTH_FAILURE_LIMIT", "20 per minute"),
         # Flask-Limiter: counters live in the app's Redis; a Redis outage never fails a request.
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
         "RATELIMIT_STORAGE_OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},

@@ -108,7 +108,7 @@ def require_token() -> Any:
 
 @bp.after_request
 def rate_limit_headers(response: Response) -> Response:
-    """Tell the client its budget; Retry-After only when it ran out (a 429)."""
+    """Tell the client its budget; Retry-After when it ran out (a 429 may bring its own)."""
     current = limiter.current_limit
     if current is None:
         return response
@@ -120,7 +120,7 @@ def rate_limit_headers(response: Response) -> Response:
     except Exception:  # the counters' storage is down: no headers, never a failed request
         log.warning("rate limit headers unavailable", exc_info=True)
         return response
-    if response.status_code == 429:
+    if response.status_code == 429 and "Retry-After" not in response.headers:
         response.headers["Retry-After"] = str(max(1, reset_at - int(time.time())))
     return response
 
