@@ -6,6 +6,7 @@ import os
 import secrets
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -63,6 +64,33 @@ def _secret_key(env: dict[str, str], instance_path: Path, production: bool) -> s
     key_file.write_text(key)
     key_file.chmod(0o600)
     return key
+
+
+def _public_url(env: dict[str, str], production: bool) -> str:
+    """PUBLIC_URL, the base of absolute links (emails, API answers), checked to be http(s).
+
+    Required in production: without it links would be built from the request's Host header,
+    which any client can write. A laptop (development, test) falls back to the request's host.
+    """
+    url = env.get("PUBLIC_URL", "").strip()
+    if not url:
+        if production:
+            raise ConfigError(
+                "PUBLIC_URL is required when APP_ENV=production: set it to the address people "
+                "open the app at, e.g. https://contacts.example.com."
+            )
+        return ""
+    try:
+        parts = urlsplit(url)
+        usable = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+    except ValueError:  # a port out of range, an unclosed [IPv6 address
+        usable = False
+    if not usable:
+        raise ConfigError(
+            f"PUBLIC_URL must be an http:// or https:// address with a host name, such as "
+            f"https://contacts.example.com, not {url!r}."
+        )
+    return url.rstrip("/")
 
 
 def load_settings(
@@ -126,7 +154,7 @@ def load_settings(
         "SMTP_USERNAME": env.get("SMTP_USERNAME", ""),
         "SMTP_PASSWORD": env.get("SMTP_PASSWORD", ""),
         "SMTP_STARTTLS": env.get("SMTP_STARTTLS", "true").lower() in ("1", "true", "yes"),
-        "PUBLIC_URL": env.get("PUBLIC_URL", ""),
+        "PUBLIC_URL": _public_url(env, production),
         "TRUSTED_PROXIES": _int(env, "TRUSTED_PROXIES", 0),
         "MAIL_FROM": env.get("MAIL_FROM", "contacts-io <no-reply@localhost>"),
         "SESSION_COOKIE_HTTPONLY": True,
@@ -137,6 +165,7 @@ def load_settings(
         "REMEMBER_COOKIE_SECURE": production,
         "WTF_CSRF_TIME_LIMIT": None,
         "API_RATE_LIMIT": _rate_limit(env, "API_RATE_LIMIT", "300 per minute"),
+        "API_AUTH_FAILURE_LIMIT": _rate_limit(env, "API_AUTH_FAILURE_LIMIT", "20 per minute"),
         # Flask-Limiter: counters live in the app's Redis; a Redis outage never fails a request.
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
         "RATELIMIT_STORAGE_OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},

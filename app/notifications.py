@@ -30,7 +30,8 @@ def notify(
 
 
 def public_url(link: str | None) -> str:
-    """An absolute link for emails, from PUBLIC_URL when set."""
+    """An absolute link for emails, on PUBLIC_URL (required in production; a laptop's default
+    address without it, as there is no request to take a host from)."""
     base = (current_app.config.get("PUBLIC_URL") or "http://127.0.0.1:5000").rstrip("/")
     return f"{base}{link or '/'}"
 

@@ -44,6 +44,7 @@ PRODUCTION_OK = {
     "REDIS_URL": "redis://r:6379/0",
     "STORAGE_BACKEND": "s3",
     "S3_BUCKET": "contacts",
+    "PUBLIC_URL": "https://contacts.example.com",
 }
 
 
@@ -59,6 +60,11 @@ PRODUCTION_OK = {
         ({"MAX_UPLOAD_MB": "lots"}, "MAX_UPLOAD_MB must be a whole number"),
         ({"TRUSTED_PROXIES": "-1"}, "TRUSTED_PROXIES must be 0 .no proxy. or the number"),
         ({"DATABASE_URL": "mysql://x/y"}, "DATABASE_URL must start with postgresql://"),
+        ({"PUBLIC_URL": ""}, "PUBLIC_URL is required when APP_ENV=production: set it to"),
+        ({"PUBLIC_URL": "contacts.example.com"}, "PUBLIC_URL must be an http:// or https://"),
+        ({"PUBLIC_URL": "ftp://contacts.example.com"}, "PUBLIC_URL must be an http:// or"),
+        ({"PUBLIC_URL": "https://"}, "PUBLIC_URL must be an http:// or https:// address with"),
+        ({"PUBLIC_URL": "https://[::1"}, "PUBLIC_URL must be an http:// or https://"),
     ],
 )
 def test_wrong_production_setting_is_one_clear_sentence(
@@ -71,6 +77,13 @@ def test_wrong_production_setting_is_one_clear_sentence(
 def test_complete_production_settings_are_accepted(tmp_path: Path) -> None:
     settings = load_settings(env=PRODUCTION_OK, instance_path=tmp_path)
     assert settings["SESSION_COOKIE_SECURE"] is True
+    assert settings["PUBLIC_URL"] == "https://contacts.example.com"
+
+
+def test_a_laptop_without_public_url_starts_and_a_wrong_one_is_refused(tmp_path: Path) -> None:
+    assert load_settings(env={}, instance_path=tmp_path)["PUBLIC_URL"] == ""
+    with pytest.raises(ConfigError, match="PUBLIC_URL must be an http:// or https://"):
+        load_settings(env={"PUBLIC_URL": "javascript:alert(1)"}, instance_path=tmp_path)
 
 
 def test_start_up_with_a_wrong_setting_prints_a_sentence_not_a_traceback(tmp_path: Path) -> None:

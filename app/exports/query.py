@@ -16,6 +16,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from app.exports.fields import CUSTOM_PREFIX, custom_value_text
 from app.extensions import db
 from app.models import SUBSCRIPTION_STATUSES, Contact, Segment, Tag, contact_tags, segment_contacts
+from app.search import contains
 from app.tenancy import scoped
 
 CONDITION_OPERATORS = {
@@ -112,11 +113,6 @@ def _between(column: Any, start: str | None, end: str | None) -> list[ColumnElem
     return clauses
 
 
-def _like_pattern(value: str) -> str:
-    escaped = value.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 def _condition(condition: FieldCondition, dialect: str) -> ColumnElement[bool]:
     """One field condition as SQL (text comparisons ignore case)."""
     if condition.field.startswith(CUSTOM_PREFIX):
@@ -135,7 +131,7 @@ def _condition(condition: FieldCondition, dialect: str) -> ColumnElement[bool]:
             return Contact.email_normalized == value.lower()
         return func.lower(column) == value.lower()
     if condition.op == "contains":
-        return func.lower(column).like(_like_pattern(value), escape="\\")
+        return contains(func.lower(column), value)
     raise ExportQueryError(f"Unknown filter {condition.op!r}: use equals, contains or is empty.")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from flask.testing import FlaskClient
 
 from app.extensions import db
@@ -97,11 +99,51 @@ def test_segments_page_lists_sizes_and_links_each_segment_to_its_export(
     assert f'href="/exports/new?segment={segment.id}"' in page
     assert "<td>1</td>" in page and "<td>0</td>" in page
     form = client.get(f"/exports/new?segment={segment.id}").get_data(as_text=True)
-    import re
-
     option = re.search(rf'<option[^>]*value="{segment.id}"[^>]*>', form)
     assert option and "selected" in option.group(0)
 
 
 def test_contacts_page_links_to_segments(client: FlaskClient, signed_in: User) -> None:
     assert 'href="/contacts/segments"' in client.get("/contacts/").get_data(as_text=True)
+
+
+def test_contacts_search_takes_wildcards_and_backslashes_literally(
+    client: FlaskClient, signed_in: User, tenant: Tenant
+) -> None:
+    add_contact(tenant, "ada@example.com", first_name="Ada", company="Analytical")
+    add_contact(tenant, "grace_h@example.com", first_name="Grace")
+    add_contact(tenant, "alan@example.com", company="100% Turing")
+    add_contact(tenant, "edsger@example.com", last_name="Dijk\\stra")
+
+    for q, only in (("%", "alan@"), ("_", "grace_h@"), ("\\", "edsger@")):
+        page = client.get("/contacts/", query_string={"q": q}).get_data(as_text=True)
+
+        assert '<span id="contacts-total">1</span>' in page, q
+        assert only in page, q
+        assert "ada@example.com" not in page, q
+
+
+def test_a_page_past_the_end_shows_the_last_page(
+    client: FlaskClient, signed_in: User, tenant: Tenant
+) -> None:
+    db.session.add_all(
+        Contact(tenant_id=tenant.id, email=e, email_normalized=e)
+        for e in (f"ada{n:02d}@example.com" for n in range(51))
+    )
+    db.session.commit()
+    last = re.findall(r">(ada\d\d@example\.com)</a>", client.get("/contacts/?page=2").text)
+    assert len(last) == 1
+
+    for page in ("3", "9223372036854775807", "9" * 40):
+        response = client.get(f"/contacts/?page={page}")
+
+        assert response.status_code == 200, page
+        assert "Page 2 of 2" in response.text, page
+        assert re.findall(r">(ada\d\d@example\.com)</a>", response.text) == last, page
+
+
+def test_a_huge_page_of_no_contacts_is_the_empty_list(client: FlaskClient, signed_in: User) -> None:
+    response = client.get("/contacts/?page=9223372036854775807&q=nobody")
+
+    assert response.status_code == 200
+    assert "No contact matches this search." in response.get_data(as_text=True)

@@ -134,6 +134,32 @@ def test_history_is_paginated(client: FlaskClient, signed_in: User, tenant: Tena
     assert '<a href="/history?page=2&amp;kind=imports&amp;status=completed">Older' in filtered
 
 
+def test_a_page_past_the_end_of_the_history_shows_the_last_page(
+    client: FlaskClient, signed_in: User, tenant: Tenant
+) -> None:
+    now = datetime.now(UTC)
+    for n in range(30):
+        db.session.add(
+            ImportJob(
+                tenant_id=tenant.id,
+                file_name=f"file-{n:02d}.csv",
+                status="completed",
+                created_at=now - timedelta(minutes=n),
+            )
+        )
+    db.session.commit()
+
+    for page in ("3", "9223372036854775807", "9" * 40):
+        response = client.get(f"/history?page={page}")
+
+        text = response.get_data(as_text=True)
+        assert response.status_code == 200, page
+        assert "Page 2 of 2" in text and "file-29.csv" in text and "file-24.csv" not in text, page
+    empty = client.get("/history?kind=exports&page=9223372036854775807")
+    assert empty.status_code == 200
+    assert "Nothing matches these filters." in empty.get_data(as_text=True)
+
+
 def test_import_page_shows_mapping_options_errors_labels_and_created_contacts(
     client: FlaskClient, signed_in: User, tenant: Tenant
 ) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import html
 import io
+import logging
 import re
 import zipfile
 from pathlib import Path
@@ -428,3 +429,64 @@ def test_a_nul_escape_in_a_json_body_is_a_400_before_any_view_runs(
 
     assert response.status_code == 400 and response.is_json
     assert "contained a NUL character (binary data)" in response.get_data(as_text=True)
+
+
+# --- JSON nested deeper than a parser can follow -------------------------------------------------
+
+DEEP_JSON = {
+    "lists": "[" * 1000 + "]" * 1000,
+    "objects": '{"a":' * 1000 + "1" + "}" * 1000,
+    "utf-16 lists": ("[" * 1000 + "]" * 1000).encode("utf-16"),
+}
+
+
+@pytest.mark.parametrize("body", DEEP_JSON.values(), ids=DEEP_JSON.keys())
+@pytest.mark.parametrize("path", ["/healthz", "/login", "/api/me", "/api/openapi.json"])
+def test_json_nested_1000_deep_is_a_400_with_a_sentence_on_any_url(
+    client: FlaskClient, caplog: pytest.LogCaptureFixture, path: str, body: str | bytes
+) -> None:
+    response = client.get(path, data=body, content_type="application/json")
+
+    assert response.status_code == 400
+    text = response.get_data(as_text=True)
+    assert "nested more than 64 levels deep" in text
+    if path.startswith("/api/"):
+        assert response.get_json()["error"].startswith("The JSON in the request is nested")
+        assert response.get_json()["details"] == []
+    elif path == "/login":
+        assert "<html" in text  # the error page a person sees
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+def test_json_with_brackets_inside_its_strings_is_not_deep(
+    client: FlaskClient, signed_in: User
+) -> None:
+    quoted = {"name": "[" * 500 + '\\"{' * 500, "tags": ["]" * 500]}
+
+    response = client.get("/api/me", json=quoted)
+
+    assert response.status_code == 401  # read, then refused for want of a token
+    assert "nested more than" not in response.get_data(as_text=True)
+
+
+def test_a_deeply_nested_mapping_in_an_api_upload_names_the_field(
+    app: Flask, user: User, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tests.web.api.conftest import issue_token
+
+    client = app.test_client(use_cookies=False)
+    response = client.post(
+        "/api/contacts/import",
+        headers={"Authorization": f"Bearer {issue_token(user)}"},
+        data={
+            "file": (io.BytesIO(b"Email\nada@example.com\n"), "people.csv"),
+            "fieldMapping": "[" * 1000 + "]" * 1000,
+        },
+        content_type="multipart/form-data",
+    )
+
+    assert response.status_code == 400
+    assert response.get_json()["details"][0]["field"] == "fieldMapping"
+    assert "nested more than 64 levels deep" in response.get_json()["error"]
+    assert db.session.scalar(select(func.count(ImportJob.id))) == 0
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []

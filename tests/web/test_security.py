@@ -166,7 +166,9 @@ def _cookie(response: Any, name: str) -> str:
 
 
 def production_env(tmp_path: Path, pg_url: str, redis_url: str) -> dict[str, str]:
-    return make_env(tmp_path, pg_url, redis_url, APP_ENV="production")
+    return make_env(
+        tmp_path, pg_url, redis_url, APP_ENV="production", PUBLIC_URL="https://contacts.example.com"
+    )
 
 
 def test_production_config_makes_the_cookies_secure_httponly_and_lax(

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from flask import Response, g, request
+import logging
+import math
+import time
+
+from flask import Response, current_app, g, request
+from limits import RateLimitItem, parse
 from sqlalchemy import select
 
-from app.extensions import db
+from app.extensions import db, limiter
 from app.models import ApiToken, hash_token
 from app.models.types import utcnow
 from app.web.api.errors import error_response
+
+log = logging.getLogger(__name__)
+AUTH_FAILURES = "api-auth-failures"
 
 
 def unauthorized(message: str) -> Response:
@@ -23,10 +31,14 @@ def authenticate_token() -> Response | None:
     scheme, _, raw = header.partition(" ")
     if scheme.lower() != "bearer" or not raw.strip():
         return unauthorized("Send an API token in the header 'Authorization: Bearer <token>'.")
+    refused = too_many_failures()
+    if refused is not None:
+        return refused
     token = db.session.scalar(
         select(ApiToken).where(ApiToken.token_hash == hash_token(raw.strip()))
     )
     if token is None or token.revoked_at is not None or not token.user.active:
+        count_failure()
         return unauthorized("This API token is not valid or has been revoked.")
     token.last_used_at = utcnow()
     db.session.commit()
@@ -34,6 +46,48 @@ def authenticate_token() -> Response | None:
     g.api_user = token.user
     g.tenant_id = token.tenant_id
     return None
+
+
+def _failure_budget() -> tuple[RateLimitItem, list[str]]:
+    """API_AUTH_FAILURE_LIMIT and the counter of the client's address, in Flask-Limiter's storage."""
+    return parse(current_app.config["API_AUTH_FAILURE_LIMIT"]), [
+        current_app.config.get("RATELIMIT_KEY_PREFIX", ""),
+        AUTH_FAILURES,
+        request.remote_addr or "unknown",
+    ]
+
+
+def too_many_failures() -> Response | None:
+    """A 429 when this address presented too many tokens that were not valid in the window.
+
+    Checked before the token is looked up, so rotating made-up tokens costs no database query.
+    None when under the limit, and when the counters are unreachable (never a failed request).
+    """
+    item, key = _failure_budget()
+    try:
+        if limiter.limiter.test(item, *key):
+            return None
+        reset_at = limiter.limiter.get_window_stats(item, *key).reset_time
+    except Exception:  # the counters' storage is down: let the token be checked
+        log.warning("API sign-in failure counters unavailable", exc_info=True)
+        return None
+    wait = max(1, math.ceil(reset_at - time.time()))
+    response = error_response(
+        429,
+        "Too many requests with an API token that is not valid came from this address: "
+        f"wait {wait} seconds, then send a valid token.",
+    )
+    response.headers["Retry-After"] = str(wait)
+    return response
+
+
+def count_failure() -> None:
+    """Count a token that was not valid against the client's address."""
+    item, key = _failure_budget()
+    try:
+        limiter.limiter.hit(item, *key)
+    except Exception:  # the counters' storage is down: the 401 still goes out
+        log.warning("API sign-in failure not counted", exc_info=True)
 
 
 def rate_limit_key() -> str:

@@ -295,7 +295,7 @@ ERROR_TEXT = {
     413: "The body is larger than the upload limit.",
     415: "The body is not of a type this operation accepts.",
     422: "Values that cannot be used; `details` names each field.",
-    429: "Too many requests for this token.",
+    429: "Too many requests for this token, or with tokens that are not valid from this address.",
     503: "Storage or the job queue is unreachable; nothing was started.",
 }
 
@@ -692,8 +692,9 @@ def _document() -> dict[str, Any]:
             "uses. Every call but this description needs `Authorization: Bearer <token>` "
             "(make one with `flask --app wsgi tokens create --email you@example.com`); a "
             'browser session is not accepted. Errors are `{"error": "...", "details": '
-            '[{"field": ..., "message": ...}]}`. Requests are limited per token; over the '
-            "limit the answer is 429 with Retry-After.",
+            '[{"field": ..., "message": ...}]}`. Requests are limited per token, and tokens '
+            "that are not valid per client address; over a limit the answer is 429 with "
+            "Retry-After.",
         },
         "servers": [{"url": "/"}],
         "security": [{"bearerAuth": []}],

@@ -46,7 +46,7 @@ def _decode_cursor(raw: str) -> tuple[datetime, uuid.UUID]:
         if when.tzinfo is None:
             when = when.replace(tzinfo=UTC)
         return when, uuid.UUID(item_id)
-    except (ValueError, TypeError, UnicodeError, binascii.Error):
+    except (ValueError, TypeError, UnicodeError, binascii.Error, RecursionError):
         raise field_error(
             400, "cursor", "cursor is not one this API gave out: use nextCursor as it came."
         ) from None

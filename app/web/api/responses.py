@@ -29,7 +29,11 @@ def iso(value: datetime | None) -> str | None:
 
 
 def absolute(url: str) -> str:
-    """A link the client can follow as it is (local storage links are relative)."""
+    """A link the client can follow as it is (local storage links are relative).
+
+    Built on PUBLIC_URL, which production requires. On a laptop without it (development,
+    test) the request's own host is used: there the client is the one who typed it.
+    """
     base = current_app.config.get("PUBLIC_URL") or request.host_url
     return urljoin(base if base.endswith("/") else base + "/", url)
 

@@ -68,6 +68,7 @@ from app.web.api.schemas import (
     PresignBody,
     RollbackBody,
 )
+from app.web.input_checks import TOO_DEEP_REFUSED, nested_too_deep
 from app.web.wizard import drafts
 from app.web.wizard.views import QUEUE_ERRORS
 
@@ -107,7 +108,7 @@ def require_token() -> Any:
 
 @bp.after_request
 def rate_limit_headers(response: Response) -> Response:
-    """Tell the client its budget; Retry-After only when it ran out (a 429)."""
+    """Tell the client its budget; Retry-After when it ran out (a 429 may bring its own)."""
     current = limiter.current_limit
     if current is None:
         return response
@@ -119,7 +120,7 @@ def rate_limit_headers(response: Response) -> Response:
     except Exception:  # the counters' storage is down: no headers, never a failed request
         log.warning("rate limit headers unavailable", exc_info=True)
         return response
-    if response.status_code == 429:
+    if response.status_code == 429 and "Retry-After" not in response.headers:
         response.headers["Retry-After"] = str(max(1, reset_at - int(time.time())))
     return response
 
@@ -146,6 +147,8 @@ def _form_json(name: str, default: Any) -> Any:
     raw = request.form.get(name)
     if raw is None or raw.strip() == "":
         return default
+    if nested_too_deep(raw):
+        raise field_error(400, name, TOO_DEEP_REFUSED)
     try:
         return json.loads(raw)
     except RecursionError:  # json.loads recurses per level: deep nesting would be a 500

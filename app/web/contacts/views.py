@@ -8,7 +8,9 @@ from sqlalchemy import func, or_, select
 
 from app.extensions import db
 from app.models import Contact, CustomField, Segment, Tag, contact_tags, segment_contacts
+from app.search import contains
 from app.tenancy import get_scoped_or_404, scoped
+from app.web.paging import chosen_page
 
 bp = Blueprint("contacts", __name__, url_prefix="/contacts")
 PAGE_SIZE = 50
@@ -20,16 +22,14 @@ def index() -> str:
     """Contacts, newest first, with search by email, name or company and a tag filter."""
     q = request.args.get("q", "").strip()
     tag_name = request.args.get("tag", "").strip()
-    page = max(request.args.get("page", 1, type=int) or 1, 1)
     stmt = scoped(Contact)
     if q:
-        like = f"%{q.lower()}%"
         stmt = stmt.where(
             or_(
-                Contact.email_normalized.like(like),
-                func.lower(Contact.first_name).like(like),
-                func.lower(Contact.last_name).like(like),
-                func.lower(Contact.company).like(like),
+                contains(Contact.email_normalized, q),
+                contains(func.lower(Contact.first_name), q),
+                contains(func.lower(Contact.last_name), q),
+                contains(func.lower(Contact.company), q),
             )
         )
     if tag_name:
@@ -39,11 +39,10 @@ def index() -> str:
                 select(contact_tags.c.contact_id).where(contact_tags.c.tag_id.in_(tag_ids))
             )
         )
-    total = db.session.scalar(select(func.count()).select_from(stmt.subquery()))
+    total = db.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    page = chosen_page(total, PAGE_SIZE)
     contacts = db.session.scalars(
-        stmt.order_by(Contact.created_at.desc(), Contact.id)
-        .limit(PAGE_SIZE)
-        .offset((page - 1) * PAGE_SIZE)
+        stmt.order_by(Contact.created_at.desc(), Contact.id).limit(page.size).offset(page.offset)
     ).all()
     tags = db.session.scalars(scoped(Tag).order_by(Tag.name)).all()
     template = "contacts/_table.html" if request.htmx else "contacts/index.html"
@@ -51,8 +50,8 @@ def index() -> str:
         template,
         contacts=contacts,
         total=total,
-        page=page,
-        pages=max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1),
+        page=page.number,
+        pages=page.pages,
         q=q,
         tag=tag_name,
         tags=tags,

@@ -27,6 +27,7 @@ from app.imports.options import DUPLICATE_STRATEGIES, ImportOptions
 from app.imports.service import ImportRefused, start_rollback
 from app.models import Contact, CustomField, ExportJob, ImportEvent, ImportJob, Segment, Tag, User
 from app.tenancy import get_scoped_or_404, scoped
+from app.web.paging import chosen_page
 from app.web.wizard.views import QUEUE_ERRORS, progress_facts, resume_url
 
 bp = Blueprint("history", __name__)
@@ -122,23 +123,22 @@ def index() -> str:
     kind = kind if kind in KINDS else "all"
     status = request.args.get("status", "")
     status = status if status in STATUSES else ""
-    page = max(request.args.get("page", 1, type=int) or 1, 1)
 
     parts = []
     if kind in ("all", "imports") and status != "expired":
         parts.append(_import_rows(status))
     if kind in ("all", "exports") and status not in ("cancelled", "rolled_back"):
         parts.append(_export_rows(status))
+    rows = (union_all(*parts) if len(parts) > 1 else parts[0]).subquery() if parts else None
+    total = 0 if rows is None else db.session.scalar(select(func.count()).select_from(rows)) or 0
+    page = chosen_page(total, PAGE_SIZE)
     entries: list[HistoryEntry] = []
-    total = 0
-    if parts:
-        rows = (union_all(*parts) if len(parts) > 1 else parts[0]).subquery()
-        total = db.session.scalar(select(func.count()).select_from(rows)) or 0
+    if rows is not None:
         found = db.session.execute(
             select(rows.c.id, rows.c.kind)
             .order_by(rows.c.created_at.desc(), rows.c.id)
-            .limit(PAGE_SIZE)
-            .offset((page - 1) * PAGE_SIZE)
+            .limit(page.size)
+            .offset(page.offset)
         ).all()
         entries = _load_entries([(row.id, row.kind) for row in found])
     template = "history/_list.html" if request.htmx else "history/index.html"
@@ -146,8 +146,8 @@ def index() -> str:
         template,
         entries=entries,
         total=total,
-        page=page,
-        pages=max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1),
+        page=page.number,
+        pages=page.pages,
         kind=kind,
         status=status,
         kinds=KINDS,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import uuid
 from typing import Any
@@ -234,3 +235,21 @@ def test_unknown_urls_and_methods_answer_json(api: ApiClient, client: Any) -> No
     assert wrong.status_code == 405
     assert wrong.get_json()["details"] == []
     assert "GET" in wrong.headers["Allow"]
+
+
+def _cursor(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["[" * 1000 + "]" * 1000, '{"a":' * 1000 + "1" + "}" * 1000],
+    ids=["lists", "objects"],
+)
+def test_a_cursor_of_json_nested_1000_deep_is_a_400_naming_the_cursor(
+    api: ApiClient, text: str
+) -> None:
+    response = api.get(f"/api/contacts?cursor={_cursor(text)}")
+
+    assert response.status_code == 400
+    assert _fields(response.get_json()) == ["cursor"]
