@@ -6,6 +6,7 @@ import json
 import sys
 import time
 import uuid
+from itertools import islice
 from pathlib import Path
 
 import click
@@ -13,6 +14,7 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 
 from app.extensions import db
+from app.imports.column_values import SUGGESTION_SAMPLE_ROWS
 from app.imports.mapping import MappingError, parse_target, suggest_mapping, target_to_spec
 from app.imports.options import DUPLICATE_STRATEGIES, ImportOptions, OptionsError
 from app.imports.parsing import FileFormatError, detect_file_type, open_table
@@ -133,9 +135,12 @@ def import_command(
         file_type = detect_file_type(str(file), file.name)
         with open_table(str(file), file_type, sheet=sheet) as table:
             headers = list(table.headers)
+            sample = [
+                r.values for r in islice(table.rows(), SUGGESTION_SAMPLE_ROWS) if r.error is None
+            ]
     except FileFormatError as exc:
         raise click.ClickException(str(exc)) from None
-    mapping = _mapping(tenant, headers, maps)
+    mapping = _mapping(tenant, headers, maps, sample)
     options = ImportOptions(
         file_name=file.name,
         file_key="",
@@ -178,7 +183,9 @@ def import_command(
         sys.exit(1)
 
 
-def _mapping(tenant: Tenant, headers: list[str], maps: tuple[str, ...]) -> dict[str, str]:
+def _mapping(
+    tenant: Tenant, headers: list[str], maps: tuple[str, ...], sample: list[list[str]]
+) -> dict[str, str]:
     if maps:
         mapping = {h: "ignore" for h in headers}
         for item in maps:
@@ -199,7 +206,7 @@ def _mapping(tenant: Tenant, headers: list[str], maps: tuple[str, ...]) -> dict[
             select(CustomField.key, CustomField.label).where(CustomField.tenant_id == tenant.id)
         ).all()
     )
-    suggestions = suggest_mapping(headers, custom, remembered_mapping(tenant.id))
+    suggestions = suggest_mapping(headers, custom, remembered_mapping(tenant.id), samples=sample)
     mapping = {s.header: target_to_spec(s.target) for s in suggestions}
     click.echo("No --map given; using the suggested mapping:", err=True)
     for s in suggestions:

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rapidfuzz import process
 from rapidfuzz.distance import OSA, Indel, Levenshtein
+
+from app.imports.column_values import ColumnValues, profile_columns
+from app.imports.header_spellings import COMMON_COLUMNS, SPELLINGS, CommonColumn
 
 STANDARD_FIELDS: dict[str, str] = {
     "email": "Email",
@@ -67,7 +71,7 @@ _FUZZY_MIN_ALIAS_LENGTH = 6
 _CUSTOM_KEY = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _SEPARATORS = re.compile(r"[\s\-_./]+")
 _REORDERED_WEIGHT = 0.95
-_PRIORITY = {"remembered": 3, "exact": 2, "alias": 1, "fuzzy": 0}
+_PRIORITY = {"remembered": 3, "exact": 2, "alias": 1, "common": 1, "values": 1, "fuzzy": 0}
 _DONT_IMPORT = "Don't import"
 UNMAP_IN_WIZARD = "set {} to " + _DONT_IMPORT
 
@@ -99,7 +103,7 @@ class Suggestion:
 
     header: str
     target: FieldTarget
-    reason: str  # "exact" | "alias" | "fuzzy" | "remembered" | "none"
+    reason: str  # exact | alias | common | values | fuzzy | remembered | empty | none
     score: float
     detail: str
 
@@ -202,8 +206,15 @@ def suggest_mapping(
     custom_fields: dict[str, str] | None = None,
     remembered: dict[str, str] | None = None,
     fuzzy_threshold: float = 82,
+    samples: Sequence[Sequence[str]] | None = None,
 ) -> list[Suggestion]:
-    """Suggest a target for each header, in header order, never one field for two headers."""
+    """Suggest a target for each header, in header order, never one field for two headers.
+
+    With `samples` (the first rows, aligned with the headers) the values count too: a column of
+    email addresses or phone numbers is suggested as such whatever its header, an empty column is
+    never suggested, a new custom field gets its values' type, and of two columns that fit one
+    field the one with more valid values wins.
+    """
     custom_fields = custom_fields or {}
     remembered_specs = {normalize_header(h): spec for h, spec in (remembered or {}).items()}
     exact = _exact_index(custom_fields)
@@ -213,7 +224,56 @@ def suggest_mapping(
         _suggest_one(header, custom_fields, remembered_specs, exact, choices, fuzzy_threshold)
         for header in headers
     ]
-    return _drop_double_assignments(suggestions, custom_fields)
+    profiles = profile_columns(headers, samples) if samples else None
+    if profiles is not None:
+        suggestions = [_with_values(s, v) for s, v in zip(suggestions, profiles, strict=True)]
+    return _drop_double_assignments(suggestions, custom_fields, profiles)
+
+
+EMAIL = FieldTarget("standard", "email")
+PHONE = FieldTarget("standard", "phone")
+_VALUE_WORDS = {"date": "dates", "number": "numbers", "boolean": "yes/no values"}
+
+
+def _with_values(suggestion: Suggestion, values: ColumnValues) -> Suggestion:
+    """The header's suggestion, corrected by what the column's first values are."""
+    header, target = suggestion.header, suggestion.target
+    if values.empty:
+        detail = f"Empty in the first {values.sampled} rows: nothing to import from this column"
+        return Suggestion(header, IGNORE, "empty", 0.0, detail)
+    if suggestion.reason == "remembered":
+        return suggestion
+    if target != EMAIL and values.mostly(values.emails):
+        detail = f"{values.emails} of {values.filled} sampled values are email addresses"
+        return Suggestion(header, EMAIL, "values", 100.0, detail)
+    if suggestion.reason == "none" and values.mostly(values.phones):
+        detail = f"{values.phones} of {values.filled} sampled values look like phone numbers"
+        return Suggestion(header, PHONE, "values", 90.0, detail)
+    if target.kind == "custom" and target.custom_type:
+        value_type = values.value_type()
+        if value_type != target.custom_type:
+            target = FieldTarget("custom", target.key, value_type)
+            detail = suggestion.detail.replace(
+                f"({suggestion.target.custom_type})", f"({value_type})"
+            )
+            if value_type != "text":
+                count = {"date": values.dates, "number": values.numbers}.get(
+                    value_type, values.booleans
+                )
+                detail += (
+                    f"; {count} of {values.filled} sampled values are {_VALUE_WORDS[value_type]}"
+                )
+            return Suggestion(header, target, suggestion.reason, suggestion.score, detail)
+    return suggestion
+
+
+def _valid_count(target: FieldTarget, values: ColumnValues) -> int:
+    """How many sampled values of a column fit a target."""
+    if target == EMAIL:
+        return values.emails
+    if target == PHONE:
+        return values.phones
+    return values.filled
 
 
 def _suggest_one(
@@ -242,11 +302,9 @@ def _suggest_one(
         target, name = exact[normalized]
         return Suggestion(header, target, "exact", 100.0, f"Matches the {name}")
 
-    alias = _ALIAS_INDEX.get(normalized)
+    alias = _ALIAS_INDEX.get(fold_accents(normalized))
     if alias is not None:
-        spelling, spec, source = alias
-        detail = f"Matches the alias '{spelling}' ({source})"
-        return Suggestion(header, parse_target(spec), "alias", 100.0, detail)
+        return _alias_suggestion(header, alias, custom_fields)
 
     best = process.extractOne(
         normalized, list(choices), scorer=_typo_similarity, score_cutoff=fuzzy_threshold
@@ -300,9 +358,9 @@ def _fuzzy_choices(custom_fields: dict[str, str]) -> dict[str, tuple[FieldTarget
     for key, label in STANDARD_FIELDS.items():
         choices.setdefault(normalize_header(label), (parse_target(key), label))
     choices.setdefault("tags", (TAGS, "Tags"))
-    for normalized, (spelling, spec, _) in _ALIAS_INDEX.items():
-        if len(normalized.replace(" ", "")) >= _FUZZY_MIN_ALIAS_LENGTH:
-            choices.setdefault(normalized, (parse_target(spec), spelling))
+    for normalized, alias in _ALIAS_INDEX.items():
+        if alias.typo_target and len(normalized.replace(" ", "")) >= _FUZZY_MIN_ALIAS_LENGTH:
+            choices.setdefault(normalized, (parse_target(alias.spec), alias.spelling))
     for key, label in custom_fields.items():
         choices.setdefault(normalize_header(label), (FieldTarget("custom", key), label))
     return choices
@@ -328,10 +386,33 @@ def _typo_similarity(a: str, b: str, **_: object) -> float:
     return max(in_order, _REORDERED_WEIGHT * reordered)
 
 
+def _alias_suggestion(header: str, alias: _Alias, custom_fields: dict[str, str]) -> Suggestion:
+    """The suggestion for a header that is a known spelling of a field or of a common column."""
+    if alias.common is None:
+        return Suggestion(header, parse_target(alias.spec), "alias", 100.0, alias.detail)
+    column = alias.common
+    if column.key in custom_fields:
+        target = FieldTarget("custom", column.key)
+        detail = f"{alias.detail}: your custom field '{custom_fields[column.key]}'"
+    else:
+        target = FieldTarget("custom", column.key, column.custom_type)
+        detail = f"{alias.detail}: a new custom field '{column.key}' ({column.custom_type})"
+    return Suggestion(header, target, "common", 100.0, detail)
+
+
 def _drop_double_assignments(
-    suggestions: list[Suggestion], custom_fields: dict[str, str]
+    suggestions: list[Suggestion],
+    custom_fields: dict[str, str],
+    profiles: list[ColumnValues] | None = None,
 ) -> list[Suggestion]:
-    """Keep each field for its best header (priority, score, then first column)."""
+    """Keep each field for its best header: most valid sampled values, then priority, score and
+    first column."""
+
+    def rank(index: int) -> tuple[int, int, float]:
+        suggestion = suggestions[index]
+        valid = _valid_count(suggestion.target, profiles[index]) if profiles else 0
+        return (valid, _PRIORITY.get(suggestion.reason, -1), suggestion.score)
+
     winners: dict[FieldTarget, int] = {}
     for index, suggestion in enumerate(suggestions):
         target = suggestion.target
@@ -339,7 +420,7 @@ def _drop_double_assignments(
             continue
         slot = FieldTarget(target.kind, target.key)
         current = winners.get(slot)
-        if current is None or _rank(suggestion) > _rank(suggestions[current]):
+        if current is None or rank(index) > rank(current):
             winners[slot] = index
 
     result = []
@@ -348,19 +429,26 @@ def _drop_double_assignments(
         if target.kind in ("standard", "custom"):
             winner = winners[FieldTarget(target.kind, target.key)]
             if winner != index:
-                name = _field_name(target.kind, target.key, custom_fields)
-                detail = (
-                    f"Could be {name}, but '{suggestions[winner].header}' matches it better: "
-                    f"pick another field or leave it as {_DONT_IMPORT}"
-                )
+                detail = _lost_to(suggestion, suggestions[winner], rank(winner)[0], rank(index)[0])
+                detail += f": pick another field or leave it as {_DONT_IMPORT}"
                 suggestion = Suggestion(suggestion.header, IGNORE, "none", 0.0, detail)
         result.append(suggestion)
     return result
 
 
-def _rank(suggestion: Suggestion) -> tuple[int, float]:
-    """Order of preference between two suggestions for the same field."""
-    return (_PRIORITY.get(suggestion.reason, -1), suggestion.score)
+def _lost_to(loser: Suggestion, winner: Suggestion, won: int, lost: int) -> str:
+    """Why a column is not suggested for the field another column got."""
+    target = loser.target
+    name = _field_name(target.kind, target.key) if target.kind == "standard" else "this field"
+    if won > lost:
+        what = {EMAIL: "email addresses", PHONE: "phone numbers"}.get(
+            FieldTarget(target.kind, target.key), "filled values"
+        )
+        return (
+            f"Could be {name}, but '{winner.header}' has more {what} in the first rows "
+            f"({won} against {lost})"
+        )
+    return f"Could be {name}, but '{winner.header}' matches it better"
 
 
 def _field_name(kind: str, key: str | None, custom_fields: dict[str, str] | None = None) -> str:
@@ -403,12 +491,68 @@ def _target_problems(header: str, target: FieldTarget) -> list[str]:
     return []
 
 
-def _alias_index() -> dict[str, tuple[str, str, str]]:
-    """Normalized alias -> (alias as written, target spec, source app)."""
-    return {
-        normalize_header(spelling): (spelling, spec, source)
-        for spelling, (spec, source) in ALIASES.items()
-    }
+def fold_accents(text: str) -> str:
+    """Drop accents, so a header typed without them ("Prenom") finds "Prénom"."""
+    return "".join(
+        ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch)
+    )
+
+
+@dataclass(frozen=True)
+class _Alias:
+    """A known spelling: the target spec it stands for, and where it comes from."""
+
+    spelling: str
+    spec: str
+    detail: str
+    common: CommonColumn | None = None
+    typo_target: bool = False  # the exports' own spellings: a header may be a typo of one
+
+
+def _languages(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + f" and {names[-1]}"
+
+
+def _alias_index() -> dict[str, _Alias]:
+    """Folded spelling -> the alias it is (exports' own spellings first, then by language).
+
+    A spelling two languages share for one target names both; one spelling for two targets is a
+    mistake in the tables, refused here (and by a test).
+    """
+    found: dict[str, tuple[str, str, list[str], CommonColumn | None]] = {}
+
+    def add(spelling: str, spec: str, source: str, common: CommonColumn | None = None) -> None:
+        key = fold_accents(normalize_header(spelling))
+        if key in found:
+            if found[key][1] != spec:
+                raise ValueError(f"'{spelling}' is listed for {found[key][1]} and for {spec}")
+            if source not in found[key][2]:
+                found[key][2].append(source)
+            return
+        found[key] = (spelling, spec, [source], common)
+
+    for spelling, (spec, source) in ALIASES.items():
+        add(spelling, spec, f"app:{source}")
+    for language, fields in SPELLINGS.items():
+        for spec, spellings in fields.items():
+            for spelling in spellings:
+                add(spelling, spec, language)
+    for column in COMMON_COLUMNS:
+        for language, spellings in column.spellings.items():
+            for spelling in spellings:
+                add(spelling, f"{column.key}:{column.custom_type}", language, column)
+
+    index = {}
+    for key, (spelling, spec, sources, common) in found.items():
+        from_app = sources[0].startswith("app:")
+        if from_app:
+            detail = f"Matches the alias '{spelling}' ({sources[0][4:]})"
+        elif common is not None:
+            detail = f"A common column ('{spelling}' in {_languages(sources)})"
+        else:
+            detail = f"Known spelling, {_languages(sources)} ('{spelling}')"
+        index[key] = _Alias(spelling, spec, detail, common, typo_target=from_app)
+    return index
 
 
 _ALIAS_INDEX = _alias_index()

@@ -6,7 +6,6 @@ import re
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
 from operator import itemgetter
 
 import phonenumbers
@@ -14,6 +13,7 @@ from email_validator import EmailNotValidError, validate_email
 from rapidfuzz.distance import OSA
 
 from app.exports.writers import FORMULA_STARTS
+from app.imports.conversions import CONVERTERS, ConversionError
 from app.imports.mapping import FieldTarget, MappingError, check_mapping
 from app.imports.phones import valid_e164
 
@@ -80,31 +80,9 @@ _SIMPLE_EMAIL = re.compile(
 )
 _EMAIL_MAX_LENGTH = 254
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}")
-_NUMBER = re.compile(r"[+-]?(?:[0-9]+|[0-9]{1,3}(?:,[0-9]{3})+)?(?:\.[0-9]+)?")
-_ISO_DATE = re.compile(
-    r"([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})"
-    r"(?:[T ][0-9]{1,2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?(?:Z|[+-][0-9]{2}:?[0-9]{2})?)?"
-)
-_YMD_SLASH_DATE = re.compile(r"([0-9]{4})/([0-9]{1,2})/([0-9]{1,2})")
-_DMY_DOT_DATE = re.compile(r"([0-9]{1,2})\.([0-9]{1,2})\.([0-9]{4})")
-_SLASH_DATE = re.compile(r"([0-9]{1,2})/([0-9]{1,2})/([0-9]{4})")
-_BOOLEANS = {
-    "true": True,
-    "yes": True,
-    "y": True,
-    "1": True,
-    "on": True,
-    "false": False,
-    "no": False,
-    "n": False,
-    "0": False,
-    "off": False,
-}
 _TAG_SEPARATORS = re.compile(r"[;,]")
 _TEXT_FIELDS = ("first_name", "last_name", "company")
-_DATE_HINT = "use YYYY-MM-DD, e.g. 2024-05-01"
 _SHOWN_VALUE_LENGTH = 60
-_NUMBER_MAX_LENGTH = 40
 
 
 @dataclass(frozen=True)
@@ -136,10 +114,6 @@ class CleanRow:
     fields: dict[str, str | None] = field(default_factory=dict)
     custom: dict[str, object] = field(default_factory=dict)
     tags: list[str] = field(default_factory=list)
-
-
-class _ConversionError(ValueError):
-    """A value that does not convert; the message finishes "'<value>' in column '<c>' ..."."""
 
 
 class RowValidator:
@@ -174,8 +148,8 @@ class RowValidator:
             elif target.kind == "custom":
                 key = str(target.key)
                 custom_type = custom_types.get(key, target.custom_type)
-                if custom_type in _CONVERTERS:
-                    customs.append((key, index, header, _CONVERTERS[custom_type]))
+                if custom_type in CONVERTERS:
+                    customs.append((key, index, header, CONVERTERS[custom_type]))
                 elif custom_type is None:
                     problems.append(
                         f"Custom field '{key}' does not exist: create it or map '{header}' "
@@ -248,7 +222,7 @@ class RowValidator:
                 continue
             try:
                 custom[key] = convert(value)
-            except _ConversionError as error:
+            except ConversionError as error:
                 message = f"'{_shown(value)}' in column '{column}' {error}"
                 errors.append(RowError(row, column, value, message))
 
@@ -421,76 +395,3 @@ def unescape_formula(cell: str) -> str:
     if cell[:1] == "'" and cell[1:2] and cell[1] in FORMULA_STARTS:
         return cell[1:]
     return cell
-
-
-def _to_text(value: str) -> str:
-    """Text is kept as entered."""
-    return value
-
-
-def _to_number(value: str) -> int | float:
-    """An int when whole, else a float; commas only as unambiguous thousands separators."""
-    if len(value) > _NUMBER_MAX_LENGTH:
-        raise _ConversionError(
-            f"is too long for a number: numbers can have at most {_NUMBER_MAX_LENGTH} characters."
-        )
-    if not any(ch.isdigit() for ch in value) or not _NUMBER.fullmatch(value):
-        raise _ConversionError(
-            "is not a number: use digits with an optional minus sign and a decimal point, "
-            "e.g. -1234.5."
-        )
-    if value.count(",") == 1 and "." not in value:
-        plain = value.replace(",", "")
-        raise _ConversionError(
-            "could mean two numbers, because the comma may separate thousands or decimals: "
-            f"write {plain} or {value.replace(',', '.')}."
-        )
-    plain = value.replace(",", "")
-    whole, _, fraction = plain.partition(".")
-    if not fraction.strip("0"):
-        return int(whole) if whole not in ("", "+", "-") else 0
-    return float(plain)
-
-
-def _to_date(value: str) -> str:
-    """An ISO date string; day-first and month-first dates only when they cannot be confused."""
-    if match := _ISO_DATE.fullmatch(value) or _YMD_SLASH_DATE.fullmatch(value):
-        year, month, day = match.groups()
-    elif match := _DMY_DOT_DATE.fullmatch(value):
-        day, month, year = match.groups()
-    elif match := _SLASH_DATE.fullmatch(value):
-        first, second, year = match.groups()
-        if int(first) > 12 >= int(second):
-            day, month = first, second
-        elif int(second) > 12 >= int(first) or int(first) == int(second):
-            month, day = first, second
-        elif int(first) > 12:
-            raise _ConversionError(f"is not a real calendar date: {_DATE_HINT}.")
-        else:
-            raise _ConversionError(
-                f"could be day/month or month/day: {_DATE_HINT}, so everyone reads it the same way."
-            )
-    else:
-        raise _ConversionError(f"is not a date: {_DATE_HINT}.")
-    try:
-        return date(int(year), int(month), int(day)).isoformat()
-    except ValueError:
-        raise _ConversionError(f"is not a real calendar date: {_DATE_HINT}.") from None
-
-
-def _to_boolean(value: str) -> bool:
-    """True or False from the usual yes/no spellings."""
-    try:
-        return _BOOLEANS[value.lower()]
-    except KeyError:
-        raise _ConversionError(
-            "is not a yes/no value: use true or false (yes/no, y/n, 1/0 and on/off work too)."
-        ) from None
-
-
-_CONVERTERS: dict[str, Callable[[str], object]] = {
-    "text": _to_text,
-    "number": _to_number,
-    "date": _to_date,
-    "boolean": _to_boolean,
-}

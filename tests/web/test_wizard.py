@@ -257,13 +257,37 @@ def test_mapping_suggests_fields_and_says_why(client: FlaskClient, signed_in: Us
         "Surname": "last_name",
         "Company": "company",
         "Mobile Phone": "phone",
-        "Town": "ignore",
+        "Town": "__new__",  # a common column: suggested as a new custom field
     }
+    assert job.import_options["wizard"]["new_fields"]["Town"] == {"name": "city", "type": "text"}
+    assert "Common column" in page and "a new custom field &#39;city&#39; (text)" in page
     assert "Known alias" in page and "Matches the alias &#39;E-mail Address&#39; (Outlook)" in page
     assert re.search(r"Similar name · \d+%", page)
     assert "Exact match" in page
-    assert "No field looks like this column" in page
     assert re.search(r'<option value="email" selected>Email</option>', page)
+
+
+def test_mapping_reads_the_values_of_an_address_book_export(
+    client: FlaskClient, signed_in: User
+) -> None:
+    """Several phone columns, the first one empty; an email column with an odd German header."""
+    book = csv_bytes(
+        [
+            ["Vorname", "Kontakt (geschäftlich, bevorzugt)", "Telefon privat", "Mobiltelefon"],
+            *[[f"P{n}", f"p{n}@example.de", "", f"+49 171 55500{n:02d}"] for n in range(12)],
+        ]
+    )
+    job = draft_of(upload(client, book, "adressbuch.csv"))
+    assert job.import_options["wizard"]["choices"] == {
+        "Vorname": "first_name",
+        "Kontakt (geschäftlich, bevorzugt)": "email",
+        "Telefon privat": "ignore",
+        "Mobiltelefon": "phone",
+    }
+    page = client.get(f"/imports/{job.id}/mapping").get_data(as_text=True)
+    assert "Known spelling, German (&#39;Vorname&#39;)" in page
+    assert "From its values" in page and "12 of 12 sampled values are email addresses" in page
+    assert "Empty in the first 12 rows: nothing to import from this column" in page
 
 
 def test_mapping_remembers_the_tenant_last_choice(

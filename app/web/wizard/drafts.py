@@ -24,6 +24,7 @@ from typing import Any, BinaryIO
 from flask import current_app
 
 from app.extensions import db
+from app.imports.column_values import SUGGESTION_SAMPLE_ROWS
 from app.imports.mapping import (
     STANDARD_FIELDS,
     FieldTarget,
@@ -160,7 +161,8 @@ def _read_top(
         sheet=sheet if file_type == "xlsx" else None,
         limits=limits,
     ) as table:
-        return table.info, list(islice(table.rows(), SAMPLE_ROWS))
+        # the first SAMPLE_ROWS are shown; the mapping suggestions read them all
+        return table.info, list(islice(table.rows(), max(SAMPLE_ROWS, SUGGESTION_SAMPLE_ROWS)))
 
 
 def _spool(stream: BinaryIO, path: str) -> int:
@@ -258,7 +260,7 @@ def _state_from_facts(facts: FileFacts, previous: dict[str, Any] | None = None) 
         headers=list(facts.info.headers),
         sample=[
             [row.line, [value[:SAMPLE_CELL_CHARS] for value in row.values], row.error]
-            for row in facts.sample
+            for row in facts.sample[:SAMPLE_ROWS]
         ],
         row_estimate=facts.row_estimate,
         sheets=list(facts.info.sheets),
@@ -322,7 +324,7 @@ def start_draft(upload_stream: BinaryIO, raw_name: str | None, user_id: uuid.UUI
         "delimiter": facts.info.delimiter,
         "sheet": facts.info.sheet,
     }
-    _suggest(options, state)
+    _suggest(options, state, facts)
     job = create_import_job(tenant_id, options, user_id=user_id, file_size=size, status="draft")
     save(job, options, state)
     return job
@@ -350,16 +352,21 @@ def reread(
     apply_facts(options, facts)
     state = _state_from_facts(facts, state)
     if headers_changed:
-        _suggest(options, state)
+        _suggest(options, state, facts)
     save(job, options, state)
 
 
-def _suggest(options: ImportOptions, state: dict[str, Any]) -> None:
+def _suggest(options: ImportOptions, state: dict[str, Any], facts: FileFacts) -> None:
     """Fill the mapping with suggestions for the headers and keep why each was suggested."""
     headers = state["headers"]
     custom = custom_fields()
     labels = {key: field.label for key, field in custom.items()}
-    suggestions = suggest_mapping(headers, labels, remembered_mapping(current_tenant_id()))
+    suggestions = suggest_mapping(
+        headers,
+        labels,
+        remembered_mapping(current_tenant_id()),
+        samples=[row.values for row in facts.sample if row.error is None],
+    )
     choices: dict[str, str] = {}
     new_fields: dict[str, dict[str, str]] = {}
     why: dict[str, dict[str, Any]] = {}
