@@ -429,3 +429,23 @@ def test_s3_tampered_link_fails_its_signature(
     changed = tamper(link)
     assert changed != link
     assert s3_verdict(changed, datetime.now(UTC)) == "bad signature"
+
+
+def test_job_page_says_how_long_the_file_stays_available_in_plain_words(
+    client: FlaskClient, contacts: Tenant, signed_in: User
+) -> None:
+    def sentence(job: ExportJob) -> str:
+        html = client.get(f"/exports/{job.id}").get_data(as_text=True)
+        return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", html))
+
+    done = export_now(contacts, ["email"])
+    done.expires_at = utcnow() + timedelta(days=3, hours=1)
+    db.session.commit()
+    day = f"{done.expires_at.day} {done.expires_at:%b}"
+    page = sentence(done)
+    assert f"available for 3 more days, until {day}" in page
+    assert "until in" not in page
+
+    done.expires_at = utcnow() - timedelta(days=2)
+    db.session.commit()
+    assert "This export expired 2 days ago" in sentence(done)
