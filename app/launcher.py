@@ -6,6 +6,7 @@ started on a free local port and handed to every child process.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -79,8 +80,37 @@ def wait_healthy(url: str, timeout: float = 60) -> bool:
     return False
 
 
+APP_STOP_SECONDS = 20
+"""How long the web server, worker and scheduler get to finish (a running job, a request)."""
+REDIS_STOP_SECONDS = 5
+
+
+def stop_processes(children: list[tuple[str, subprocess.Popen[bytes]]], timeout: float) -> None:
+    """Ask each process to stop (SIGTERM), wait up to `timeout` in all, then kill what is left.
+
+    The signal goes to the process, not its group: the RQ worker then finishes the job in hand
+    and gunicorn its requests, each stopping its own children.
+    """
+    for _name, proc in children:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for name, proc in children:
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            print(f"The {name} process did not stop in {timeout:g} s; killing it.", flush=True)
+        with contextlib.suppress(ProcessLookupError, PermissionError):  # the group is gone
+            os.killpg(proc.pid, signal.SIGKILL)  # whatever is left in its group
+        proc.wait()
+
+
 def main() -> int:
-    """Run every process until Ctrl-C (or SIGTERM), then stop them all."""
+    """Run every process until Ctrl-C (or SIGTERM), then stop them all, the bundled Redis last.
+
+    Redis goes last so the worker and scheduler can say goodbye to it instead of printing
+    connection tracebacks.
+    """
     from app.demo import DEMO_EMAIL, DEMO_PASSWORD
 
     env = dict(os.environ)
@@ -146,15 +176,8 @@ def main() -> int:
                     stopping = True
             time.sleep(0.5)
     finally:
-        for _name, proc in reversed(children):
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        for _name, proc in children:
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+        stop_processes([c for c in children if c[0] != "redis"], APP_STOP_SECONDS)
+        stop_processes([c for c in children if c[0] == "redis"], REDIS_STOP_SECONDS)
         print("contacts-io stopped.", flush=True)
     return 0
 

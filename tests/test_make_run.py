@@ -116,3 +116,41 @@ def test_make_run_serves_a_healthy_app_and_stops_on_ctrl_c(tmp_path: Path) -> No
         ["pgrep", "-f", str(tmp_path)], capture_output=True, text=True
     ).stdout
     assert leftovers.strip() == ""
+
+
+def test_ctrl_c_stops_the_app_before_redis_and_exits_cleanly(tmp_path: Path) -> None:
+    """The launcher (what `make run` ends in) on Ctrl-C: no connection tracebacks, status 0."""
+    copy_checkout(tmp_path)
+    port = free_port()
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "PORT": str(port), "LANG": "C.UTF-8"}
+    flask = [str(tmp_path / ".venv" / "bin" / "flask"), "--app", "wsgi"]
+    subprocess.run(
+        [*flask, "db", "upgrade"], cwd=tmp_path, env=env, check=True, capture_output=True
+    )
+    proc = subprocess.Popen(
+        [str(tmp_path / ".venv" / "bin" / "python"), "-m", "app.launcher"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        output = OutputReader(proc)
+        output.wait_for(r"Press Ctrl-C to stop", timeout=120)
+        time.sleep(3)  # the worker and scheduler are up and talking to Redis
+        os.killpg(proc.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
+        status = proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    output.thread.join(timeout=5)
+    assert "contacts-io stopped." in output.text
+    noise = [
+        line
+        for line in output.text.splitlines()
+        if re.search(r"Traceback|ConnectionError|Connection refused", line)
+    ]
+    assert noise == [], output.text[-4000:]
+    assert status == 0

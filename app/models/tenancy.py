@@ -59,8 +59,15 @@ class User(UserMixin, db.Model):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    # The "For Excel" box of the export form as the user last left it; None until they export.
+    export_csv_for_excel: Mapped[bool | None] = mapped_column(Boolean)
 
     tenant: Mapped[Tenant] = relationship()
+
+    @property
+    def wants_csv_for_excel(self) -> bool:
+        """Whether the export form starts with "For Excel" on: yes until the user says no."""
+        return self.export_csv_for_excel is not False
 
     def set_password(self, password: str) -> None:
         """Store a slow (scrypt) hash of the password, never the password."""

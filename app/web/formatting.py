@@ -55,6 +55,37 @@ def time_tag(value: datetime | None) -> Markup:
     )
 
 
+def _short_date(value: datetime, now: datetime) -> str:
+    """'13 Dec', with the year when it is not this year's."""
+    text = f"{value.day} {value:%b}"
+    return text if value.year == now.year else f"{text} {value.year}"
+
+
+def availability(expires_at: datetime | None, now: datetime | None = None) -> Markup:
+    """'available for 7 more days, until 13 Dec' or 'expired 2 days ago' (exact UTC on hover)."""
+    if expires_at is None:
+        return Markup("available until it is deleted")
+    if expires_at.tzinfo is None:
+        expires_at = expires_at.replace(tzinfo=UTC)
+    now = now or datetime.now(UTC)
+    expires_at = expires_at.astimezone(UTC)
+    exact = expires_at.strftime("%Y-%m-%d %H:%M:%S UTC")
+    tag = Markup('<time datetime="{}" title="{}">{}</time>')
+    if expires_at <= now:
+        when = tag.format(expires_at.isoformat(), exact, relative_time(expires_at, now))
+        return Markup("expired {}").format(when)
+    left = (expires_at - now).total_seconds()
+    for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute")):
+        if left >= size:
+            count = round(left / size)
+            span = f"{count} more {unit}{'s' if count != 1 else ''}"
+            break
+    else:
+        span = "less than a minute more"
+    when = tag.format(expires_at.isoformat(), exact, _short_date(expires_at, now))
+    return Markup("available for {}, until {}").format(span, when)
+
+
 def file_size(value: int | None) -> str:
     """Bytes as '12.3 MB'."""
     if value is None:
@@ -100,5 +131,6 @@ def register(app: Flask) -> None:
     app.add_template_filter(number, "number")
     app.add_template_filter(relative_time, "relative_time")
     app.add_template_filter(time_tag, "time_tag")
+    app.add_template_filter(availability, "availability")
     app.add_template_filter(file_size, "file_size")
     app.add_template_filter(browser_name, "browser_name")

@@ -23,8 +23,9 @@ from app.extensions import db
 from app.models import ExportJob, Tenant, User
 from app.models.types import utcnow
 from app.storage import S3Storage
+from app.web.api.openapi import document
 from tests.conftest import S3_REGION, csrf_token, make_tenant
-from tests.exports.conftest import add_custom_fields, export_now, person, segment
+from tests.exports.conftest import add_custom_fields, export_now, person, segment, stored_bytes
 
 
 @pytest.fixture
@@ -429,3 +430,56 @@ def test_s3_tampered_link_fails_its_signature(
     changed = tamper(link)
     assert changed != link
     assert s3_verdict(changed, datetime.now(UTC)) == "bad signature"
+
+
+def test_job_page_says_how_long_the_file_stays_available_in_plain_words(
+    client: FlaskClient, contacts: Tenant, signed_in: User
+) -> None:
+    def sentence(job: ExportJob) -> str:
+        html = client.get(f"/exports/{job.id}").get_data(as_text=True)
+        return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", html))
+
+    done = export_now(contacts, ["email"])
+    done.expires_at = utcnow() + timedelta(days=3, hours=1)
+    db.session.commit()
+    day = f"{done.expires_at.day} {done.expires_at:%b}"
+    page = sentence(done)
+    assert f"available for 3 more days, until {day}" in page
+    assert "until in" not in page
+
+    done.expires_at = utcnow() - timedelta(days=2)
+    db.session.commit()
+    assert "This export expired 2 days ago" in sentence(done)
+
+
+def excel_box(client: FlaskClient) -> str:
+    """The "For Excel" checkbox as the export form renders it."""
+    html = client.get("/exports/new").get_data(as_text=True)
+    match = re.search(r'<input[^>]*name="csv_for_excel"[^>]*>', html)
+    assert match, "no For Excel checkbox"
+    return match.group(0)
+
+
+def test_csv_for_excel_starts_ticked_and_the_form_remembers_the_user_choice(
+    app: Flask, client: FlaskClient, contacts: Tenant, signed_in: User, auth: Any
+) -> None:
+    assert "checked" in excel_box(client)  # never chose: files open right in Excel
+    ticked = created(client, csv_for_excel="y")
+    assert stored_bytes(app, run_export(ticked.id)).startswith(b"\xef\xbb\xbf")
+
+    plain = created(client)  # the box unticked: a browser sends nothing for it
+    assert plain.export_options == {"csv_for_excel": False}
+    assert "checked" not in excel_box(client)
+    auth.logout()
+    auth.login(signed_in.email)
+    assert "checked" not in excel_box(client)  # kept on the user, not in the browser
+
+    created(client, file_format="xlsx", csv_for_excel="y")  # says nothing about CSV
+    assert "checked" not in excel_box(client)
+    created(client, csv_for_excel="y")
+    assert "checked" in excel_box(client)
+
+
+def test_the_api_still_makes_csv_without_a_byte_order_mark_by_default() -> None:
+    schema = document()["components"]["schemas"]["ExportOptionsBody"]
+    assert schema["properties"]["csvForExcel"]["default"] is False

@@ -607,3 +607,32 @@ def test_an_htmx_request_for_a_started_import_loads_its_page(
     response = client.get(f"/imports/{job.id}/dry-run", headers={"HX-Request": "true"})
     assert response.status_code == 204
     assert response.headers["HX-Redirect"] == f"/imports/{job.id}"
+
+
+def test_phone_countries_are_by_name_with_the_tenant_usual_one_first(
+    client: FlaskClient, signed_in: User, tenant: Tenant
+) -> None:
+    for region in ("DE", "DE", "GB", None):
+        db.session.add(
+            ImportJob(
+                tenant_id=tenant.id,
+                status="completed",
+                import_options={"file_name": "old.csv", "default_region": region},
+            )
+        )
+    db.session.commit()
+    job = draft_of(upload(client, LEADS))
+    through_mapping(client, job)
+    page = client.get(f"/imports/{job.id}/options").get_data(as_text=True)
+    picker = re.search(r'<select[^>]*id="default_region".*?</select>', page, re.S)
+    assert picker
+    labels = re.findall(r"<option[^>]*>([^<]*)</option>", picker.group(0))
+    assert labels[:5] == [
+        "None: numbers must include the country code",
+        "Germany (DE)",
+        "Afghanistan (AF)",
+        "Åland Islands (AX)",
+        "Albania (AL)",
+    ]
+    assert labels.count("Germany (DE)") == 1
+    assert "Ascension Island (AC)" in labels and "AC (AC)" not in labels

@@ -81,12 +81,20 @@ def _count(form: ExportForm) -> int | None:
         return None
 
 
+def _remember_choices(form: ExportForm) -> None:
+    """Keep the user's "For Excel" choice of a CSV export for their next export form."""
+    if form.file_format.data == "csv":
+        current_user.export_csv_for_excel = bool(form.csv_for_excel.data)
+        db.session.commit()
+
+
 @bp.route("/new", methods=["GET", "POST"])
 @login_required
 def new() -> Response | tuple[str, int]:
     """The export form; posting it creates the export and opens its page."""
     form = _form()
     if request.method == "GET":
+        form.csv_for_excel.data = current_user.wants_csv_for_excel
         _prefill(form)
         return _render_form(form)
     action = request.form.get("action", "create")
@@ -104,6 +112,7 @@ def new() -> Response | tuple[str, int]:
     except ExportRefused as exc:
         form.form_errors.append(str(exc))
         return _render_form(form, 400)
+    _remember_choices(form)
     return redirect(url_for("exports.detail", export_id=job.id), code=303)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from functools import cache
 
 import phonenumbers
@@ -54,6 +55,16 @@ def label_of(choices: list[tuple[str, str]], value: str | None) -> str:
     return next((label for v, label in choices if v == value), value or "–")
 
 
+MISSING_NAMES = {"AC": "Ascension Island", "TA": "Tristan da Cunha", "XK": "Kosovo"}
+"""Regions phone numbers know that phonenumbers' locale data has no English name for."""
+
+
+def _sort_key(name: str) -> str:
+    """Sort 'Åland Islands' with the A's and 'Côte d'Ivoire' with the C's."""
+    decomposed = unicodedata.normalize("NFKD", name)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
 @cache
 def countries() -> list[tuple[str, str]]:
     """(ISO code, English name) of every country phone numbers can default to, by name."""
@@ -66,8 +77,15 @@ def countries() -> list[tuple[str, str]]:
         name = names.get("en") or ""
         while name.startswith("*"):
             name = names.get(name[1:], "")
-        named.append((region, f"{name or region} ({region})"))
-    return sorted(named, key=lambda item: item[1])
+        named.append((region, f"{name or MISSING_NAMES.get(region, region)} ({region})"))
+    return sorted(named, key=lambda item: _sort_key(item[1]))
+
+
+def countries_for(usual: str | None) -> list[tuple[str, str]]:
+    """Every country by name, with the tenant's `usual` one first."""
+    everything = countries()
+    first = [c for c in everything if c[0] == usual]
+    return first + [c for c in everything if c[0] != usual]
 
 
 def strategy_choices() -> list[tuple[str, str]]:

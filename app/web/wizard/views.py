@@ -37,6 +37,7 @@ from app.extensions import db
 from app.imports.mapping import STANDARD_FIELDS, MappingError, parse_target
 from app.imports.parsing import FileFormatError, open_table
 from app.imports.preview import error_report_rows
+from app.imports.regions import usual_region
 from app.imports.service import (
     ImportRefused,
     error_report_stream,
@@ -48,7 +49,7 @@ from app.models import ImportJob, Segment, Tag
 from app.models.contact import CUSTOM_FIELD_TYPES
 from app.storage import StorageError
 from app.storage.base import content_disposition, format_size
-from app.tenancy import get_scoped_or_404, scoped
+from app.tenancy import current_tenant_id, get_scoped_or_404, scoped
 from app.web.wizard import drafts
 from app.web.wizard.forms import (
     DELIMITERS,
@@ -59,6 +60,7 @@ from app.web.wizard.forms import (
     SourceForm,
     UploadForm,
     countries,
+    countries_for,
     label_of,
     read_rules,
     strategy_choices,
@@ -452,7 +454,7 @@ def _options_form(job: ImportJob, formdata: Any = None) -> OptionsForm:
     form.existing_segment.choices = {"": "Choose a segment", **{s: s for s in segments}}
     form.default_region.choices = {
         "": "None: numbers must include the country code",
-        **dict(countries()),
+        **dict(countries_for(usual_region(current_tenant_id()))),
     }
     return form
 
