@@ -31,6 +31,8 @@ STANDARD_FIELDS: dict[str, tuple[str, str, str]] = {
     "company": ("Company", "text", "Contact"),
     "phone": ("Phone", "text", "Contact"),
     "subscription_status": ("Subscription status", "text", "Contact"),
+    "consented_on": ("Consent date", "date", "Contact"),
+    "unsubscribed_on": ("Unsubscribe date", "date", "Contact"),
     "tags": ("Tags", "list", "Lists"),
     "segments": ("Segments", "list", "Lists"),
     "emails_opened": ("Emails opened", "integer", "Engagement"),
@@ -156,8 +158,8 @@ def field_sql(field: ExportField, dialect: str) -> ColumnElement[Any]:
     column = getattr(Contact, key)
     if field.kind == "datetime":
         return _timestamp_text(column, dialect)
-    if field.kind == "integer" or key == "id":
-        return cast(column, String)
+    if field.kind in ("integer", "date") or key == "id":
+        return cast(column, String)  # dates as YYYY-MM-DD on both databases
     return column
 
 

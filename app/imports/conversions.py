@@ -18,7 +18,7 @@ _ISO_DATE = re.compile(
 _YMD_SLASH_DATE = re.compile(r"([0-9]{4})/([0-9]{1,2})/([0-9]{1,2})")
 _DMY_DOT_DATE = re.compile(r"([0-9]{1,2})\.([0-9]{1,2})\.([0-9]{4})")
 _SLASH_DATE = re.compile(r"([0-9]{1,2})/([0-9]{1,2})/([0-9]{4})")
-_BOOLEANS = {
+BOOLEANS = {
     "true": True,
     "yes": True,
     "y": True,
@@ -96,7 +96,7 @@ def _to_date(value: str) -> str:
 def _to_boolean(value: str) -> bool:
     """True or False from the usual yes/no spellings."""
     try:
-        return _BOOLEANS[value.lower()]
+        return BOOLEANS[value.lower()]
     except KeyError:
         raise ConversionError(
             "is not a yes/no value: use true or false (yes/no, y/n, 1/0 and on/off work too)."

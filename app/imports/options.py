@@ -7,6 +7,7 @@ from typing import Any
 
 from phonenumbers import SUPPORTED_REGIONS
 
+from app.imports.consent import NEW_CONTACT_STATUSES, NON_SUBSCRIBED, SUBSCRIBED
 from app.imports.mapping import FieldTarget, MappingError, check_mapping, parse_target
 from app.storage.base import clean_file_name
 
@@ -47,6 +48,9 @@ class ImportOptions:
     delimiter: str | None = None
     field_rules: dict[str, str] = field(default_factory=dict)  # "first_name" / "custom:zip" -> rule
     tags_mode: str = "add"
+    new_contact_status: str = NON_SUBSCRIBED  # for new contacts the file gives no status
+    consent_confirmed: bool = False  # the marketer confirmed these contacts gave permission
+    suppression_list: bool = False  # every contact in the file becomes unsubscribed
 
     def __post_init__(self) -> None:
         """Whatever entry point filled it in, the file name is one that can be stored and shown."""
@@ -63,6 +67,16 @@ class ImportOptions:
         if self.duplicate_strategy not in DUPLICATE_STRATEGIES:
             problems.append(
                 f"Unknown duplicate strategy {self.duplicate_strategy!r}: use skip, update or create."
+            )
+        if self.new_contact_status not in NEW_CONTACT_STATUSES:
+            problems.append(
+                f"Unknown status {self.new_contact_status!r} for new contacts: use "
+                "non_subscribed or subscribed."
+            )
+        elif self.new_contact_status == SUBSCRIBED and not self.consent_confirmed:
+            problems.append(
+                "New contacts can only be subscribed when you confirm they gave permission to "
+                "receive email: confirm it, or import them as non-subscribed."
             )
         if self.tags_mode not in TAG_MODES:
             problems.append(f"Unknown tags mode {self.tags_mode!r}: use add or replace.")

@@ -403,6 +403,8 @@ def _settings(
         tags_mapped=any(t.kind == "tags" for t in targets.values()),
         option_tags=tuple(t for t in options.tags if t.strip()),
         segment_id=segment_id,
+        new_contact_status=options.new_contact_status,
+        suppression_list=options.suppression_list,
     )
 
 
@@ -929,6 +931,7 @@ def run_dry_run(
             errors: list[dict[str, Any]] = []
             error_rows = 0
             unsubscribed = 0
+            status_changes: Counter[tuple[str, str]] = Counter()
             segment_new = segment_already = 0
             processed = 0
             try:
@@ -966,6 +969,7 @@ def run_dry_run(
                             if len(entry["rows"]) < 5:
                                 entry["rows"].append(r.row)
                     counts.update(plan.counts)
+                    status_changes.update(plan.status_changes)
                     unsubscribed += plan.unsubscribed_matches
                     for change in plan.changes:
                         if change.kind == "updated":
@@ -1008,6 +1012,10 @@ def run_dry_run(
         if options.segment_name
         else None,
         "unsubscribedMatches": unsubscribed,
+        "statusChanges": [
+            {"from": old, "to": new, "count": n}
+            for (old, new), n in sorted(status_changes.items(), key=lambda i: (-i[1], i[0]))
+        ],
         "domainTypos": sorted(typos.values(), key=lambda t: -t["count"]),
     }
     job.dry_run = result

@@ -14,19 +14,30 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from functools import cache
 from typing import Any
 
 from sqlalchemy import Connection, func, select
 
 from app.imports.bulk import delete_rows, insert_rows, one_of, update_rows
+from app.imports.consent import INACTIVE_STATUSES, NON_SUBSCRIBED, UNSUBSCRIBED, next_status
 from app.imports.validation import CleanRow
 from app.models import Contact, ImportEvent, Tag, contact_tags, segment_contacts
 from app.models.types import new_id, utcnow
 
-STANDARD_FIELDS = ("first_name", "last_name", "company", "phone")
-INACTIVE_STATUSES = ("unsubscribed", "bounced")
+STANDARD_FIELDS = (
+    "first_name",
+    "last_name",
+    "company",
+    "phone",
+    "consented_on",
+    "unsubscribed_on",
+    "subscription_status",
+)
+"""The contact columns an import writes, journals and a rollback restores."""
+_DATE_FIELDS = ("consented_on", "unsubscribed_on")  # ISO strings in a state, dates in the table
+_STATUS = "subscription_status"
 CONTACT_COLUMNS = (
     Contact.id,
     Contact.email,
@@ -35,6 +46,8 @@ CONTACT_COLUMNS = (
     Contact.last_name,
     Contact.company,
     Contact.phone,
+    Contact.consented_on,
+    Contact.unsubscribed_on,
     Contact.custom_fields,
     Contact.subscription_status,
 )
@@ -58,6 +71,8 @@ class ImportSettings:
     tags_mapped: bool = False
     option_tags: tuple[str, ...] = ()
     segment_id: uuid.UUID | None = None
+    new_contact_status: str = NON_SUBSCRIBED
+    suppression_list: bool = False
 
 
 @dataclass
@@ -93,6 +108,7 @@ class BatchPlan:
     counts: Counter[str] = field(default_factory=Counter)
     unsubscribed_matches: int = 0
     skipped_duplicates: list[tuple[int, int]] = field(default_factory=list)  # (row, first row)
+    status_changes: Counter[tuple[str, str]] = field(default_factory=Counter)  # (from, to)
 
 
 def contact_state(row: Any) -> dict[str, Any]:
@@ -100,9 +116,25 @@ def contact_state(row: Any) -> dict[str, Any]:
     state = {name: getattr(row, name) for name in ("id", "email", "email_normalized")}
     for name in STANDARD_FIELDS:
         state[name] = getattr(row, name)
+    for name in _DATE_FIELDS:
+        if state[name] is not None:
+            state[name] = state[name].isoformat()
     state["custom_fields"] = dict(row.custom_fields or {})
-    state["subscription_status"] = row.subscription_status
     return state
+
+
+def stored_fields(state: dict[str, Any]) -> dict[str, Any]:
+    """A state's standard fields as the table takes them (dates as dates)."""
+    values = {name: state[name] for name in STANDARD_FIELDS}
+    for name in _DATE_FIELDS:
+        if isinstance(values[name], str):
+            values[name] = date.fromisoformat(values[name])
+    return values
+
+
+def _incoming_status(row: CleanRow, settings: ImportSettings) -> str | None:
+    """The status a row asks for: every row of a suppression list asks for unsubscribed."""
+    return UNSUBSCRIBED if settings.suppression_list else row.fields.get(_STATUS)
 
 
 def _field_value(state: dict[str, Any], name: str) -> Any:
@@ -138,6 +170,8 @@ def apply_row(change: ContactChange, row: CleanRow, settings: ImportSettings) ->
     changed = False
     creating = change.is_new
     for name, value in _row_values(row):
+        if name == _STATUS:
+            continue
         blank = value is None or value == ""
         rule = settings.field_rules.get(name, "overwrite")
         current = _field_value(change.state, name)
@@ -155,22 +189,29 @@ def apply_row(change: ContactChange, row: CleanRow, settings: ImportSettings) ->
             _set_field(change.state, name, new)
             change.changed.add(name)
             changed = True
+    incoming = _incoming_status(row, settings)
+    if incoming and (creating or settings.field_rules.get(_STATUS) != "never"):
+        status = next_status(change.state[_STATUS], incoming)
+        if status != change.state[_STATUS]:
+            change.state[_STATUS] = status
+            change.changed.add(_STATUS)
+            changed = True
     change.tag_names.extend(row.tags)
     change.last_row = row.row
     return changed
 
 
-def _new_state(row: CleanRow) -> dict[str, Any]:
+def _new_state(row: CleanRow, settings: ImportSettings) -> dict[str, Any]:
     state: dict[str, Any] = {
         "id": new_id(),
         "email": row.email,
         "email_normalized": row.email_normalized,
         "custom_fields": {},
-        "subscription_status": "subscribed",
     }
     for name in STANDARD_FIELDS:
         value = row.fields.get(name)
         state[name] = value if value not in ("", None) else None
+    state[_STATUS] = _incoming_status(row, settings) or settings.new_contact_status
     for key, value in row.custom.items():
         if value is not None and value != "":
             state["custom_fields"][key] = value
@@ -243,7 +284,7 @@ def plan_batch(
 
         current = existing.get(key)
         if current is None:
-            state = _new_state(row)
+            state = _new_state(row, settings)
             change = ContactChange(state["id"], "created", row.row, row.row, state=state)
             change.tag_names.extend(row.tags)
             by_email[key] = change
@@ -277,6 +318,11 @@ def plan_batch(
         else:
             change.kind = "unchanged"
             plan.counts["unchanged"] += 1
+    for change in plan.changes:
+        if change.is_new:
+            plan.status_changes[("new", change.state[_STATUS])] += 1
+        elif _STATUS in change.changed and change.before is not None:
+            plan.status_changes[(change.before[_STATUS], change.state[_STATUS])] += 1
     return plan
 
 
@@ -401,11 +447,11 @@ def write_batch(
     if creates:
         rows = [
             {
-                **{k: c.state[k] for k in ("id", "email", "email_normalized", *STANDARD_FIELDS)},
+                **{k: c.state[k] for k in ("id", "email", "email_normalized")},
+                **stored_fields(c.state),
                 "custom_fields": c.state["custom_fields"],
                 "tenant_id": settings.tenant_id,
                 "workspace_id": settings.workspace_id,
-                "subscription_status": "subscribed",
                 "emails_opened": 0,
                 "emails_clicked": 0,
                 "created_at": now,
@@ -443,7 +489,7 @@ def update_contacts(
         [
             {
                 "id": contact_id,
-                **{name: state[name] for name in STANDARD_FIELDS},
+                **stored_fields(state),
                 "custom_fields": state["custom_fields"],
                 "updated_at": now,
             }

@@ -13,6 +13,7 @@ from email_validator import EmailNotValidError, validate_email
 from rapidfuzz.distance import OSA
 
 from app.exports.writers import FORMULA_STARTS
+from app.imports.consent import CONSENT_FIELDS, status_reader
 from app.imports.conversions import CONVERTERS, ConversionError
 from app.imports.mapping import FieldTarget, MappingError, check_mapping
 from app.imports.phones import valid_e164
@@ -132,11 +133,12 @@ class RowValidator:
         self._region = _checked_region(options.default_region)
 
         # Each row is cut down to the mapped cells, in this order: email, first name, last name,
-        # company, phone, custom fields, tags. The attributes below hold positions in that order.
+        # company, phone, custom fields, consent, tags. The attributes below hold positions in that order.
         email: tuple[str, int] | None = None
         phone: tuple[str, int] | None = None
         texts: list[tuple[str, int]] = []
         customs: list[tuple[str, int, str, Callable[[str], object]]] = []
+        consent: list[tuple[str, int, str, Callable[[str], object]]] = []
         tags: list[tuple[str, int]] = []
         problems: list[str] = []
         for index, header in enumerate(headers):
@@ -163,6 +165,10 @@ class RowValidator:
                 phone = (header, index)
             elif target.key in _TEXT_FIELDS:
                 texts.append((str(target.key), index))
+            elif target.key in CONSENT_FIELDS:
+                key = str(target.key)
+                read = status_reader(header) if key == "subscription_status" else CONVERTERS["date"]
+                consent.append((key, index, header, read))
         if problems:
             raise MappingError(problems)
         assert email is not None  # nosec B101 # narrows the type; check_mapping insists on it
@@ -181,6 +187,10 @@ class RowValidator:
         self._custom = []
         for key, index, column, convert in customs:
             self._custom.append((key, len(indices), column, convert))
+            indices.append(index)
+        self._consent = []
+        for key, index, column, convert in consent:
+            self._consent.append((key, len(indices), column, convert))
             indices.append(index)
         self._tags = []
         for column, index in tags:
@@ -215,16 +225,7 @@ class RowValidator:
             fields["phone"] = phone
 
         custom: dict[str, object] = {}
-        for key, position, column, convert in self._custom:
-            value = cells[position]
-            if not value:
-                custom[key] = None
-                continue
-            try:
-                custom[key] = convert(value)
-            except ConversionError as error:
-                message = f"'{_shown(value)}' in column '{column}' {error}"
-                errors.append(RowError(row, column, value, message))
+        _convert_cells(row, cells, self._custom, custom, errors)
 
         tags = self._tag_list(row, cells, errors) if self._tags else []
         for key, value in fields.items():
@@ -240,6 +241,8 @@ class RowValidator:
                         f"{FIELD_MAX_LENGTH[key]}: shorten it.",
                     )
                 )
+        if self._consent:
+            _convert_cells(row, cells, self._consent, fields, errors)  # type: ignore[arg-type]
         if errors:
             return errors
         return CleanRow(row, email, email_normalized, fields, custom, tags)
@@ -315,6 +318,26 @@ class RowValidator:
                 seen.add(folded)
                 tags.append(tag)
         return tags
+
+
+def _convert_cells(
+    row: int,
+    cells: list[str],
+    columns: list[tuple[str, int, str, Callable[[str], object]]],
+    into: dict[str, object],
+    errors: list[RowError],
+) -> None:
+    """Convert typed cells (custom fields, consent) into `into`; blank cells become None."""
+    for key, position, column, convert in columns:
+        value = cells[position]
+        if not value:
+            into[key] = None
+            continue
+        try:
+            into[key] = convert(value)
+        except ConversionError as error:
+            message = f"'{_shown(value)}' in column '{column}' {error}"
+            errors.append(RowError(row, column, value, message))
 
 
 def is_simple_email(email: str) -> bool:

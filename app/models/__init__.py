@@ -2,6 +2,7 @@
 
 from app.models.contact import (
     CUSTOM_FIELD_TYPES,
+    STATUS_LABELS,
     SUBSCRIPTION_STATUSES,
     Contact,
     CustomField,
@@ -17,6 +18,7 @@ from app.models.tenancy import ApiToken, Tenant, User, UserSession, Workspace, h
 
 __all__ = [
     "CUSTOM_FIELD_TYPES",
+    "STATUS_LABELS",
     "SUBSCRIPTION_STATUSES",
     "ApiToken",
     "Contact",

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
     Column,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -20,7 +21,13 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from app.extensions import db
 from app.models.types import JSONType, Timestamp, UUIDType, new_id, utcnow
 
-SUBSCRIPTION_STATUSES = ("subscribed", "unsubscribed", "bounced")
+SUBSCRIPTION_STATUSES = ("subscribed", "non_subscribed", "unsubscribed", "bounced")
+STATUS_LABELS = {
+    "subscribed": "Subscribed",
+    "non_subscribed": "Non-subscribed",
+    "unsubscribed": "Unsubscribed",
+    "bounced": "Bounced (cleaned)",
+}
 CUSTOM_FIELD_TYPES = ("text", "number", "date", "boolean")
 
 contact_tags = Table(
@@ -61,6 +68,8 @@ class Contact(db.Model):
     phone: Mapped[str | None] = mapped_column(String(50))
     custom_fields: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     subscription_status: Mapped[str] = mapped_column(String(20), default="subscribed")
+    consented_on: Mapped[date | None] = mapped_column(Date)  # when they gave permission
+    unsubscribed_on: Mapped[date | None] = mapped_column(Date)
     emails_opened: Mapped[int] = mapped_column(Integer, default=0)
     emails_clicked: Mapped[int] = mapped_column(Integer, default=0)
     last_engaged_at: Mapped[datetime | None] = mapped_column(Timestamp)

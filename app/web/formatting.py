@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 from flask import Flask
 from markupsafe import Markup, escape
 
+from app.models import STATUS_LABELS
+
 
 def number(value: int | float | None) -> str:
     """1234567 -> '1,234,567'; None -> '–'."""
@@ -126,6 +128,11 @@ def browser_name(user_agent: str | None) -> str:
     return f"{browser} on {system}" if system else browser
 
 
+def status_label(status: str | None) -> str:
+    """A subscription status as people read it: "non_subscribed" -> "Non-subscribed"."""
+    return STATUS_LABELS.get(status or "", status or "")
+
+
 def register(app: Flask) -> None:
     """Make the filters available to templates."""
     app.add_template_filter(number, "number")
@@ -134,3 +141,4 @@ def register(app: Flask) -> None:
     app.add_template_filter(availability, "availability")
     app.add_template_filter(file_size, "file_size")
     app.add_template_filter(browser_name, "browser_name")
+    app.add_template_filter(status_label, "status_label")

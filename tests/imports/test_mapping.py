@@ -25,13 +25,16 @@ def suggestion_for(header: str, **kwargs: object):
     return suggestion
 
 
-def test_standard_fields_are_the_five_contact_fields_with_their_labels():
+def test_standard_fields_are_the_contact_fields_with_their_labels():
     assert STANDARD_FIELDS == {
         "email": "Email",
         "first_name": "First name",
         "last_name": "Last name",
         "company": "Company",
         "phone": "Phone",
+        "subscription_status": "Subscription status",
+        "consented_on": "Consent date",
+        "unsubscribed_on": "Unsubscribe date",
     }
     assert CUSTOM_FIELD_TYPES == ("text", "number", "date", "boolean")
 

@@ -65,7 +65,7 @@ def test_import_creates_normalized_contacts_with_tags_and_segment(
         "company": "Analytical",
         "phone": "+442079460958",
         "custom": {},
-        "status": "subscribed",
+        "status": "non_subscribed",  # nobody confirmed they gave permission
         "tags": ["math", "spring", "vip"],
         "segments": ["Pioneers"],
     }

@@ -118,6 +118,9 @@ def build_options(
         blank_clears=opts.blank_clears,
         field_rules=dict(opts.field_rules),
         tags_mode=opts.tags_mode,
+        new_contact_status=opts.new_contact_status,
+        consent_confirmed=opts.consent_confirmed,
+        suppression_list=opts.suppression_list,
     )
     drafts.apply_facts(options, facts)
     headers = list(facts.info.headers)

@@ -12,6 +12,7 @@ from functools import cache
 from typing import Any
 
 from app.imports.service import ERRORS_KEPT_ON_JOB
+from app.models import SUBSCRIPTION_STATUSES
 from app.models.exports import EXPORT_FORMATS, EXPORT_STATUSES, EXPORT_TYPES
 from app.models.imports import IMPORT_STATUSES, ROLLBACK_STATUSES
 from app.web.api import schemas
@@ -96,6 +97,9 @@ IMPORT_OPTIONS_OUT = obj(
         "blankClears": BOOLEAN,
         "tagsMode": {"enum": ["add", "replace"]},
         "fieldRules": {"type": "object", "additionalProperties": STRING},
+        "newContactStatus": {"enum": ["non_subscribed", "subscribed"]},
+        "consentConfirmed": BOOLEAN,
+        "suppressionList": BOOLEAN,
     },
     "The options the import runs with.",
 )
@@ -120,7 +124,9 @@ DRY_RUN = {
     "type": "object",
     "description": "What the import would do (dryRun): wouldCreate, wouldUpdate, "
     "wouldLeaveUnchanged, wouldSkip, errorRows, errors, fieldChanges, unsubscribedMatches, "
-    "domainTypos; `error` when the file could not be read.",
+    "statusChanges (how many contacts would get which subscription status: `from` is `new` "
+    "for contacts the import would create), domainTypos; `error` when the file could not be "
+    "read.",
     "properties": {
         "status": {"enum": ["pending", "processing", "completed", "failed"]},
         "processedRows": COUNT,
@@ -199,7 +205,9 @@ CONTACT = obj(
         "company": nullable(STRING),
         "phone": nullable(STRING),
         "customFields": {"type": "object"},
-        "subscriptionStatus": {"enum": ["subscribed", "unsubscribed", "bounced"]},
+        "subscriptionStatus": {"enum": list(SUBSCRIPTION_STATUSES)},
+        "consentedOn": nullable({"type": "string", "format": "date"}),
+        "unsubscribedOn": nullable({"type": "string", "format": "date"}),
         "tags": {"type": "array", "items": STRING},
         "segments": {"type": "array", "items": obj({"id": UUID, "name": STRING})},
         "emailsOpened": COUNT,

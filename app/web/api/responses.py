@@ -132,6 +132,9 @@ def import_job(job: ImportJob, with_errors: bool = True) -> dict[str, Any]:
             "blankClears": options.blank_clears,
             "tagsMode": options.tags_mode,
             "fieldRules": dict(options.field_rules),
+            "newContactStatus": options.new_contact_status,
+            "consentConfirmed": options.consent_confirmed,
+            "suppressionList": options.suppression_list,
         },
         "links": {"self": url_for("api.get_import", job_id=job.id)},
     }
@@ -173,6 +176,8 @@ def contact(item: Contact) -> dict[str, Any]:
         "phone": item.phone,
         "customFields": dict(item.custom_fields or {}),
         "subscriptionStatus": item.subscription_status,
+        "consentedOn": item.consented_on.isoformat() if item.consented_on else None,
+        "unsubscribedOn": item.unsubscribed_on.isoformat() if item.unsubscribed_on else None,
         "tags": [t.name for t in item.tags],
         "segments": [{"id": str(s.id), "name": s.name} for s in item.segments],
         "emailsOpened": item.emails_opened or 0,

@@ -76,6 +76,19 @@ class ImportOptionsBody(ApiModel):
         False, description="Only report what the import would do; nothing is written."
     )
     blank_clears: bool = Field(False, description="Blank cells erase values on update.")
+    new_contact_status: Literal["non_subscribed", "subscribed"] = Field(
+        "non_subscribed",
+        description="Status of new contacts the file gives none: subscribed only together "
+        "with consentConfirmed.",
+    )
+    consent_confirmed: bool = Field(
+        False,
+        description="You confirm the file's contacts gave permission to receive marketing email "
+        "(needed for newContactStatus subscribed).",
+    )
+    suppression_list: bool = Field(
+        False, description="Mark every contact in the file unsubscribed, whatever it says."
+    )
     tags_mode: TagsMode = Field("add", description="add to or replace the contacts' tags.")
     field_rules: dict[FieldKey, FieldRule] = Field(
         default_factory=dict,
@@ -97,8 +110,8 @@ class MappingAndOptionsBody(ApiModel):
     field_mapping: dict[Header, TargetSpec] = Field(
         min_length=1,
         max_length=MAX_COLUMNS,
-        description="Column header -> email, first_name, last_name, company, phone, tags, "
-        "ignore, custom:<key> (an existing custom field) or <key>:<type> (a new one; type "
+        description="Column header -> email, first_name, last_name, company, phone, "
+        "subscription_status, consented_on, unsubscribed_on, tags, ignore, custom:<key> (an existing custom field) or <key>:<type> (a new one; type "
         "text, number, date or boolean). Columns left out are not imported.",
     )
     options: ImportOptionsBody = Field(default_factory=ImportOptionsBody)

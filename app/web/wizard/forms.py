@@ -139,6 +139,20 @@ class OptionsForm(FlaskForm):
         description="Used for numbers written without a country code, e.g. 020 7946 0958.",
     )
     blank_clears = BooleanField("Blank cells clear the existing value")
+    new_contact_status = RadioField(
+        "New contacts the file gives no status",
+        choices={
+            "non_subscribed": "Non-subscribed: they are kept, but get no marketing email",
+            "subscribed": "Subscribed: they gave permission to receive marketing email",
+        },
+        default="non_subscribed",
+    )
+    consent_confirmed = BooleanField(
+        "I confirm the contacts in this file gave us permission to send them marketing email"
+    )
+    suppression_list = BooleanField(
+        "This is a suppression list: mark every contact in it unsubscribed"
+    )
     tags_mode = RadioField(
         "Tags on existing contacts", choices=dict(TAG_MODE_LABELS), default="add"
     )
@@ -147,6 +161,14 @@ class OptionsForm(FlaskForm):
         """A new segment needs a name."""
         if self.segment_mode.data == "new" and not (field.data or "").strip():
             raise ValidationError("Type a name for the new segment.")
+
+    def validate_consent_confirmed(self, field: BooleanField) -> None:
+        """Subscribing new contacts takes the marketer's word that they gave permission."""
+        if self.new_contact_status.data == "subscribed" and not field.data:
+            raise ValidationError(
+                "Tick this box to subscribe new contacts, or choose non-subscribed: only "
+                "contacts who gave permission may get marketing email."
+            )
 
     def validate_existing_segment(self, field: SelectField) -> None:
         """An existing segment must be picked from the list."""

@@ -34,6 +34,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response as BaseResponse
 
 from app.extensions import db
+from app.imports.consent import NEW_CONTACT_STATUSES, NON_SUBSCRIBED
 from app.imports.mapping import STANDARD_FIELDS, MappingError, parse_target
 from app.imports.parsing import FileFormatError, open_table
 from app.imports.preview import error_report_rows
@@ -444,6 +445,9 @@ def _options_form(job: ImportJob, formdata: Any = None) -> OptionsForm:
         "default_region": options.default_region or "",
         "blank_clears": options.blank_clears,
         "tags_mode": options.tags_mode,
+        "new_contact_status": options.new_contact_status,
+        "consent_confirmed": options.consent_confirmed,
+        "suppression_list": options.suppression_list,
     }
     form = (
         OptionsForm(formdata=formdata, data=data)
@@ -531,6 +535,10 @@ def _apply_options(job: ImportJob, form: OptionsForm, rule_names: list[str], adv
     options.default_region = region if region in dict(countries()) else None
     options.blank_clears = bool(form.blank_clears.data)
     options.tags_mode = form.tags_mode.data if form.tags_mode.data in ("add", "replace") else "add"
+    status = form.new_contact_status.data
+    options.new_contact_status = status if status in NEW_CONTACT_STATUSES else NON_SUBSCRIBED
+    options.consent_confirmed = bool(form.consent_confirmed.data)
+    options.suppression_list = bool(form.suppression_list.data)
     options.field_rules = read_rules(request.form, rule_names)
     if advance:
         drafts.reach(state, "confirm")
