@@ -286,3 +286,19 @@ def test_a_notification_never_redirects_to_another_site(
     db.session.commit()
     response = client.get(f"/notifications/{note.id}")
     assert response.headers["Location"] == "/notifications/"
+
+
+def test_a_cancelled_import_says_where_it_stopped_in_the_history_and_on_its_page(
+    client: FlaskClient, signed_in: User, tenant: Tenant
+) -> None:
+    job = new_job(tenant, csv_bytes(ROWS), "big-list.csv", mapping=MAPPING)
+    job.status, job.cancel_requested = "cancelled", True
+    job.started_at = datetime.now(UTC) - timedelta(seconds=30)
+    job.completed_at = datetime.now(UTC)
+    job.total_rows, job.processed_rows, job.created_count = 10_000, 4000, 4000
+    db.session.commit()
+    listed = " ".join(client.get("/history").get_data(as_text=True).split())
+    row = listed[listed.index(f'id="import-{job.id}"') :].split("</tr>")[0]
+    assert "Stopped at row 4,000 of 10,000 (40%)" in row
+    page = " ".join(client.get(f"/history/imports/{job.id}").get_data(as_text=True).split())
+    assert "Stopped at row 4,000 of 10,000 (40%)" in page

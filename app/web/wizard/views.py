@@ -804,11 +804,37 @@ def job(job_id: str) -> Any:
     return render_template("wizard/job.html", **context)
 
 
-@bp.post("/<job_id>/cancel")
+def cancel_refusal(job: ImportJob) -> str | None:
+    """Why a Cancel of this import cannot be asked for now, or None when it can."""
+    if job.status not in ("pending", "processing"):
+        return f"This import has already ended ({job.status.replace('_', ' ')})."
+    if job.cancel_requested:
+        return "This import is already stopping: it ends after the batch it is writing."
+    return None
+
+
+@bp.route("/<job_id>/cancel", methods=["GET", "POST"])
 @login_required
 def cancel(job_id: str) -> Any:
-    """Stop a running import at the next batch; what was written stays and can be rolled back."""
+    """Ask first (GET); then stop a running import at the next batch (POST).
+
+    What was written stays and can be rolled back. An htmx GET asks inside the progress card,
+    whose poll then comes here, so the question stays up while the numbers move.
+    """
     job = get_scoped_or_404(ImportJob, job_id)
+    if job.status == "draft":
+        return redirect(resume_url(job), 303)
+    if request.method == "GET":
+        if request.htmx:
+            return render_template(
+                "wizard/_progress.html",
+                job=job,
+                progress=progress_facts(job),
+                confirming_cancel=True,
+                # focus moves to the question on the click, not on every poll after it
+                focus_question=request.headers.get("HX-Trigger") == "cancel-import",
+            )
+        return render_template("wizard/cancel.html", job=job, refusal=cancel_refusal(job))
     try:
         request_cancel(job)
     except ImportRefused as exc:
