@@ -405,7 +405,7 @@ def test_options_are_saved_and_a_dry_run_shows_what_would_happen(
     assert re.search(r'id="would-update">2<', page)  # grace and alan
     assert re.search(r'id="would-fail">1<', page)
     assert "1 row matches unsubscribed or bounced contacts" in page
-    assert "would get a new last name" in page
+    assert "Last name 2" in visible(page)  # both would get a new last name
     assert "would join the segment “Spring leads”" in page
     assert "Download the row with errors (CSV)" in page
     assert db.session.scalar(select(func.count(Contact.id))) == 2  # nothing written
@@ -667,8 +667,50 @@ def test_a_cancelled_import_shows_where_it_stopped_not_100_percent(
     db.session.commit()
     page = " ".join(client.get(f"/imports/{job.id}").get_data(as_text=True).split())
     assert "Import cancelled" in page
-    assert 'id="percent">40%<' in page and "100%" not in page
+    bar = page[page.index('class="progress-bar-row"') :].split("</p>")[0]  # bar and its line
+    assert 'id="percent">40%<' in bar and "100%" not in visible(bar)
     assert re.search(r'<progress id="progress-bar"[^>]* value="40"', page)
     assert re.search(
         r"Stopped at row <span[^>]*>4,000</span> of <span[^>]*>10,000</span> \(40%\)", page
     )
+
+
+def test_the_review_step_draws_the_outcome_and_the_field_changes_as_bars_with_their_numbers(
+    client: FlaskClient, signed_in: User, tenant: Tenant
+) -> None:
+    add_contact(tenant, "grace@example.com", first_name="Grace", company="Old Co")
+    add_contact(tenant, "alan@example.com", first_name="Alan", last_name="Turing")
+    job = draft_of(upload(client, LEADS))
+    through_mapping(client, job)
+    post(client, f"/imports/{job.id}/options", {**options_form(), "action": "continue"})
+    work()
+    page = client.get(f"/imports/{job.id}/confirm").get_data(as_text=True)
+
+    chart = page[page.index('id="dry-run-outcome"') :].split("</figure>")[0]
+    assert re.search(
+        r'<svg class="chart-bar" role="img" '
+        r'aria-labelledby="dry-run-outcome-title dry-run-outcome-legend"',
+        chart,
+    )
+    bars = re.findall(r'<rect class="chart-(\w+)" x="([\d.]+)%" y="0" width="([\d.]+)%"', chart)
+    assert [kind for kind, _, _ in bars] == ["created", "updated", "refused"]  # zeros left out
+    assert sum(float(width) for _, _, width in bars) == pytest.approx(100)
+    legend = visible(chart[chart.index('id="dry-run-outcome-legend"') :])
+    assert "would be created: 1 (25%)" in legend
+    assert "would be updated: 2 (50%)" in legend
+    assert "refused for errors: 1 (25%)" in legend
+    assert "What the import would do with the 4 rows of the file" in visible(chart)
+
+    fields = page[page.index('id="field-changes"') :].split("</figure>")[0]
+    text = visible(fields)
+    assert "How many of the 2 contacts that would be updated get a new value" in text
+    assert "Last name 1" in text and "Company 2" in text
+    widths = dict(
+        re.findall(
+            r'<span class="chart-label">([^<]+)</span>\s*<svg[^>]*>.*?'
+            r'<rect class="chart-field" x="0" y="0" width="([\d.]+)%"',
+            fields,
+            re.S,
+        )
+    )
+    assert widths["Company"] == "100.0" and widths["Last name"] == "50.0"

@@ -49,6 +49,7 @@ from app.models.contact import CUSTOM_FIELD_TYPES
 from app.storage import StorageError
 from app.storage.base import content_disposition, format_size
 from app.tenancy import get_scoped_or_404, scoped
+from app.web.charts import BarSegment, share_bars, stacked_bar
 from app.web.wizard import drafts
 from app.web.wizard.forms import (
     DELIMITERS,
@@ -588,6 +589,15 @@ def _dry_run_context(job: ImportJob) -> dict[str, Any]:
         (labels.get(name, name.removeprefix("custom:")), count)
         for name, count in (result.get("fieldChanges") or {}).items()
     ]
+    outcome = stacked_bar(
+        [
+            ("created", "would be created", result.get("wouldCreate", 0)),
+            ("updated", "would be updated", result.get("wouldUpdate", 0)),
+            ("unchanged", "already up to date", result.get("wouldLeaveUnchanged", 0)),
+            ("skipped", "would be skipped", result.get("wouldSkip", 0)),
+            ("refused", "refused for errors", result.get("errorRows", 0)),
+        ]
+    )
     return {
         "job": job,
         "options": drafts.options_of(job),
@@ -597,6 +607,8 @@ def _dry_run_context(job: ImportJob) -> dict[str, Any]:
         "dry_run_percent": percent,
         "dry_run_estimate": estimate,
         "field_changes": field_changes,
+        "outcome_bar": outcome,
+        "field_bars": share_bars(field_changes, result.get("wouldUpdate", 0)),
     }
 
 
@@ -734,8 +746,21 @@ def discard(job_id: str) -> Any:
 # --- the job page --------------------------------------------------------------------------
 
 
+def import_outcome(job: ImportJob) -> list[BarSegment]:
+    """What an import did with the rows it read, as the segments of one stacked bar."""
+    return stacked_bar(
+        [
+            ("created", "created", job.created_count),
+            ("updated", "updated", job.updated_count),
+            ("unchanged", "unchanged", job.unchanged_count),
+            ("skipped", "skipped", job.skipped_count),
+            ("refused", "refused for errors", job.error_count),
+        ]
+    )
+
+
 def progress_facts(job: ImportJob, now: datetime | None = None) -> dict[str, Any]:
-    """Percent, rows per second and time left of a running import."""
+    """Percent, rows per second and time left of a running import; its outcome once ended."""
     now = now or datetime.now(UTC)
     started = job.started_at
     if started is not None and started.tzinfo is None:
@@ -768,6 +793,7 @@ def progress_facts(job: ImportJob, now: datetime | None = None) -> dict[str, Any
         "elapsed": _duration(elapsed) if started else None,
         "waiting": waiting,
         "running": job.status in ("pending", "processing"),
+        "outcome": import_outcome(job) if job.is_finished or job.status == "rolled_back" else [],
         "polling": job.status in ("pending", "processing")
         or job.rollback_status in ("pending", "processing")
         or report_pending,
