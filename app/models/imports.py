@@ -119,7 +119,11 @@ class ImportJob(db.Model):
 
     @property
     def percent(self) -> int:
-        """Progress in whole percent (100 when finished)."""
+        """Progress in whole percent: where it stopped when cancelled, 100 when otherwise ended."""
+        if self.status == "cancelled":
+            if not self.total_rows:
+                return 0
+            return min(100, int(self.processed_rows * 100 / self.total_rows))
         if self.is_finished or self.status == "rolled_back":
             return 100
         if not self.total_rows:

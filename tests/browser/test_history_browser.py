@@ -106,7 +106,25 @@ def test_a_long_import_is_cancelled_from_its_page(
     expect(page.locator("#time-left")).to_contain_text("left")
     expect(page.locator("#rows-total")).to_have_text("300,000")
     screenshot(page, "import-progress-running")
+
+    # Cancel asks first; "Keep importing" leaves the import running.
     page.get_by_role("button", name="Cancel import").click()
+    question = page.locator("#cancel-confirm")
+    expect(question).to_contain_text(
+        "Stop this import? Rows already imported stay imported and can be rolled back."
+    )
+    expect(page.get_by_role("button", name="Keep importing")).to_be_focused()
+    page.wait_for_timeout(1500)  # the card polls meanwhile: the question stays up
+    expect(question).to_be_visible()
+    expect(page.get_by_role("button", name="Keep importing")).to_be_focused()
+    page.get_by_role("button", name="Keep importing").click()
+    expect(question).to_have_count(0)
+    expect(page.locator("#job-status")).to_have_text("processing")
+
+    page.get_by_role("button", name="Cancel import").click()
+    expect(question).to_be_visible()
+    screenshot(page, "import-cancel-confirm")
+    page.get_by_role("button", name="Yes, stop the import").click()
 
     expect(page.locator("#job-status")).to_have_text("cancelled", timeout=30_000)
     expect(page.get_by_role("heading", name="Import cancelled")).to_be_visible()
@@ -118,6 +136,17 @@ def test_a_long_import_is_cancelled_from_its_page(
     job = db.session.get(ImportJob, job.id)
     assert job.status == "cancelled"
     assert 0 < job.processed_rows < 300_000
+    # the bar and its text stop where the import did, not at 100%
+    percent = job.processed_rows * 100 // 300_000
+    expect(page.locator("#percent")).to_have_text(f"{percent}%")
+    expect(page.locator("#progress-bar")).to_have_attribute("value", str(percent))
+    expect(page.locator("#progress-line")).to_contain_text(
+        f"Stopped at row {job.processed_rows:,} of 300,000 ({percent}%)"
+    )
+    page.goto("/history")
+    expect(page.locator(f"#import-{job.id}")).to_contain_text(
+        f"Stopped at row {job.processed_rows:,} of 300,000 ({percent}%)"
+    )
     count = db.session.scalar(select(func.count(Contact.id)).where(Contact.tenant_id == tenant.id))
     assert count == job.created_count == job.processed_rows
 

@@ -394,3 +394,62 @@ def test_every_step_works_without_javascript(
     finally:
         context.close()
     assert len(snapshot(tenant.id)) == 4
+
+
+def test_the_review_step_and_the_finished_import_show_the_outcome_as_bars(
+    page: Page,
+    user: User,
+    tenant: Tenant,
+    worker: subprocess.Popen[bytes],
+    tmp_path: Path,
+) -> None:
+    rows = [["Email", "First Name", "Last Name", "Company", "Phone"]]
+    for n in range(12):  # known people: 8 changed jobs, 4 did not
+        company = f"New Co {n}" if n < 8 else f"Co {n}"
+        add_contact(tenant, f"known{n}@example.com", first_name=f"K{n}", company=f"Co {n}")
+        rows.append(
+            [f"known{n}@example.com", f"K{n}", f"Surname{n}" if n in (0, 3, 6) else "", company, ""]
+        )
+    rows += [[f"new{n}@example.com", f"N{n}", f"L{n}", "Acme", ""] for n in range(26)]
+    rows += [["not-an-email", "Bad", "Row", "", ""], ["also@bad", "Bad", "Row", "", ""]]
+    path = write_csv(tmp_path / "fair-leads.csv", rows)
+
+    sign_in(page, user.email)
+    upload(page, path)
+    page.get_by_role("button", name="Continue to mapping").click()
+    page.wait_for_url(re.compile(r"/mapping$"))
+    page.locator("#continue").click()
+    page.wait_for_url(re.compile(r"/options$"))
+    expect(page.get_by_label("Update")).to_be_checked()
+    page.get_by_role("button", name="Continue to review").click()
+
+    # The review step: one stacked bar, the numbers beside it, and a bar per changed field.
+    page.wait_for_url(re.compile(r"/confirm$"))
+    outcome = page.locator("#dry-run-outcome")
+    expect(outcome).to_be_visible(timeout=30_000)
+    bar = outcome.get_by_role("img")
+    expect(bar).to_have_accessible_name(re.compile(r"would be created: 26 \(\d+%\)"))
+    legend = page.locator("#dry-run-outcome-legend")
+    expect(legend).to_contain_text("would be created: 26")
+    expect(legend).to_contain_text("would be updated: 8")
+    expect(legend).not_to_contain_text("skipped")  # a zero is left out
+    expect(legend).to_contain_text("already up to date: 4")
+    expect(legend).to_contain_text("refused for errors: 2")
+    created = outcome.locator("svg.chart-bar rect.chart-created")
+    assert created.evaluate("r => getComputedStyle(r).fill") == "rgb(46, 125, 50)"  # from app.css
+    fields = page.locator("#field-changes")
+    expect(fields).to_contain_text(re.compile(r"Company\s+8"))
+    expect(fields).to_contain_text(re.compile(r"Last name\s+3"))
+    outcome.scroll_into_view_if_needed()
+    shot = screenshot(page, "wizard-5b-review-outcome-bar")
+
+    page.get_by_role("button", name="Start import").click()
+    page.wait_for_url(re.compile(r"/imports/[0-9a-f-]+$"))
+    expect(page.locator("#job-status")).to_have_text("completed", timeout=60_000)
+    done = page.locator("#job-outcome")
+    expect(done).to_be_visible()
+    expect(page.locator("#job-outcome-legend")).to_contain_text("created: 26")
+    expect(page.locator("#job-outcome-legend")).to_contain_text("updated: 8")
+    expect(done.get_by_role("img")).to_have_accessible_name(re.compile(r"created: 26"))
+    finished = screenshot(page, "wizard-7b-finished-outcome-bar")
+    assert shot.exists() and finished.exists()

@@ -276,6 +276,10 @@ PROBES: list[Probe] = [
     # a running and a finished import
     Probe("wizard.job", "GET", lambda o: f"/imports/{o.running.id}", owner_sees_secret=True),
     Probe("wizard.job", "GET", lambda o: f"/imports/{o.running.id}", htmx=True),
+    Probe(
+        "wizard.cancel", "GET", lambda o: f"/imports/{o.running.id}/cancel", owner_sees_secret=True
+    ),
+    Probe("wizard.cancel", "GET", lambda o: f"/imports/{o.running.id}/cancel", htmx=True),
     Probe("wizard.cancel", "POST", lambda o: f"/imports/{o.running.id}/cancel"),
     Probe("wizard.cancel", "POST", lambda o: f"/imports/{o.running.id}/cancel", htmx=True),
     Probe(

@@ -286,3 +286,41 @@ def test_a_notification_never_redirects_to_another_site(
     db.session.commit()
     response = client.get(f"/notifications/{note.id}")
     assert response.headers["Location"] == "/notifications/"
+
+
+def test_a_cancelled_import_says_where_it_stopped_in_the_history_and_on_its_page(
+    client: FlaskClient, signed_in: User, tenant: Tenant
+) -> None:
+    job = new_job(tenant, csv_bytes(ROWS), "big-list.csv", mapping=MAPPING)
+    job.status, job.cancel_requested = "cancelled", True
+    job.started_at = datetime.now(UTC) - timedelta(seconds=30)
+    job.completed_at = datetime.now(UTC)
+    job.total_rows, job.processed_rows, job.created_count = 10_000, 4000, 4000
+    db.session.commit()
+    listed = " ".join(client.get("/history").get_data(as_text=True).split())
+    row = listed[listed.index(f'id="import-{job.id}"') :].split("</tr>")[0]
+    assert "Stopped at row 4,000 of 10,000 (40%)" in row
+    page = " ".join(client.get(f"/history/imports/{job.id}").get_data(as_text=True).split())
+    assert "Stopped at row 4,000 of 10,000 (40%)" in page
+
+
+def test_a_finished_import_draws_its_outcome_as_one_bar_with_the_numbers_beside_it(
+    client: FlaskClient, signed_in: User, tenant: Tenant
+) -> None:
+    add_contact(tenant, "grace@example.com", first_name="G")
+    job = finished_import(tenant, signed_in)
+    for url, chart_id in (
+        (f"/history/imports/{job.id}", "detail-outcome"),
+        (f"/imports/{job.id}", "job-outcome"),
+    ):
+        page = client.get(url).get_data(as_text=True)
+        chart = page[page.index(f'id="{chart_id}"') :].split("</figure>")[0]
+        assert f'role="img" aria-labelledby="{chart_id}-title {chart_id}-legend"' in chart
+        kinds = re.findall(r'<rect class="chart-(\w+)" x="[\d.]+%" y="0" width="[\d.]+%"', chart)
+        assert kinds == ["created", "updated", "refused"]
+        legend = " ".join(re.sub(r"<[^>]+>", "", chart).split())
+        assert "What the import did with the 4 rows it read" in legend
+        assert "created: 2 (50%)" in legend
+        assert "updated: 1 (25%)" in legend
+        assert "refused for errors: 1 (25%)" in legend
+        assert "unchanged" not in legend and "skipped" not in legend

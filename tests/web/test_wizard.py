@@ -20,7 +20,7 @@ from app.jobs.queue import get_queue, redis_connection
 from app.models import Contact, CustomField, ImportJob, Segment, Tenant, User
 from app.models.types import utcnow
 from tests.conftest import csrf_token
-from tests.imports.conftest import add_contact, csv_bytes, snapshot
+from tests.imports.conftest import add_contact, csv_bytes, new_job, snapshot
 
 LEADS = csv_bytes(
     [
@@ -429,7 +429,7 @@ def test_options_are_saved_and_a_dry_run_shows_what_would_happen(
     assert re.search(r'id="would-update">2<', page)  # grace and alan
     assert re.search(r'id="would-fail">1<', page)
     assert "1 row matches unsubscribed or bounced contacts" in page
-    assert "would get a new last name" in page
+    assert "Last name 2" in visible(page)  # both would get a new last name
     assert "would join the segment “Spring leads”" in page
     assert "Download the row with errors (CSV)" in page
     assert db.session.scalar(select(func.count(Contact.id))) == 2  # nothing written
@@ -636,3 +636,134 @@ def test_phone_countries_are_by_name_with_the_tenant_usual_one_first(
     ]
     assert labels.count("Germany (DE)") == 1
     assert "Ascension Island (AC)" in labels and "AC (AC)" not in labels
+
+
+def running_import(tenant: Tenant, processed: int = 4000, total: int = 10_000) -> ImportJob:
+    """An import a worker is writing: `processed` of `total` rows done."""
+    job = new_job(tenant, LEADS, "big-list.csv", mapping={"E-mail Address": "email"})
+    job.status, job.started_at = "processing", utcnow() - timedelta(seconds=20)
+    job.total_rows, job.processed_rows, job.created_count = total, processed, processed
+    db.session.commit()
+    return job
+
+
+CANCEL_QUESTION = "Stop this import? Rows already imported stay imported and can be rolled back."
+
+
+def visible(html: str) -> str:
+    """The words of a page as a reader sees them: tags dropped, whitespace collapsed."""
+    return " ".join(re.sub(r"<[^>]+>", "", html).split())
+
+
+def test_cancel_asks_for_confirmation_on_a_page_of_its_own_without_javascript(
+    client: FlaskClient, signed_in: User, tenant: Tenant
+) -> None:
+    job = running_import(tenant)
+    page = client.get(f"/imports/{job.id}").get_data(as_text=True)
+    assert re.search(rf'<a href="/imports/{job.id}/cancel"[^>]*>Cancel import</a>', page)
+
+    asked = client.get(f"/imports/{job.id}/cancel")
+    text = " ".join(asked.get_data(as_text=True).split())
+    assert asked.status_code == 200 and CANCEL_QUESTION in visible(text)
+    assert re.search(rf'<form method="post" action="/imports/{job.id}/cancel"', text)
+    assert ">Yes, stop the import</button>" in text
+    assert re.search(rf'<a href="/imports/{job.id}"[^>]*>Keep importing</a>', text)
+    db.session.expire_all()
+    assert not job.cancel_requested  # asking changes nothing
+
+    stopped = post(client, f"/imports/{job.id}/cancel", {})
+    assert stopped.status_code == 303 and stopped.headers["Location"] == f"/imports/{job.id}"
+    db.session.expire_all()
+    assert job.cancel_requested and job.status == "processing"
+    page = client.get(f"/imports/{job.id}").get_data(as_text=True)
+    assert "Stopping…" in page and "Cancel import" not in page
+
+
+def test_cancel_with_htmx_asks_inside_the_progress_card_which_keeps_polling(
+    client: FlaskClient, signed_in: User, tenant: Tenant
+) -> None:
+    job = running_import(tenant)
+    asked = client.get(f"/imports/{job.id}/cancel", headers={"HX-Request": "true"})
+    text = " ".join(asked.get_data(as_text=True).split())
+    assert "<html" not in text and CANCEL_QUESTION in visible(text)
+    # the poll asks the same question again, so the next second does not wipe it away
+    assert f'hx-get="/imports/{job.id}/cancel" hx-trigger="every 1s"' in text
+    assert f'hx-post="/imports/{job.id}/cancel"' in text
+    assert re.search(rf'hx-get="/imports/{job.id}"[^>]*>Keep importing</a>', text)
+    assert 'id="percent">40%<' in text
+
+    job.status, job.completed_at = "completed", utcnow()
+    job.processed_rows = job.total_rows
+    db.session.commit()
+    ended = client.get(f"/imports/{job.id}/cancel", headers={"HX-Request": "true"})
+    text = ended.get_data(as_text=True)
+    assert CANCEL_QUESTION not in text and 'hx-trigger="every 1s"' not in text
+    assert "Import finished" in text
+
+
+def test_the_cancel_page_of_an_ended_import_says_so(
+    client: FlaskClient, signed_in: User, tenant: Tenant
+) -> None:
+    job = running_import(tenant)
+    job.status, job.completed_at, job.cancel_requested = "cancelled", utcnow(), True
+    db.session.commit()
+    text = client.get(f"/imports/{job.id}/cancel").get_data(as_text=True)
+    assert CANCEL_QUESTION not in text and "Yes, stop the import" not in text
+    assert "This import has already ended (cancelled)." in text
+
+
+def test_a_cancelled_import_shows_where_it_stopped_not_100_percent(
+    client: FlaskClient, signed_in: User, tenant: Tenant
+) -> None:
+    job = running_import(tenant, processed=4000, total=10_000)
+    job.status, job.completed_at, job.cancel_requested = "cancelled", utcnow(), True
+    db.session.commit()
+    page = " ".join(client.get(f"/imports/{job.id}").get_data(as_text=True).split())
+    assert "Import cancelled" in page
+    bar = page[page.index('class="progress-bar-row"') :].split("</p>")[0]  # bar and its line
+    assert 'id="percent">40%<' in bar and "100%" not in visible(bar)
+    assert re.search(r'<progress id="progress-bar"[^>]* value="40"', page)
+    assert re.search(
+        r"Stopped at row <span[^>]*>4,000</span> of <span[^>]*>10,000</span> \(40%\)", page
+    )
+
+
+def test_the_review_step_draws_the_outcome_and_the_field_changes_as_bars_with_their_numbers(
+    client: FlaskClient, signed_in: User, tenant: Tenant
+) -> None:
+    add_contact(tenant, "grace@example.com", first_name="Grace", company="Old Co")
+    add_contact(tenant, "alan@example.com", first_name="Alan", last_name="Turing")
+    job = draft_of(upload(client, LEADS))
+    through_mapping(client, job)
+    post(client, f"/imports/{job.id}/options", {**options_form(), "action": "continue"})
+    work()
+    page = client.get(f"/imports/{job.id}/confirm").get_data(as_text=True)
+
+    chart = page[page.index('id="dry-run-outcome"') :].split("</figure>")[0]
+    assert re.search(
+        r'<svg class="chart-bar" role="img" '
+        r'aria-labelledby="dry-run-outcome-title dry-run-outcome-legend"',
+        chart,
+    )
+    bars = re.findall(r'<rect class="chart-(\w+)" x="([\d.]+)%" y="0" width="([\d.]+)%"', chart)
+    assert [kind for kind, _, _ in bars] == ["created", "updated", "refused"]  # zeros left out
+    assert sum(float(width) for _, _, width in bars) == pytest.approx(100)
+    legend = visible(chart[chart.index('id="dry-run-outcome-legend"') :])
+    assert "would be created: 1 (25%)" in legend
+    assert "would be updated: 2 (50%)" in legend
+    assert "refused for errors: 1 (25%)" in legend
+    assert "What the import would do with the 4 rows of the file" in visible(chart)
+
+    fields = page[page.index('id="field-changes"') :].split("</figure>")[0]
+    text = visible(fields)
+    assert "How many of the 2 contacts that would be updated get a new value" in text
+    assert "Last name 1" in text and "Company 2" in text
+    widths = dict(
+        re.findall(
+            r'<span class="chart-label">([^<]+)</span>\s*<svg[^>]*>.*?'
+            r'<rect class="chart-field" x="0" y="0" width="([\d.]+)%"',
+            fields,
+            re.S,
+        )
+    )
+    assert widths["Company"] == "100.0" and widths["Last name"] == "50.0"

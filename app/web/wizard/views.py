@@ -51,6 +51,7 @@ from app.models.contact import CUSTOM_FIELD_TYPES
 from app.storage import StorageError
 from app.storage.base import content_disposition, format_size
 from app.tenancy import current_tenant_id, get_scoped_or_404, scoped
+from app.web.charts import BarSegment, share_bars, stacked_bar
 from app.web.wizard import drafts
 from app.web.wizard.forms import (
     DELIMITERS,
@@ -598,6 +599,15 @@ def _dry_run_context(job: ImportJob) -> dict[str, Any]:
         (labels.get(name, name.removeprefix("custom:")), count)
         for name, count in (result.get("fieldChanges") or {}).items()
     ]
+    outcome = stacked_bar(
+        [
+            ("created", "would be created", result.get("wouldCreate", 0)),
+            ("updated", "would be updated", result.get("wouldUpdate", 0)),
+            ("unchanged", "already up to date", result.get("wouldLeaveUnchanged", 0)),
+            ("skipped", "would be skipped", result.get("wouldSkip", 0)),
+            ("refused", "refused for errors", result.get("errorRows", 0)),
+        ]
+    )
     return {
         "job": job,
         "options": drafts.options_of(job),
@@ -607,6 +617,8 @@ def _dry_run_context(job: ImportJob) -> dict[str, Any]:
         "dry_run_percent": percent,
         "dry_run_estimate": estimate,
         "field_changes": field_changes,
+        "outcome_bar": outcome,
+        "field_bars": share_bars(field_changes, result.get("wouldUpdate", 0)),
     }
 
 
@@ -744,8 +756,21 @@ def discard(job_id: str) -> Any:
 # --- the job page --------------------------------------------------------------------------
 
 
+def import_outcome(job: ImportJob) -> list[BarSegment]:
+    """What an import did with the rows it read, as the segments of one stacked bar."""
+    return stacked_bar(
+        [
+            ("created", "created", job.created_count),
+            ("updated", "updated", job.updated_count),
+            ("unchanged", "unchanged", job.unchanged_count),
+            ("skipped", "skipped", job.skipped_count),
+            ("refused", "refused for errors", job.error_count),
+        ]
+    )
+
+
 def progress_facts(job: ImportJob, now: datetime | None = None) -> dict[str, Any]:
-    """Percent, rows per second and time left of a running import."""
+    """Percent, rows per second and time left of a running import; its outcome once ended."""
     now = now or datetime.now(UTC)
     started = job.started_at
     if started is not None and started.tzinfo is None:
@@ -778,6 +803,7 @@ def progress_facts(job: ImportJob, now: datetime | None = None) -> dict[str, Any
         "elapsed": _duration(elapsed) if started else None,
         "waiting": waiting,
         "running": job.status in ("pending", "processing"),
+        "outcome": import_outcome(job) if job.is_finished or job.status == "rolled_back" else [],
         "polling": job.status in ("pending", "processing")
         or job.rollback_status in ("pending", "processing")
         or report_pending,
@@ -814,11 +840,37 @@ def job(job_id: str) -> Any:
     return render_template("wizard/job.html", **context)
 
 
-@bp.post("/<job_id>/cancel")
+def cancel_refusal(job: ImportJob) -> str | None:
+    """Why a Cancel of this import cannot be asked for now, or None when it can."""
+    if job.status not in ("pending", "processing"):
+        return f"This import has already ended ({job.status.replace('_', ' ')})."
+    if job.cancel_requested:
+        return "This import is already stopping: it ends after the batch it is writing."
+    return None
+
+
+@bp.route("/<job_id>/cancel", methods=["GET", "POST"])
 @login_required
 def cancel(job_id: str) -> Any:
-    """Stop a running import at the next batch; what was written stays and can be rolled back."""
+    """Ask first (GET); then stop a running import at the next batch (POST).
+
+    What was written stays and can be rolled back. An htmx GET asks inside the progress card,
+    whose poll then comes here, so the question stays up while the numbers move.
+    """
     job = get_scoped_or_404(ImportJob, job_id)
+    if job.status == "draft":
+        return redirect(resume_url(job), 303)
+    if request.method == "GET":
+        if request.htmx:
+            return render_template(
+                "wizard/_progress.html",
+                job=job,
+                progress=progress_facts(job),
+                confirming_cancel=True,
+                # focus moves to the question on the click, not on every poll after it
+                focus_question=request.headers.get("HX-Trigger") == "cancel-import",
+            )
+        return render_template("wizard/cancel.html", job=job, refusal=cancel_refusal(job))
     try:
         request_cancel(job)
     except ImportRefused as exc:
