@@ -25,6 +25,17 @@ STANDARD_FIELDS: dict[str, str] = {
 }
 CUSTOM_FIELD_TYPES = ("text", "number", "date", "boolean")
 TARGET_KINDS = ("standard", "custom", "tags", "ignore")
+SUGGESTION_REASONS: dict[str, str] = {
+    "remembered": "mapped the same way in one of the tenant's last imports",
+    "exact": "the header is a field's key or name",
+    "alias": "a known spelling of a field (an export's own column name or another language's)",
+    "common": "a common column (job title, city...): an existing or a new custom field",
+    "values": "the column's first values are email addresses or phone numbers",
+    "fuzzy": "the header looks like a field's name (a typo or another word order)",
+    "empty": "the column is empty in the first rows: nothing to import",
+    "none": "nothing fits, or another column fits this field better",
+}
+"""Every `Suggestion.reason`, with what it means (the API documents them from here)."""
 
 # Header spellings seen in real exports -> (target spec, where the spelling comes from).
 # Headers equal to a field key or label ("Email", "First Name", "TAGS", ...) match exactly and
@@ -122,7 +133,7 @@ class Suggestion:
 
     header: str
     target: FieldTarget
-    reason: str  # exact | alias | common | values | fuzzy | remembered | empty | none
+    reason: str  # one of SUGGESTION_REASONS
     score: float
     detail: str
 

@@ -11,6 +11,7 @@ import copy
 from functools import cache
 from typing import Any
 
+from app.imports.mapping import SUGGESTION_REASONS
 from app.imports.service import ERRORS_KEPT_ON_JOB
 from app.models import SUBSCRIPTION_STATUSES
 from app.models.exports import EXPORT_FORMATS, EXPORT_STATUSES, EXPORT_TYPES
@@ -37,6 +38,7 @@ COUNT = {"type": "integer", "minimum": 0}
 BOOLEAN = {"type": "boolean"}
 UUID = {"type": "string", "format": "uuid"}
 TIME = {"type": "string", "format": "date-time"}
+FILE_TYPE = {"enum": ["csv", "xlsx", "json"]}
 
 
 def obj(properties: dict[str, Any], description: str = "", extra: bool = False) -> dict[str, Any]:
@@ -144,7 +146,7 @@ DRY_RUN = {
 _IMPORT_JOB_PROPERTIES = {
     **IMPORT_RESULT["properties"],
     "fileName": nullable(STRING),
-    "fileType": nullable({"enum": ["csv", "xlsx", "json"]}),
+    "fileType": nullable(FILE_TYPE),
     "fileSize": nullable(COUNT),
     "processedRows": COUNT,
     "unchanged": COUNT,
@@ -236,6 +238,67 @@ ERROR = {
     "required": ["error", "details"],
 }
 
+TARGET_SPEC = {
+    "type": "string",
+    "description": "A fieldMapping target: email, first_name, last_name, company, phone, tags, "
+    "ignore, custom:<key> for an existing custom field, or <key>:<type> for a custom field the "
+    "import creates (type text, number, date or boolean).",
+}
+
+DETECTED = obj(
+    {
+        "fileType": FILE_TYPE,
+        "encoding": {
+            **nullable(STRING),
+            "description": "The text encoding (e.g. utf-8, cp1252); null for XLSX.",
+        },
+        "delimiter": {
+            **nullable(STRING),
+            "description": "The column separator of a CSV/TSV file (e.g. `,` `;` or a tab); "
+            "null for XLSX and JSON.",
+        },
+        "sheet": {
+            **nullable(STRING),
+            "description": "The worksheet read: the first one with contacts; null but for XLSX.",
+        },
+        "sheets": {
+            "type": "array",
+            "items": STRING,
+            "description": "Every worksheet of an XLSX file, in order (empty for other types). "
+            "To import another one, pass options.sheet.",
+        },
+        "headers": {
+            "type": "array",
+            "items": STRING,
+            "description": "The file's column names, in the file's order.",
+        },
+        "rowEstimate": {
+            **COUNT,
+            "description": "About how many contact rows the file has (exact under 1 MB).",
+        },
+    },
+    "What reading the top of the file found; an import of its fileUrl reads it the same way.",
+)
+
+SUGGESTION = obj(
+    {
+        "header": {"type": "string", "description": "The column."},
+        "target": TARGET_SPEC,
+        "reason": {
+            "enum": list(SUGGESTION_REASONS),
+            "description": "Why: "
+            + "; ".join(f"`{name}`, {meaning}" for name, meaning in SUGGESTION_REASONS.items())
+            + ".",
+        },
+        "detail": {
+            "type": "string",
+            "description": "The reason in a sentence, as the web wizard shows it, e.g. "
+            "\"Known spelling, German ('Vorname')\".",
+        },
+    },
+    "The target suggested for one column and why.",
+)
+
 UPLOAD = obj(
     {
         "fileUrl": {
@@ -244,9 +307,25 @@ UPLOAD = obj(
         },
         "fileName": STRING,
         "fileSize": COUNT,
-        "fileType": {"enum": ["csv", "xlsx", "json"]},
+        "fileType": FILE_TYPE,
+        "detected": ref("UploadDetected"),
+        "suggestedMapping": {
+            "type": "object",
+            "additionalProperties": TARGET_SPEC,
+            "description": "A target for every column (`ignore` where nothing fits or the column "
+            "is empty), ready to send as the import's fieldMapping as it is or after changes. "
+            "It is what the web wizard would suggest: the tenant's custom fields and the "
+            "mappings of its last imports count. A file without an email column gets no email "
+            "target, and an import with it is refused until one is mapped.",
+        },
+        "suggestions": {
+            "type": "array",
+            "items": ref("MappingSuggestion"),
+            "description": "Why each column got its target, in the file's column order.",
+        },
     },
-    "A stored upload; the type is read from the file (CSV/TSV, XLSX, JSON or NDJSON).",
+    "A stored upload, what was detected in it and the suggested mapping; the type is read from "
+    "the file (CSV/TSV, XLSX, JSON or NDJSON).",
 )
 
 PRESIGNED_UPLOAD = obj(
@@ -449,10 +528,14 @@ def _paths() -> dict[str, Any]:
                 "uploadFile",
                 "Upload a file",
                 "Store a CSV, TSV, XLSX, JSON or NDJSON file for an import (multipart, streamed "
-                "to storage). The file is checked first: an empty, binary or unreadable file is "
-                "refused with 422. The fileUrl it answers works only with this tenant's tokens; "
-                "a file no import uses is deleted after the retention (30 days by default).",
-                {201: ok("Upload", "The stored file.")},
+                "to storage). The file is read first, as the web wizard reads it: an empty, "
+                "binary or unreadable file, or one with column names but no rows, is refused "
+                "with 422 and not stored. The answer says what was detected (type, encoding, "
+                "delimiter, worksheet, columns, about how many rows) and suggests a "
+                "fieldMapping with the reason for each column. The fileUrl it answers works "
+                "only with this tenant's tokens; a file no import uses is deleted after the "
+                "retention (30 days by default).",
+                {201: ok("Upload", "The stored file, what was detected and the suggestions.")},
                 (413, 415, 422, 503),
                 tag="Imports",
                 body={
@@ -467,7 +550,10 @@ def _paths() -> dict[str, Any]:
                 "Upload a big file straight to S3",
                 "When the server stores files in S3, a presigned form to upload a file directly "
                 "(up to the upload limit), valid for an hour; 400 when the server stores files "
-                "on its own disk.",
+                "on its own disk. The file goes to S3 without passing through this server, so "
+                "nothing is detected or suggested for it: the answer has no `detected` and no "
+                "`suggestedMapping`, and a file that cannot be imported is only refused by the "
+                "import. For the suggestions, send the file to POST /api/uploads.",
                 {200: ok("PresignedUpload", "Where and how to upload.")},
                 (413, 415, 422, 503),
                 tag="Imports",
@@ -679,6 +765,8 @@ def _document() -> dict[str, Any]:
         "Contact": CONTACT,
         "ContactPage": page("Contact", "Contacts, newest first."),
         "Upload": UPLOAD,
+        "UploadDetected": DETECTED,
+        "MappingSuggestion": SUGGESTION,
         "PresignedUpload": PRESIGNED_UPLOAD,
         "Me": ME,
     }

@@ -1,4 +1,4 @@
-"""What the API answers: imports, exports and contacts in camelCase JSON.
+"""What the API answers: uploads, imports, exports and contacts in camelCase JSON.
 
 The shapes are described in `openapi.py`; the API tests validate every answer against them.
 """
@@ -11,7 +11,9 @@ from urllib.parse import urljoin
 
 from flask import current_app, request, url_for
 
+from app.imports.mapping import Suggestion, target_to_spec
 from app.imports.options import ImportOptions
+from app.imports.parsing import SourceInfo
 from app.models import Contact, ExportJob, ImportJob
 from app.storage import StorageError, key_belongs_to
 
@@ -36,6 +38,36 @@ def absolute(url: str) -> str:
     """
     base = current_app.config.get("PUBLIC_URL") or request.host_url
     return urljoin(base if base.endswith("/") else base + "/", url)
+
+
+def detected(info: SourceInfo, row_estimate: int) -> dict[str, Any]:
+    """What reading the top of an uploaded file found: its settings, columns and about how many
+    rows."""
+    return {
+        "fileType": info.file_type,
+        "encoding": info.encoding,
+        "delimiter": info.delimiter,
+        "sheet": info.sheet,
+        "sheets": list(info.sheets),
+        "headers": list(info.headers),
+        "rowEstimate": row_estimate,
+    }
+
+
+def suggested_mapping(suggestions: list[Suggestion]) -> dict[str, Any]:
+    """The suggested fieldMapping (header -> target spec) and why each column got its target."""
+    return {
+        "suggestedMapping": {s.header: target_to_spec(s.target) for s in suggestions},
+        "suggestions": [
+            {
+                "header": s.header,
+                "target": target_to_spec(s.target),
+                "reason": s.reason,
+                "detail": s.detail,
+            }
+            for s in suggestions
+        ],
+    }
 
 
 def import_result(job: ImportJob, with_errors: bool = True) -> dict[str, Any]:

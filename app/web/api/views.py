@@ -50,6 +50,7 @@ from app.imports.service import (
     request_cancel,
     start_rollback,
 )
+from app.imports.suggestions import suggestions_for
 from app.models import Contact, ExportJob, ImportJob, Segment, Tag, contact_tags, segment_contacts
 from app.models.types import utcnow
 from app.storage import ObjectTooLarge, S3Storage, StorageError, object_key
@@ -233,13 +234,18 @@ def _receive(upload: FileStorage, sheet: str | None = None) -> drafts.StoredUplo
 
 @bp.post("/uploads")
 def upload() -> Any:
-    """Store a file for a later import; answers the opaque fileUrl to import it with."""
+    """Store a file for a later import; answers the opaque fileUrl to import it with, what was
+    detected in the file and the mapping the wizard would suggest for it."""
     stored = _receive(_uploaded_file())
+    facts = stored.facts
+    suggestions = suggestions_for(current_tenant_id(), facts.info.headers, facts.sample)
     response = jsonify(
         fileUrl=file_url_of(stored.key, stored.file_name),
         fileName=stored.file_name,
         fileSize=stored.size,
-        fileType=stored.facts.info.file_type,
+        fileType=facts.info.file_type,
+        detected=responses.detected(facts.info, facts.row_estimate),
+        **responses.suggested_mapping(suggestions),
     )
     response.status_code = 201
     return response

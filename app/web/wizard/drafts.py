@@ -32,7 +32,6 @@ from app.imports.mapping import (
     check_mapping,
     parse_target,
     rule_name,
-    suggest_mapping,
     target_to_spec,
 )
 from app.imports.options import ImportOptions, OptionsError
@@ -49,9 +48,9 @@ from app.imports.preview import PreviewColumn, PreviewRow, preview_rows
 from app.imports.service import (
     create_import_job,
     enqueue_import,
-    remembered_mapping,
     store_upload,
 )
+from app.imports.suggestions import suggestions_for
 from app.imports.validation import ValidationOptions
 from app.models import CustomField, ImportJob
 from app.storage import StorageError, clean_file_name
@@ -360,13 +359,7 @@ def _suggest(options: ImportOptions, state: dict[str, Any], facts: FileFacts) ->
     """Fill the mapping with suggestions for the headers and keep why each was suggested."""
     headers = state["headers"]
     custom = custom_fields()
-    labels = {key: field.label for key, field in custom.items()}
-    suggestions = suggest_mapping(
-        headers,
-        labels,
-        remembered_mapping(current_tenant_id()),
-        samples=[row.values for row in facts.sample if row.error is None],
-    )
+    suggestions = suggestions_for(current_tenant_id(), headers, facts.sample)
     choices: dict[str, str] = {}
     new_fields: dict[str, dict[str, str]] = {}
     why: dict[str, dict[str, Any]] = {}

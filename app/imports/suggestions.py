@@ -1,0 +1,41 @@
+"""A tenant's mapping suggestions for a file: the wizard, the API and the command line ask here.
+
+`mapping.suggest_mapping` knows nothing of tenants; this reads what it needs of one tenant (its
+custom fields and the mappings of its last imports) so every caller suggests the same thing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import select
+
+from app.extensions import db
+from app.imports.mapping import Suggestion, suggest_mapping
+from app.imports.parsing import SourceRow
+from app.imports.service import remembered_mapping
+from app.models import CustomField
+
+
+def custom_field_labels(tenant_id: uuid.UUID) -> dict[str, str]:
+    """The tenant's custom fields as key -> label, by label."""
+    rows = db.session.execute(
+        select(CustomField.key, CustomField.label)
+        .where(CustomField.tenant_id == tenant_id)
+        .order_by(CustomField.label)
+    )
+    return {key: label for key, label in rows}
+
+
+def suggestions_for(
+    tenant_id: uuid.UUID, headers: Sequence[str], rows: Iterable[SourceRow]
+) -> list[Suggestion]:
+    """A suggestion for each header, in header order, from the tenant's custom fields, its last
+    mappings and the file's first rows (a row the reader could not read is left out)."""
+    return suggest_mapping(
+        list(headers),
+        custom_field_labels(tenant_id),
+        remembered_mapping(tenant_id),
+        samples=[row.values for row in rows if row.error is None],
+    )
