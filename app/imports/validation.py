@@ -151,8 +151,11 @@ class RowValidator:
         mapping: dict[str, FieldTarget],
         custom_types: dict[str, str],
         options: ValidationOptions,
+        row_label: str = "Row",
     ) -> None:
+        """`row_label` is the word the source's row numbers go with ("Row", "Line", "Record")."""
         check_mapping(mapping, headers)
+        self._row_label = row_label
         self._check_email = options.validate_email
         self._check_phone = options.validate_phone
         self._region = _checked_region(options.default_region)
@@ -275,7 +278,8 @@ class RowValidator:
         column = self._email_column
         if not email:
             message = (
-                f"Row {row} has no email address in column '{column}': add one or remove the row."
+                f"{self._row_label} {row} has no email address in column '{column}': "
+                f"add one or remove the {self._row_label.lower()}."
             )
             errors.append(RowError(row, column, email, message))
             return ""
