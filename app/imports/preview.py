@@ -129,7 +129,7 @@ def _cell(
     if target.kind == "custom":
         return PreviewCell(display_value(clean.custom.get(str(target.key))))
     if target.key == "email":
-        return PreviewCell(clean.email_normalized)
+        return PreviewCell(clean.email)  # the value the contact stores
     return PreviewCell(display_value(clean.fields.get(str(target.key))))
 
 

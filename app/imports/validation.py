@@ -128,7 +128,13 @@ class ValidationOptions:
 
 @dataclass(slots=True)
 class CleanRow:
-    """A row that passed validation, normalized and typed."""
+    """A row that passed validation, normalized and typed.
+
+    `email` is what the contact stores and every page, the API and exports show; it is the
+    normalized address (`Ann@Example.COM` -> `ann@example.com`), the same as `email_normalized`,
+    which contacts are unique by. One spelling per contact: the preview shows it, and it does not
+    depend on which file first brought the contact in.
+    """
 
     row: int
     email: str
@@ -271,7 +277,7 @@ class RowValidator:
                 )
         if errors:
             return errors
-        return CleanRow(row, email, email_normalized, fields, custom, tags)
+        return CleanRow(row, email_normalized, email_normalized, fields, custom, tags)
 
     def _email(self, row: int, email: str, errors: list[RowError]) -> str:
         """The normalized email, or "" after recording why the email is unusable."""
