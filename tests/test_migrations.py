@@ -122,3 +122,33 @@ def test_upgrading_a_sqlite_database_with_imports_keeps_them(
             assert conn.execute(text("SELECT count(*) FROM import_events")).scalar() == 1
             assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
         db.engine.dispose()
+
+
+def test_upgrading_gives_existing_contacts_the_email_an_import_now_stores(
+    tmp_path: Path, redis_url: str
+) -> None:
+    """Contacts imported before kept the file's spelling; they get the previewed (normalized) one."""
+    app = create_app({"ENV": make_env(tmp_path, f"sqlite:///{tmp_path / 'db.sqlite'}", redis_url)})
+    tenant, ann, bob = (uuid.uuid4().hex for _ in range(3))
+    with app.app_context():
+        upgrade(revision="0005")
+        with db.engine.begin() as conn:
+            conn.execute(
+                text("INSERT INTO tenants (id, name, created_at) VALUES (:t, 'Old', '2026-01-01')"),
+                {"t": tenant},
+            )
+            for contact, email in ((ann, "Ann@Example.COM"), (bob, "bob@example.com")):
+                conn.execute(
+                    text(
+                        "INSERT INTO contacts (id, tenant_id, email, email_normalized, "
+                        "custom_fields, subscription_status, emails_opened, emails_clicked, "
+                        "created_at, updated_at) VALUES (:c, :t, :e, lower(:e), '{}', "
+                        "'subscribed', 0, 0, '2026-01-01', '2026-01-01')"
+                    ),
+                    {"c": contact, "t": tenant, "e": email},
+                )
+        upgrade()
+        with db.engine.connect() as conn:
+            emails = conn.execute(text("SELECT email FROM contacts ORDER BY email")).scalars()
+            assert list(emails) == ["ann@example.com", "bob@example.com"]
+        db.engine.dispose()

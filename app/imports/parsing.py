@@ -3,9 +3,11 @@
 `open_table` returns a `Table` whose `rows()` yields `SourceRow`s aligned with `headers`. A file
 that cannot be read at all raises `FileFormatError`, whose message is one sentence a marketer can
 act on; a problem confined to one row is reported on that row (`SourceRow.error`). Row numbers
-are the ones the user sees: the header is row 1 and the first data row is row 2 (spreadsheet and
-CSV rows keep the file's own numbering when blank rows are skipped; the n-th JSON record is row
-n + 1). The readers themselves live in `app.imports.readers`.
+are the ones the user sees, with the word `SourceInfo.row_label` gives: a CSV or sheet "Row"
+(the header is row 1, and blank rows keep the file's own numbering), an NDJSON "Line" (the
+physical line, blank lines counted) and a JSON array's "Record" (the first record is 1). They
+label rows; they are not positions (a resumed import skips a count of rows, not a number).
+The readers themselves live in `app.imports.readers`.
 """
 
 from __future__ import annotations

@@ -57,9 +57,10 @@ def preview_rows(
     mapping: dict[str, FieldTarget],
     custom_types: dict[str, str],
     options: ValidationOptions,
+    row_label: str = "Row",
 ) -> tuple[list[PreviewColumn], list[PreviewRow]]:
     """Normalize rows as the import would; raises MappingError while the mapping is unusable."""
-    validator = RowValidator(headers, mapping, custom_types, options)
+    validator = RowValidator(headers, mapping, custom_types, options, row_label)
     columns = [
         PreviewColumn(header, mapping[header])
         for header in headers
@@ -128,7 +129,7 @@ def _cell(
     if target.kind == "custom":
         return PreviewCell(display_value(clean.custom.get(str(target.key))))
     if target.key == "email":
-        return PreviewCell(clean.email_normalized)
+        return PreviewCell(clean.email)  # the value the contact stores
     return PreviewCell(display_value(clean.fields.get(str(target.key))))
 
 
@@ -144,14 +145,16 @@ def display_value(value: object) -> str:
 
 
 def error_report_rows(
-    headers: list[str], rows: Iterable[SourceRow], validator: RowValidator
+    headers: list[str], rows: Iterable[SourceRow], validator: RowValidator, row_label: str = "Row"
 ) -> Iterator[list[str]]:
-    """The header, then every failing row: its original cells plus `row` and `error`.
+    """The header, then every failing row: its original cells plus its number and `error`.
 
-    The rows are meant for a spreadsheet, so formula-like cells (`=HYPERLINK(...)`, `+cmd|...`)
-    get the `'` prefix exports use, and a spreadsheet shows them as text instead of running them.
+    The number's column is named after the source's rows (`row`, `line` or `record`, see
+    `error_report_header`). The rows are meant for a spreadsheet, so formula-like cells
+    (`=HYPERLINK(...)`, `+cmd|...`) get the `'` prefix exports use, and a spreadsheet shows them
+    as text instead of running them.
     """
-    yield [*map(neutralize, headers), "row", "error"]
+    yield error_report_header(headers, row_label)
     width = len(headers)
     for row in rows:
         cells = [*map(neutralize, row.values[:width]), *[""] * (width - len(row.values))]
@@ -161,6 +164,11 @@ def error_report_rows(
         result = validator.validate(row.line, row.values)
         if not isinstance(result, CleanRow):
             yield [*cells, str(row.line), _messages(result)]
+
+
+def error_report_header(headers: list[str], row_label: str) -> list[str]:
+    """The error report's header: the file's columns, then `row` (`line`, `record`) and `error`."""
+    return [*map(neutralize, headers), row_label.lower(), "error"]
 
 
 def _messages(errors: list[RowError]) -> str:

@@ -33,6 +33,7 @@ from app.imports.bulk import insert_rows
 from app.imports.mapping import FieldTarget
 from app.imports.options import ImportOptions, OptionsError
 from app.imports.parsing import FileFormatError, ReaderLimits, count_data_rows, open_table
+from app.imports.preview import error_report_header
 from app.imports.rollback import RollbackTally, revert_batch
 from app.imports.upsert import (
     ConcurrentInsert,
@@ -493,7 +494,11 @@ def _run_import(job: ImportJob, batch_size: int | None) -> ImportJob:
                 if job.total_rows is None:
                     job.total_rows = count_data_rows(path, table.info)
                 job.file_type = table.info.file_type
-                job.import_options = {**(job.import_options or {}), "source_headers": table.headers}
+                job.import_options = {
+                    **(job.import_options or {}),
+                    "source_headers": table.headers,
+                    "row_label": table.info.row_label,
+                }
                 db.session.commit()
             except OptionsError as exc:
                 return _fail(job, str(exc))
@@ -507,6 +512,7 @@ def _run_import(job: ImportJob, batch_size: int | None) -> ImportJob:
                 ValidationOptions(
                     options.validate_email, options.validate_phone, options.default_region
                 ),
+                table.info.row_label,
             )
             progress = Progress.of(job)
             if (job.total_rows or 0) >= current_app.config["IMPORT_PARALLEL_ROWS"]:
@@ -643,7 +649,7 @@ def _write_one_batch(
 
 
 def write_error_report(job: ImportJob) -> str | None:
-    """Write every failed row (original columns plus `row` and `error`) to storage; returns the key."""
+    """Write every failed row (original columns, its number and `error`) to storage; returns the key."""
     total = db.session.scalar(
         select(func.count(ImportRowError.id)).where(ImportRowError.import_job_id == job.id)
     )
@@ -654,7 +660,7 @@ def write_error_report(job: ImportJob) -> str | None:
         "w+", newline="", encoding="utf-8-sig", suffix=".csv", delete=False
     ) as f:
         writer = csv.writer(f)
-        writer.writerow([*map(neutralize, headers), "row", "error"])  # no formula runs in Excel
+        writer.writerow(error_report_header(headers, job.row_label))  # no formula runs in Excel
         stmt = (
             select(ImportRowError.row_number, ImportRowError.message, ImportRowError.raw)
             .where(ImportRowError.import_job_id == job.id)
@@ -922,6 +928,7 @@ def run_dry_run(
                 ValidationOptions(
                     options.validate_email, options.validate_phone, options.default_region
                 ),
+                table.info.row_label,
             )
             counts: Counter[str] = Counter()
             field_changes: Counter[str] = Counter()

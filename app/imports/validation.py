@@ -107,7 +107,13 @@ class ValidationOptions:
 
 @dataclass(slots=True)
 class CleanRow:
-    """A row that passed validation, normalized and typed."""
+    """A row that passed validation, normalized and typed.
+
+    `email` is what the contact stores and every page, the API and exports show; it is the
+    normalized address (`Ann@Example.COM` -> `ann@example.com`), the same as `email_normalized`,
+    which contacts are unique by. One spelling per contact: the preview shows it, and it does not
+    depend on which file first brought the contact in.
+    """
 
     row: int
     email: str
@@ -126,8 +132,11 @@ class RowValidator:
         mapping: dict[str, FieldTarget],
         custom_types: dict[str, str],
         options: ValidationOptions,
+        row_label: str = "Row",
     ) -> None:
+        """`row_label` is the word the source's row numbers go with ("Row", "Line", "Record")."""
         check_mapping(mapping, headers)
+        self._row_label = row_label
         self._check_email = options.validate_email
         self._check_phone = options.validate_phone
         self._region = _checked_region(options.default_region)
@@ -245,14 +254,15 @@ class RowValidator:
             _convert_cells(row, cells, self._consent, fields, errors)  # type: ignore[arg-type]
         if errors:
             return errors
-        return CleanRow(row, email, email_normalized, fields, custom, tags)
+        return CleanRow(row, email_normalized, email_normalized, fields, custom, tags)
 
     def _email(self, row: int, email: str, errors: list[RowError]) -> str:
         """The normalized email, or "" after recording why the email is unusable."""
         column = self._email_column
         if not email:
             message = (
-                f"Row {row} has no email address in column '{column}': add one or remove the row."
+                f"{self._row_label} {row} has no email address in column '{column}': "
+                f"add one or remove the {self._row_label.lower()}."
             )
             errors.append(RowError(row, column, email, message))
             return ""

@@ -48,7 +48,11 @@ segment_contacts = Table(
 
 
 class Contact(db.Model):
-    """A person a tenant can email; unique per tenant by normalized email."""
+    """A person a tenant can email; unique per tenant by normalized email.
+
+    `email` holds the normalized address too (lower case, as the import preview shows it):
+    one spelling per contact, whatever file brought it in (migration 0007 aligned older rows).
+    """
 
     __tablename__ = "contacts"
     __table_args__ = (

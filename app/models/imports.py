@@ -118,6 +118,16 @@ class ImportJob(db.Model):
         return self.status in FINISHED_STATUSES
 
     @property
+    def row_label(self) -> str:
+        """The word this file's row numbers go with: "Row", "Line" (NDJSON) or "Record" (JSON).
+
+        The engine stores it when it opens the file, the wizard when it reads a draft's file;
+        imports from before it was stored numbered every source's rows as "Row".
+        """
+        options = self.import_options or {}
+        return options.get("row_label") or (options.get("wizard") or {}).get("row_label") or "Row"
+
+    @property
     def percent(self) -> int:
         """Progress in whole percent: where it stopped when cancelled, 100 when otherwise ended."""
         if self.status == "cancelled":

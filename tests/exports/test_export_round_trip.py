@@ -44,7 +44,7 @@ def source(app: Flask) -> Tenant:
     add_custom_fields(tenant, CUSTOM)
     person(
         tenant,
-        "Ada.Lovelace@Example.com",
+        "ada.lovelace@example.com",  # stored as an import stores it
         first_name="Ada",
         last_name='O"Neil, Jr.',
         company="Acme; Corp",

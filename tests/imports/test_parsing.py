@@ -750,12 +750,12 @@ def test_json_array_reads_with_the_union_of_keys_in_first_seen_order(write_file:
     assert (info.file_type, info.json_format) == ("json", "array")
     assert info.headers == ["email", "name", "phone"]
     assert rows == [
-        SourceRow(2, ["a@example.com", "Ann", ""]),
-        SourceRow(3, ["b@example.com", "", "555"]),
+        SourceRow(1, ["a@example.com", "Ann", ""]),
+        SourceRow(2, ["b@example.com", "", "555"]),
     ]
 
 
-def test_ndjson_reads_one_record_per_line(write_file: WriteFile) -> None:
+def test_ndjson_reads_one_record_per_line_numbered_by_its_line(write_file: WriteFile) -> None:
     path = write_file(
         "people.ndjson", '{"email": "a@example.com"}\n\n{"email": "b", "name": "Bo"}\n'
     )
@@ -763,7 +763,7 @@ def test_ndjson_reads_one_record_per_line(write_file: WriteFile) -> None:
     info, rows = read_all(path)
 
     assert (info.json_format, info.headers) == ("ndjson", ["email", "name"])
-    assert rows == [SourceRow(2, ["a@example.com", ""]), SourceRow(3, ["b", "Bo"])]
+    assert rows == [SourceRow(1, ["a@example.com", ""]), SourceRow(3, ["b", "Bo"])]
 
 
 def test_nested_objects_flatten_to_dotted_columns_and_lists_join(write_file: WriteFile) -> None:
@@ -776,7 +776,7 @@ def test_nested_objects_flatten_to_dotted_columns_and_lists_join(write_file: Wri
     info, rows = read_all(write_file("people.json", json.dumps([record])))
 
     assert info.headers == ["email", "address.city", "address.geo.lat", "tags", "none"]
-    assert rows == [SourceRow(2, ["a@example.com", "Lyon", "45.76", "vip; newsletter", ""])]
+    assert rows == [SourceRow(1, ["a@example.com", "Lyon", "45.76", "vip; newsletter", ""])]
 
 
 def test_list_of_objects_is_a_row_error_naming_the_key(write_file: WriteFile) -> None:
@@ -787,7 +787,7 @@ def test_list_of_objects_is_a_row_error_naming_the_key(write_file: WriteFile) ->
     assert info.headers == ["email", "orders"]
     assert rows[0].values == ["a", ""]
     assert rows[0].error is not None
-    assert rows[0].error.startswith('Row 2: the field "orders" holds a list of objects')
+    assert rows[0].error.startswith('Record 1: the field "orders" holds a list of objects')
 
 
 def test_json_scalars_become_text(write_file: WriteFile) -> None:
@@ -837,17 +837,18 @@ def test_element_that_is_not_an_object_is_a_row_error(write_file: WriteFile) -> 
 
     assert [row.error for row in rows] == [
         None,
-        'Row 3 is text, not an object: each record must look like {"email": "..."}.',
-        'Row 4 is a list, not an object: each record must look like {"email": "..."}.',
-        'Row 5 is null, not an object: each record must look like {"email": "..."}.',
+        'Record 2 is text, not an object: each record must look like {"email": "..."}.',
+        'Record 3 is a list, not an object: each record must look like {"email": "..."}.',
+        'Record 4 is null, not an object: each record must look like {"email": "..."}.',
     ]
 
 
-def test_ndjson_row_errors_also_give_the_physical_line(write_file: WriteFile) -> None:
+def test_ndjson_row_errors_name_the_physical_line(write_file: WriteFile) -> None:
     _info, rows = read_all(write_file("people.ndjson", '{"email": "a"}\n\n\n[1]\n'))
 
+    assert rows[1].line == 4
     assert rows[1].error is not None
-    assert rows[1].error.startswith("Row 3 (line 4) is a list")
+    assert rows[1].error.startswith("Line 4 is a list")
 
 
 @pytest.mark.parametrize(
@@ -863,7 +864,7 @@ def test_ndjson_row_errors_also_give_the_physical_line(write_file: WriteFile) ->
         (
             "bad.ndjson",
             '{"email": "a"}\n\n{"email": \n',
-            r"^Line 3 of the file \(record 2\) is not valid JSON",
+            r"^Line 3 of the file is not valid JSON",
         ),
     ],
 )
@@ -902,7 +903,7 @@ def test_json_with_a_byte_order_mark_reads(
 
     _info, rows = read_all(path)
 
-    assert rows == [SourceRow(2, ["Renée"])]
+    assert rows == [SourceRow(1, ["Renée"])]
 
 
 def test_json_that_is_not_utf8_is_explained(write_file: WriteFile) -> None:

@@ -59,7 +59,7 @@ def test_import_creates_normalized_contacts_with_tags_and_segment(
     assert (job.total_rows, job.processed_rows, job.created_count, job.error_count) == (2, 2, 2, 0)
     contacts = snapshot(tenant.id)
     assert contacts["ada@example.com"] == {
-        "email": "Ada@Example.COM",
+        "email": "ada@example.com",
         "first_name": "Ada",
         "last_name": "Lovelace",
         "company": "Analytical",

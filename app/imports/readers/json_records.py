@@ -7,8 +7,9 @@ booleans are `true`/`false`, numbers keep their written digits except that `1.0`
 
 The columns are the union of keys in first-seen order, so opening a file makes one streaming
 pass to collect them (and to reject malformed or absurdly nested JSON early); rows() then makes
-a second pass. The n-th record is row n + 1, as if a header were row 1; NDJSON errors also give
-the physical line.
+a second pass. Rows are numbered as a person finds them in the file: a JSON array's n-th record
+is "Record n", an NDJSON row is "Line n" with n the physical line (blank lines count as lines);
+see `SourceInfo.row_label`.
 """
 
 from __future__ import annotations
@@ -139,11 +140,12 @@ class JsonTable(Table):
         headers = self.info.headers
         limits = self._limits
         max_cell = limits.max_cell_chars
+        label = self.info.row_label
         for count, (physical, record) in enumerate(self._records(), start=1):
             if count > limits.max_rows:
                 raise too_many_rows(limits)
-            line = count + 1
-            where = f"Row {line}" if physical is None else f"Row {line} (line {physical})"
+            line = count if physical is None else physical
+            where = f"{label} {line}"
             if not isinstance(record, dict):
                 yield SourceRow(line, [""] * len(keys), _not_an_object(where, record))
                 continue
@@ -151,10 +153,10 @@ class JsonTable(Table):
             error = _flatten(record, "", flat, where)
             values = [flat.get(key, "") for key in keys]
             if any("\x00" in value for value in values):
-                nul = drop_nul_characters(line, values, headers)
+                nul = drop_nul_characters(line, values, headers, label)
                 error = error or nul
             if values and max(map(len, values)) > max_cell:
-                error = error or cut_long_cells(line, values, headers, limits)
+                error = error or cut_long_cells(line, values, headers, limits, label)
             yield SourceRow(line, values, error)
 
     def _records(self) -> Iterator[tuple[int | None, Any]]:
@@ -407,7 +409,7 @@ def _ndjson_records(path: str, encoding: str, limits: ReaderLimits) -> Iterator[
             raise _too_deep(count, physical) from exc
         except ValueError as exc:
             raise FileFormatError(
-                f"Line {physical:,} of the file (record {count:,}) is not valid JSON: "
+                f"Line {physical:,} of the file is not valid JSON: "
                 "each line must hold one complete object. Fix that line and upload the file again."
             ) from exc
         yield physical, record
@@ -522,8 +524,8 @@ def _not_an_object(where: str, value: object) -> str:
 
 
 def _too_deep(record: int, physical: int | None = None) -> FileFormatError:
-    """The error for a record nested past MAX_DEPTH."""
-    where = f"Record {record:,}" + (f" (line {physical:,})" if physical else "")
+    """The error for a record nested past MAX_DEPTH, naming its NDJSON line when it has one."""
+    where = f"Line {physical:,}" if physical else f"Record {record:,}"
     return FileFormatError(
         f"{where} is nested more than {MAX_DEPTH} levels deep, more than a contact can be: "
         "check you exported the right file and upload it again."

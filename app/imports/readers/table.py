@@ -26,9 +26,23 @@ class ReaderLimits:
 DEFAULT_LIMITS = ReaderLimits()
 
 
+ROW = "Row"
+LINE = "Line"
+RECORD = "Record"
+
+
+def row_label(file_type: str | None, json_format: str | None = None) -> str:
+    """The word a source's row numbers are shown with: "Row" for a CSV or sheet row, "Line"
+    for an NDJSON line and "Record" for a record of a JSON array (all numbered from 1)."""
+    if file_type == "json":
+        return LINE if json_format == "ndjson" else RECORD
+    return ROW
+
+
 @dataclass(frozen=True, slots=True)
 class SourceRow:
-    """One data row: `line` is the row number the user sees, `values` align with the headers."""
+    """One data row: `line` is the number the user sees (with the source's `row_label`),
+    `values` align with the headers."""
 
     line: int
     values: list[str]
@@ -46,6 +60,11 @@ class SourceInfo:
     sheets: list[str]
     headers: list[str]
     json_format: str | None
+
+    @property
+    def row_label(self) -> str:
+        """How this source names its rows in messages and reports: "Row", "Line" or "Record"."""
+        return row_label(self.file_type, self.json_format)
 
 
 class Table(ABC):
@@ -129,27 +148,31 @@ def too_many_rows(limits: ReaderLimits) -> FileFormatError:
     )
 
 
-def cell_too_long(line: int, column: str, length: int, limits: ReaderLimits) -> str:
+def cell_too_long(
+    line: int, column: str, length: int, limits: ReaderLimits, label: str = ROW
+) -> str:
     """The row error for a value over the length limit (the value is cut to the limit)."""
     return (
-        f'Row {line}: the value in column "{column}" is {length:,} characters long; '
+        f'{label} {line}: the value in column "{column}" is {length:,} characters long; '
         f"the limit is {limits.max_cell_chars:,} characters, so it was cut."
     )
 
 
-def cut_long_cells(line: int, values: list[str], headers: list[str], limits: ReaderLimits) -> str:
+def cut_long_cells(
+    line: int, values: list[str], headers: list[str], limits: ReaderLimits, label: str = ROW
+) -> str:
     """Cut every over-long value in place and describe the first one."""
     limit = limits.max_cell_chars
     message = ""
     for index, value in enumerate(values):
         if len(value) > limit:
             if not message:
-                message = cell_too_long(line, headers[index], len(value), limits)
+                message = cell_too_long(line, headers[index], len(value), limits, label)
             values[index] = value[:limit]
     return message
 
 
-def drop_nul_characters(line: int, values: list[str], headers: list[str]) -> str:
+def drop_nul_characters(line: int, values: list[str], headers: list[str], label: str = ROW) -> str:
     """Remove NUL characters (binary data) from a row in place and describe the first one.
 
     A NUL cannot be stored in any database text column, so the row is refused with this
@@ -160,7 +183,7 @@ def drop_nul_characters(line: int, values: list[str], headers: list[str]) -> str
         if "\x00" in value:
             if not message:
                 message = (
-                    f'Row {line}: the value in column "{headers[index]}" contains binary data '
+                    f'{label} {line}: the value in column "{headers[index]}" contains binary data '
                     "(a NUL character), which cannot be stored: check this row in the original "
                     "file, remove the stray character and import the row again."
                 )

@@ -56,8 +56,11 @@ def obj(properties: dict[str, Any], description: str = "", extra: bool = False) 
 
 ROW_ERROR = {
     "type": "object",
-    "description": "A row that did not go in: its row number as seen in the file (the header is "
-    "row 1), the column, the value and what to do.",
+    "description": "A row that did not go in: its number as seen in the file, the column, the "
+    "value and what to do. `row` is 1-based and counts what a person sees: in a CSV or Excel file "
+    "the sheet row (the header is row 1); in an NDJSON file the line (blank lines count; the "
+    'message says "Line N"); in a JSON array the record (the first record is 1; the message says '
+    '"Record N").',
     "properties": {
         "row": nullable(INTEGER),
         "column": nullable(STRING),

@@ -264,6 +264,7 @@ def _state_from_facts(facts: FileFacts, previous: dict[str, Any] | None = None) 
         row_estimate=facts.row_estimate,
         sheets=list(facts.info.sheets),
         json_format=facts.info.json_format,
+        row_label=facts.info.row_label,
     )
     return state
 
@@ -498,6 +499,7 @@ def preview_of(job: ImportJob) -> tuple[list[PreviewColumn], list[PreviewRow]] |
             ValidationOptions(
                 options.validate_email, options.validate_phone, options.default_region
             ),
+            job.row_label,
         )
     except (MappingError, ValueError):
         return None

@@ -641,7 +641,7 @@ def dry_run(job_id: str) -> Any:
 @bp.route("/<job_id>/dry-run/errors.csv")
 @login_required
 def dry_run_errors(job_id: str) -> Any:
-    """Every row the import would refuse, with its original cells, `row` and `error`, as CSV."""
+    """Every row the import would refuse, with its original cells, number and `error`, as CSV."""
     job = get_scoped_or_404(ImportJob, job_id)
     options = drafts.options_of(job)
     try:
@@ -672,6 +672,7 @@ def dry_run_errors(job_id: str) -> Any:
             ValidationOptions(
                 options.validate_email, options.validate_phone, options.default_region
             ),
+            table.info.row_label,
         )
     except (StorageError, FileFormatError, MappingError, ValueError):
         shutil.rmtree(folder, ignore_errors=True)
@@ -683,7 +684,7 @@ def dry_run_errors(job_id: str) -> Any:
             buffer = io.StringIO()
             writer = csv.writer(buffer)
             for count, cells in enumerate(
-                error_report_rows(table.headers, table.rows(), validator)
+                error_report_rows(table.headers, table.rows(), validator, table.info.row_label)
             ):
                 writer.writerow(cells)
                 if count % 500 == 0:
