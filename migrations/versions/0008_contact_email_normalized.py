@@ -1,7 +1,7 @@
 """contacts show the email the import preview showed: the normalized address
 
-Revision ID: 0007
-Revises: 0005
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-07 10:00:00
 
 An import now stores a contact's email in its normalized form (lower case), the value the
@@ -10,15 +10,13 @@ the file that created them (`Ann@Example.COM`); they get the normalized one, so 
 page, the API and exports follow the same rule. Nothing else reads `email` for identity, and a
 rollback never restores or compares it. The old spellings are not kept: downgrading leaves the
 addresses in lower case.
-
-(Revises 0005 on the json-rows branch; after main's 0006 it revises 0006.)
 """
 
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision = "0007"
-down_revision = "0005"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
