@@ -453,3 +453,73 @@ def test_the_review_step_and_the_finished_import_show_the_outcome_as_bars(
     expect(done.get_by_role("img")).to_have_accessible_name(re.compile(r"created: 26"))
     finished = screenshot(page, "wizard-7b-finished-outcome-bar")
     assert shot.exists() and finished.exists()
+
+
+def test_consent_options_subscribe_only_with_permission_and_suppress_a_list(
+    page: Page,
+    user: User,
+    tenant: Tenant,
+    worker: subprocess.Popen[bytes],
+    tmp_path: Path,
+) -> None:
+    add_contact(tenant, "fan@example.com", subscription_status="subscribed")
+    path = write_csv(
+        tmp_path / "mailchimp-export.csv",
+        [
+            ["Email Address", "First Name", "Member Status"],
+            ["fan@example.com", "Fan", "unsubscribed"],
+            ["new@example.com", "New", ""],
+            ["back@example.com", "Back", "subscribed"],
+        ],
+    )
+    sign_in(page, user.email)
+    upload(page, path)
+    page.get_by_role("button", name="Continue to mapping").click()
+    page.wait_for_url(re.compile(r"/mapping$"))
+    expect(page.locator("#map-2")).to_have_value("subscription_status")
+    expect(page.locator("#map-2-why")).to_contain_text("Mailchimp")
+    page.locator("#continue").click()
+
+    page.wait_for_url(re.compile(r"/options$"))
+    consent = page.locator("#consent")
+    expect(consent.get_by_role("radio", name=re.compile("^Non-subscribed"))).to_be_checked()
+    consent.get_by_role("radio", name=re.compile("^Subscribed")).check()
+    page.get_by_role("button", name="Continue to review").click()
+    expect(page.locator("#consent_confirmed-error")).to_contain_text("Tick this box")
+    page.get_by_role("checkbox", name=re.compile("^I confirm the contacts in this file gave")).check()
+    screenshot(page, "wizard-4b-consent-options")
+    page.get_by_role("button", name="Continue to review").click()
+
+    page.wait_for_url(re.compile(r"/confirm$"))
+    changes = page.locator("#status-changes")
+    expect(changes).to_contain_text(
+        "1 contact would go from subscribed to unsubscribed", timeout=30_000
+    )
+    expect(changes).to_contain_text("2 new contacts would be subscribed")
+    expect(page.locator("#review-consent")).to_contain_text("you confirmed they gave permission")
+    screenshot(page, "wizard-5c-status-changes")
+    page.get_by_role("button", name="Start import").click()
+    page.wait_for_url(re.compile(r"/imports/[0-9a-f-]+$"))
+    expect(page.locator("#job-status")).to_have_text("completed", timeout=60_000)
+    statuses = {email: c["status"] for email, c in snapshot(tenant.id).items()}
+    assert statuses == {
+        "fan@example.com": "unsubscribed",
+        "new@example.com": "subscribed",
+        "back@example.com": "subscribed",
+    }
+
+    # a suppression list: everyone in it becomes unsubscribed, whatever the file says
+    upload(page, path)
+    page.get_by_role("button", name="Continue to mapping").click()
+    page.wait_for_url(re.compile(r"/mapping$"))
+    page.locator("#continue").click()
+    page.wait_for_url(re.compile(r"/options$"))
+    page.get_by_role("checkbox", name=re.compile("^This is a suppression list")).check()
+    page.get_by_role("button", name="Continue to review").click()
+    page.wait_for_url(re.compile(r"/confirm$"))
+    expect(page.locator("#status-changes")).to_contain_text(
+        "2 contacts would go from subscribed to unsubscribed", timeout=30_000
+    )
+    page.get_by_role("button", name="Start import").click()
+    expect(page.locator("#job-status")).to_have_text("completed", timeout=60_000)
+    assert {c["status"] for c in snapshot(tenant.id).values()} == {"unsubscribed"}
