@@ -84,12 +84,17 @@ def register_extensions(app: Flask) -> None:
 
 
 def _sqlite_connection_settings(dbapi_connection: Any, _record: Any) -> None:
-    """SQLite enforces foreign keys (and their ON DELETE CASCADE) only when asked, per connection.
+    """SQLite enforces foreign keys (and their ON DELETE CASCADE) only when asked, per connection;
+    and only in write-ahead-log mode does a write not wait for every open read to end.
 
-    Without it a rollback's deleted contacts left their tag and segment links behind.
+    Without foreign keys a rollback's deleted contacts left their tag and segment links behind.
+    Without the log an export's progress could not be written while its rows were being read
+    (nor an import's batch committed while an export, or a page, was reading): "database is
+    locked" after five seconds. The mode is kept in the file; setting it again costs nothing.
     """
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.close()
 
 

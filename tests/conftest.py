@@ -1,10 +1,12 @@
-"""Fixtures: a real PostgreSQL database and Redis database per test process, cleaned per test."""
+"""Fixtures: a real PostgreSQL database and Redis database per test process, cleaned per test;
+modules marked `both_databases` also run each test on a fresh migrated SQLite file."""
 
 from __future__ import annotations
 
 import contextvars
 import os
 import re
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -114,10 +116,63 @@ class IsolatedClient(FlaskClient):
         return contextvars.Context().run(super().open, *args, **kwargs)
 
 
+DATABASES = ("postgresql", "sqlite")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run the tests of a module marked `both_databases` once on PostgreSQL and once on SQLite.
+
+    A test of such a module that can only mean something on PostgreSQL carries
+    `postgresql_only(reason=...)` and runs once, with the id `[postgresql]`.
+    """
+    if "database" not in metafunc.fixturenames:
+        return
+    if metafunc.definition.get_closest_marker("both_databases") is None:
+        return
+    only = metafunc.definition.get_closest_marker("postgresql_only")
+    if only is not None and not only.kwargs.get("reason"):
+        raise pytest.UsageError(f"{metafunc.definition.nodeid}: postgresql_only needs a reason")
+    metafunc.parametrize(
+        "database", ["postgresql"] if only else list(DATABASES), indirect=True, scope="function"
+    )
+
+
 @pytest.fixture
-def app(pg_url: str, redis_url: str, tmp_path: Path) -> Iterator[Flask]:
-    """The app on the test process's PostgreSQL and Redis; tables and Redis emptied afterwards."""
-    env = make_env(tmp_path, pg_url, redis_url)
+def database(request: pytest.FixtureRequest) -> str:
+    """The database the test's app runs on: PostgreSQL unless the module asks for both."""
+    name = getattr(request, "param", "postgresql")
+    assert name in DATABASES, name
+    return name
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated once per test process; each SQLite test works on a copy."""
+    from flask_migrate import upgrade
+
+    tmp = tmp_path_factory.mktemp("sqlite-template")
+    path = tmp / "template.sqlite"
+    app = create_app({"ENV": make_env(tmp, f"sqlite:///{path}", redis_url)})
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+    return path
+
+
+@pytest.fixture
+def database_url(database: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of the test's database: the process's PostgreSQL one, or a fresh SQLite file."""
+    if database == "postgresql":
+        return request.getfixturevalue("pg_url")
+    path = tmp_path / "db.sqlite"
+    shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def app(database_url: str, redis_url: str, tmp_path: Path) -> Iterator[Flask]:
+    """The app on the test's database and the process's Redis; both emptied afterwards."""
+    env = make_env(tmp_path, database_url, redis_url)
     app = create_app({"ENV": env, "TESTING": True, "TEST_ENV": env})
     app.test_client_class = IsolatedClient
     conn = Redis.from_url(redis_url)
@@ -125,9 +180,10 @@ def app(pg_url: str, redis_url: str, tmp_path: Path) -> Iterator[Flask]:
     with app.app_context():
         yield app
         db.session.remove()
-        tables = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
-        with db.engine.begin() as c:
-            c.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        if db.engine.dialect.name == "postgresql":  # a SQLite file is thrown away with tmp_path
+            tables = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
+            with db.engine.begin() as c:
+                c.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
         db.engine.dispose()
     conn.flushdb()
     conn.close()

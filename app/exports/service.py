@@ -400,8 +400,7 @@ def _write_file(
                 for batch in batches:
                     _write_batch(writer, batch)
                     processed += len(batch)
-                    # SQLite makes a write wait for the open read: its progress shows at the end.
-                    if postgres and time.monotonic() - reported >= PROGRESS_SECONDS:
+                    if time.monotonic() - reported >= PROGRESS_SECONDS:
                         _set_progress(job.id, processed_contacts=processed)
                         reported = time.monotonic()
             except BaseException:

@@ -1,4 +1,4 @@
-"""The import engine end to end on PostgreSQL: what lands in the database, the journal, rollback."""
+"""The import engine end to end on PostgreSQL and SQLite: rows written, the journal, rollback."""
 
 from __future__ import annotations
 
@@ -33,6 +33,8 @@ from app.models import (
 )
 from tests.conftest import make_tenant
 from tests.imports.conftest import MAPPING, ImportRunner, add_contact, csv_bytes, new_job, snapshot
+
+pytestmark = pytest.mark.both_databases
 
 HEADER = ["Email", "First", "Last", "Company", "Phone", "Tags"]
 
