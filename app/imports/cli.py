@@ -15,14 +15,13 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.imports.column_values import SUGGESTION_SAMPLE_ROWS
-from app.imports.mapping import MappingError, parse_target, suggest_mapping, target_to_spec
+from app.imports.mapping import MappingError, parse_target, target_to_spec
 from app.imports.options import DUPLICATE_STRATEGIES, ImportOptions, OptionsError
-from app.imports.parsing import FileFormatError, detect_file_type, open_table
+from app.imports.parsing import FileFormatError, SourceRow, detect_file_type, open_table
 from app.imports.service import (
     ImportRefused,
     create_import_job,
     enqueue_import,
-    remembered_mapping,
     request_cancel,
     run_dry_run,
     run_import,
@@ -30,7 +29,8 @@ from app.imports.service import (
     start_rollback,
     store_upload,
 )
-from app.models import CustomField, ImportJob, Tenant
+from app.imports.suggestions import suggestions_for
+from app.models import ImportJob, Tenant
 
 contacts_cli = AppGroup("contacts", help="Import contacts, roll imports back, cancel them.")
 
@@ -135,9 +135,7 @@ def import_command(
         file_type = detect_file_type(str(file), file.name)
         with open_table(str(file), file_type, sheet=sheet) as table:
             headers = list(table.headers)
-            sample = [
-                r.values for r in islice(table.rows(), SUGGESTION_SAMPLE_ROWS) if r.error is None
-            ]
+            sample = list(islice(table.rows(), SUGGESTION_SAMPLE_ROWS))
     except FileFormatError as exc:
         raise click.ClickException(str(exc)) from None
     mapping = _mapping(tenant, headers, maps, sample)
@@ -184,7 +182,7 @@ def import_command(
 
 
 def _mapping(
-    tenant: Tenant, headers: list[str], maps: tuple[str, ...], sample: list[list[str]]
+    tenant: Tenant, headers: list[str], maps: tuple[str, ...], sample: list[SourceRow]
 ) -> dict[str, str]:
     if maps:
         mapping = {h: "ignore" for h in headers}
@@ -201,12 +199,7 @@ def _mapping(
             except MappingError as exc:
                 raise click.UsageError(" ".join(exc.problems)) from None
         return mapping
-    custom = dict(
-        db.session.execute(
-            select(CustomField.key, CustomField.label).where(CustomField.tenant_id == tenant.id)
-        ).all()
-    )
-    suggestions = suggest_mapping(headers, custom, remembered_mapping(tenant.id), samples=sample)
+    suggestions = suggestions_for(tenant.id, headers, sample, leave_out="ignore")
     mapping = {s.header: target_to_spec(s.target) for s in suggestions}
     click.echo("No --map given; using the suggested mapping:", err=True)
     for s in suggestions:

@@ -237,13 +237,15 @@ def suggest_mapping(
     remembered: dict[str, str] | None = None,
     fuzzy_threshold: float = 82,
     samples: Sequence[Sequence[str]] | None = None,
+    leave_out: str = _DONT_IMPORT,
 ) -> list[Suggestion]:
     """Suggest a target for each header, in header order, never one field for two headers.
 
     With `samples` (the first rows, aligned with the headers) the values count too: a column of
     email addresses or phone numbers is suggested as such whatever its header, an empty column is
     never suggested, a new custom field gets its values' type, and of two columns that fit one
-    field the one with more valid values wins.
+    field the one with more valid values wins. `leave_out` names the choice that leaves a
+    column out where the reader works: the wizard's "Don't import", the API's "ignore".
     """
     custom_fields = custom_fields or {}
     remembered_specs = {normalize_header(h): spec for h, spec in (remembered or {}).items()}
@@ -251,13 +253,15 @@ def suggest_mapping(
     choices = _fuzzy_choices(custom_fields)
 
     suggestions = [
-        _suggest_one(header, custom_fields, remembered_specs, exact, choices, fuzzy_threshold)
+        _suggest_one(
+            header, custom_fields, remembered_specs, exact, choices, fuzzy_threshold, leave_out
+        )
         for header in headers
     ]
     profiles = profile_columns(headers, samples) if samples else None
     if profiles is not None:
         suggestions = [_with_values(s, v) for s, v in zip(suggestions, profiles, strict=True)]
-    return _drop_double_assignments(suggestions, custom_fields, profiles)
+    return _drop_double_assignments(suggestions, custom_fields, profiles, leave_out)
 
 
 EMAIL = FieldTarget("standard", "email")
@@ -313,16 +317,17 @@ def _suggest_one(
     exact: dict[str, tuple[FieldTarget, str]],
     choices: dict[str, tuple[FieldTarget, str]],
     fuzzy_threshold: float,
+    leave_out: str = _DONT_IMPORT,
 ) -> Suggestion:
     """Suggest a target for one header, ignoring the other headers."""
     normalized = normalize_header(header)
     if not normalized:
-        return _no_suggestion(header)
+        return _no_suggestion(header, leave_out)
 
     target = _remembered_target(remembered.get(normalized), custom_fields)
     if target is not None:
         detail = (
-            f"You chose {_DONT_IMPORT} for this header last time"
+            f"You chose {leave_out} for this header last time"
             if target.kind == "ignore"
             else "You mapped this header the same way last time"
         )
@@ -344,12 +349,12 @@ def _suggest_one(
         target, shown = choices[choice]
         detail = f"Looks like '{shown}' ({score:.0f}% similar)"
         return Suggestion(header, target, "fuzzy", round(score, 1), detail)
-    return _no_suggestion(header)
+    return _no_suggestion(header, leave_out)
 
 
-def _no_suggestion(header: str) -> Suggestion:
+def _no_suggestion(header: str, leave_out: str) -> Suggestion:
     """The suggestion for a header nothing matches."""
-    detail = f"No field looks like this column: pick one or leave it as {_DONT_IMPORT}"
+    detail = f"No field looks like this column: pick one or leave it as {leave_out}"
     return Suggestion(header, IGNORE, "none", 0.0, detail)
 
 
@@ -434,6 +439,7 @@ def _drop_double_assignments(
     suggestions: list[Suggestion],
     custom_fields: dict[str, str],
     profiles: list[ColumnValues] | None = None,
+    leave_out: str = _DONT_IMPORT,
 ) -> list[Suggestion]:
     """Keep each field for its best header: most valid sampled values, then priority, score and
     first column."""
@@ -460,7 +466,7 @@ def _drop_double_assignments(
             winner = winners[FieldTarget(target.kind, target.key)]
             if winner != index:
                 detail = _lost_to(suggestion, suggestions[winner], rank(winner)[0], rank(index)[0])
-                detail += f": pick another field or leave it as {_DONT_IMPORT}"
+                detail += f": pick another field or leave it as {leave_out}"
                 suggestion = Suggestion(suggestion.header, IGNORE, "none", 0.0, detail)
         result.append(suggestion)
     return result

@@ -36,6 +36,7 @@ from app.imports.parsing import FileFormatError, ReaderLimits, count_data_rows, 
 from app.imports.preview import error_report_header
 from app.imports.rollback import RollbackTally, revert_batch
 from app.imports.upsert import (
+    REPEATS_KEPT,
     ConcurrentInsert,
     ImportSettings,
     fetch_earlier_rows,
@@ -177,6 +178,7 @@ class Progress:
     skipped: int = 0
     errors: int = 0
     unsubscribed: int = 0
+    repeated: int = 0
     first_errors: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
@@ -190,6 +192,7 @@ class Progress:
             skipped=job.skipped_count or 0,
             errors=job.error_count or 0,
             unsubscribed=job.unsubscribed_matches or 0,
+            repeated=job.repeated_count or 0,
             first_errors=list(job.errors or []),
         )
 
@@ -615,6 +618,7 @@ def _write_one_batch(
         skipped=progress.skipped + plan.counts["skipped"],
         errors=progress.errors + len({e.row for e, _ in batch.errors}),
         unsubscribed=progress.unsubscribed + plan.unsubscribed_matches,
+        repeated=progress.repeated + plan.counts["repeated"],
         first_errors=progress.first_errors,
     )
     room = ERRORS_KEPT_ON_JOB - len(progress.first_errors)
@@ -627,8 +631,9 @@ def _write_one_batch(
         "unchanged_count": done.unchanged,
         "skipped_count": done.skipped,
         "error_count": done.errors,
-        "imported_count": done.created + done.updated + done.unchanged,
+        "imported_count": done.created + done.updated + done.unchanged + done.repeated,
         "unsubscribed_matches": done.unsubscribed,
+        "repeated_count": done.repeated,
         "heartbeat_at": utcnow(),
     }
     if new_errors:
@@ -939,6 +944,7 @@ def run_dry_run(
             error_rows = 0
             unsubscribed = 0
             status_changes: Counter[tuple[str, str]] = Counter()
+            repeats: list[dict[str, int]] = []
             segment_new = segment_already = 0
             processed = 0
             try:
@@ -977,6 +983,8 @@ def run_dry_run(
                                 entry["rows"].append(r.row)
                     counts.update(plan.counts)
                     status_changes.update(plan.status_changes)
+                    for row, first in plan.repeats[: REPEATS_KEPT - len(repeats)]:
+                        repeats.append({"row": row, "firstRow": first})
                     unsubscribed += plan.unsubscribed_matches
                     for change in plan.changes:
                         if change.kind == "updated":
@@ -1008,6 +1016,8 @@ def run_dry_run(
         "wouldUpdate": counts["updated"],
         "wouldLeaveUnchanged": counts["unchanged"],
         "wouldSkip": counts["skipped"],
+        "wouldRepeat": counts["repeated"],
+        "repeats": repeats,
         "errorRows": error_rows,
         "errors": errors,
         "fieldChanges": dict(field_changes.most_common()),

@@ -29,13 +29,21 @@ def custom_field_labels(tenant_id: uuid.UUID) -> dict[str, str]:
 
 
 def suggestions_for(
-    tenant_id: uuid.UUID, headers: Sequence[str], rows: Iterable[SourceRow]
+    tenant_id: uuid.UUID,
+    headers: Sequence[str],
+    rows: Iterable[SourceRow],
+    leave_out: str = "Don't import",
 ) -> list[Suggestion]:
     """A suggestion for each header, in header order, from the tenant's custom fields, its last
-    mappings and the file's first rows (a row the reader could not read is left out)."""
+    mappings and the file's first rows (a row the reader could not read is left out).
+
+    `leave_out` is how the reader leaves a column out: the wizard's "Don't import" choice, the
+    API's "ignore" target.
+    """
     return suggest_mapping(
         list(headers),
         custom_field_labels(tenant_id),
         remembered_mapping(tenant_id),
         samples=[row.values for row in rows if row.error is None],
+        leave_out=leave_out,
     )

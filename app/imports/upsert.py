@@ -108,6 +108,7 @@ class BatchPlan:
     counts: Counter[str] = field(default_factory=Counter)
     unsubscribed_matches: int = 0
     skipped_duplicates: list[tuple[int, int]] = field(default_factory=list)  # (row, first row)
+    repeats: list[tuple[int, int]] = field(default_factory=list)  # (row, first row), first few
     status_changes: Counter[tuple[str, str]] = field(default_factory=Counter)  # (from, to)
 
 
@@ -218,6 +219,17 @@ def _new_state(row: CleanRow, settings: ImportSettings) -> dict[str, Any]:
     return state
 
 
+REPEATS_KEPT = 5
+"""Examples of repeated emails a plan keeps for the sentence that explains them."""
+
+
+def _repeat(plan: BatchPlan, row: int, first_row: int) -> None:
+    """A row whose email an earlier row of the file had: counted apart, the later row wins."""
+    plan.counts["repeated"] += 1
+    if len(plan.repeats) < REPEATS_KEPT:
+        plan.repeats.append((row, first_row))
+
+
 def plan_batch(
     rows: list[CleanRow],
     existing: dict[str, dict[str, Any]],
@@ -246,7 +258,9 @@ def plan_batch(
                 first_row = seen_in_run[key]
         if first_row is not None:  # the email appeared earlier in this file
             if strategy == "update" and change is not None and change.kind != "skipped":
-                plan.counts["updated" if apply_row(change, row, settings) else "unchanged"] += 1
+                if apply_row(change, row, settings) and change.kind == "unchanged":
+                    change.kind = "updated"  # the later row wins: its values are written
+                _repeat(plan, row.row, first_row)
                 continue
             if strategy == "update" and change is None and key in existing:
                 current = existing[key]
@@ -262,12 +276,10 @@ def plan_batch(
                 plan.changes.append(change)
                 if apply_row(change, row, settings):
                     change.kind = "updated"
-                    plan.counts["updated"] += 1
-                else:
-                    plan.counts["unchanged"] += 1
+                _repeat(plan, row.row, first_row)
                 continue
             if strategy == "update":  # dry run: the earlier row would have created it
-                plan.counts["updated"] += 1
+                _repeat(plan, row.row, first_row)
                 continue
             plan.counts["skipped"] += 1
             plan.skipped_duplicates.append((row.row, first_row))

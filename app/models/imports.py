@@ -88,6 +88,8 @@ class ImportJob(db.Model):
     # Added by migration 0002 for the engine: resume, cancel, error report, rollback progress.
     unchanged_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     unsubscribed_matches: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    # rows whose email an earlier row of the file had (the later row wins)
+    repeated_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     checkpoint_row: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     heartbeat_at: Mapped[datetime | None] = mapped_column(Timestamp)

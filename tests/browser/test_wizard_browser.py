@@ -486,7 +486,9 @@ def test_consent_options_subscribe_only_with_permission_and_suppress_a_list(
     consent.get_by_role("radio", name=re.compile("^Subscribed")).check()
     page.get_by_role("button", name="Continue to review").click()
     expect(page.locator("#consent_confirmed-error")).to_contain_text("Tick this box")
-    page.get_by_role("checkbox", name=re.compile("^I confirm the contacts in this file gave")).check()
+    page.get_by_role(
+        "checkbox", name=re.compile("^I confirm the contacts in this file gave")
+    ).check()
     screenshot(page, "wizard-4b-consent-options")
     page.get_by_role("button", name="Continue to review").click()
 

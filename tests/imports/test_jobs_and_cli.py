@@ -281,7 +281,7 @@ def test_import_and_rollback_on_sqlite(tmp_path: Path, redis_url: str) -> None:
             ).id,
             batch_size=2,
         )
-        assert (job.status, job.created_count, job.updated_count) == ("completed", 2, 1)
+        assert (job.status, job.created_count, job.repeated_count) == ("completed", 2, 1)
         assert snapshot(tenant.id)["a@example.com"]["first_name"] == "A2"
         assert db.session.scalar(select(func.count()).select_from(contact_tags)) == 2
         start_rollback(job, enqueue=False)

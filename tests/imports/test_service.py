@@ -300,7 +300,8 @@ def test_repeated_email_in_the_file_across_batches(
     assert db.session.scalar(select(func.count(Contact.id))) == 3
     ada = snapshot(tenant.id)["ada@example.com"]
     if strategy == "update":
-        assert (job.created_count, job.updated_count, job.skipped_count) == (3, 2, 0)
+        assert (job.created_count, job.updated_count, job.skipped_count) == (3, 0, 0)
+        assert job.repeated_count == 2  # counted on their own line, the later row wins
         assert ada["first_name"] == "Three"
     else:
         assert (job.created_count, job.skipped_count) == (3, 2)
@@ -655,8 +656,10 @@ def test_dry_run_reports_what_would_happen_without_writing(app: Flask, tenant: T
         result["wouldCreate"],
         result["wouldUpdate"],
         result["wouldLeaveUnchanged"],
+        result["wouldRepeat"],
         result["errorRows"],
-    ) == (1, 2, 1, 1)
+    ) == (1, 1, 1, 1, 1)  # new@gamil.com twice: created once, then a repeat (not an update)
+    assert result["repeats"] == [{"row": 5, "firstRow": 4}]
     assert result["fieldChanges"] == {"company": 1}
     assert result["unsubscribedMatches"] == 1
     assert result["domainTypos"][0]["domain"] == "gamil.com"

@@ -79,6 +79,7 @@ IMPORT_RESULT = obj(
         "created": COUNT,
         "updated": COUNT,
         "skipped": COUNT,
+        "repeated": COUNT,
         "errors": {
             "type": "array",
             "items": ref("RowError"),
@@ -87,7 +88,8 @@ IMPORT_RESULT = obj(
         },
     },
     "The design's ImportResult: the job and its counts so far. `imported` = created + "
-    "updated + unchanged.",
+    "updated + unchanged + repeated; `repeated` counts rows whose email an earlier row of the "
+    "file had (the later row wins).",
 )
 
 IMPORT_OPTIONS_OUT = obj(
@@ -129,7 +131,8 @@ DRY_RUN = {
     "type": "object",
     "description": "What the import would do (dryRun): wouldCreate, wouldUpdate, "
     "wouldLeaveUnchanged, wouldSkip, errorRows, errors, fieldChanges, unsubscribedMatches, "
-    "statusChanges (how many contacts would get which subscription status: `from` is `new` "
+    "wouldRepeat and repeats (rows whose email an earlier row had: the later row wins, with "
+    "the first examples as row and firstRow), statusChanges (how many contacts would get which subscription status: `from` is `new` "
     "for contacts the import would create), domainTypos; `error` when the file could not be "
     "read.",
     "properties": {

@@ -80,6 +80,7 @@ def import_result(job: ImportJob, with_errors: bool = True) -> dict[str, Any]:
         "created": job.created_count or 0,
         "updated": job.updated_count or 0,
         "skipped": job.skipped_count or 0,
+        "repeated": job.repeated_count or 0,
     }
     if with_errors:
         result["errors"] = list(job.errors or [])

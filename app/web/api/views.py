@@ -238,7 +238,9 @@ def upload() -> Any:
     detected in the file and the mapping the wizard would suggest for it."""
     stored = _receive(_uploaded_file())
     facts = stored.facts
-    suggestions = suggestions_for(current_tenant_id(), facts.info.headers, facts.sample)
+    suggestions = suggestions_for(
+        current_tenant_id(), facts.info.headers, facts.sample, leave_out='"ignore"'
+    )
     response = jsonify(
         fileUrl=file_url_of(stored.key, stored.file_name),
         fileName=stored.file_name,

@@ -604,6 +604,7 @@ def _dry_run_context(job: ImportJob) -> dict[str, Any]:
             ("created", "would be created", result.get("wouldCreate", 0)),
             ("updated", "would be updated", result.get("wouldUpdate", 0)),
             ("unchanged", "already up to date", result.get("wouldLeaveUnchanged", 0)),
+            ("repeated", "repeat an earlier row", result.get("wouldRepeat", 0)),
             ("skipped", "would be skipped", result.get("wouldSkip", 0)),
             ("refused", "refused for errors", result.get("errorRows", 0)),
         ]
@@ -764,6 +765,7 @@ def import_outcome(job: ImportJob) -> list[BarSegment]:
             ("created", "created", job.created_count),
             ("updated", "updated", job.updated_count),
             ("unchanged", "unchanged", job.unchanged_count),
+            ("repeated", "repeated an earlier row", job.repeated_count),
             ("skipped", "skipped", job.skipped_count),
             ("refused", "refused for errors", job.error_count),
         ]

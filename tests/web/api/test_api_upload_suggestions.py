@@ -77,6 +77,10 @@ def test_a_column_is_suggested_by_its_values_whatever_its_header(api: ApiClient)
     assert answer["suggestedMapping"] == {"Kontakt": "email", "Wer": "ignore"}
     assert reasons(answer) == [("Kontakt", "email", "values"), ("Wer", "ignore", "none")]
     assert answer["suggestions"][0]["detail"] == "2 of 2 sampled values are email addresses"
+    # the API's way to leave a column out is the target "ignore", not the wizard's button
+    assert answer["suggestions"][1]["detail"] == (
+        'No field looks like this column: pick one or leave it as "ignore"'
+    )
 
 
 def test_the_suggested_mapping_used_as_it_is_imports_the_file(
