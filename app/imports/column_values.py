@@ -13,17 +13,21 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from app.imports.conversions import converts
+from app.imports.consent import status_reader
+from app.imports.conversions import ConversionError, converts
 
 _EMAIL = re.compile(r"[^@\s<>(),;:\"]+@[^@\s<>(),;:\"]+\.[^@\s<>(),;:\"]{2,}")
 _PHONE = re.compile(r"\+?[0-9 ().\-/]{7,24}")
 _PHONE_START = re.compile(r"\s*(?:\+|00|0|\()")
 _SEPARATED = re.compile(r"[0-9][ .\-/)][0-9(]")
-_AMOUNT = re.compile(r"[+-]?[0-9]+[.,][0-9]{1,3}")
+_AMOUNT = re.compile(r"[+-]?[0-9]+[.,][0-9]{1,3}|[+-]?[0-9]+\.[0-9]+")  # 12,50 or -0.127758
+_IPV4 = re.compile(r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}")
+_PADDED_ID = re.compile(r"00[0-9]*")  # 00000012: an id with its zeros, not a phone
 SUGGESTION_SAMPLE_ROWS = 50
 """How many first rows of a file the suggestions read."""
-TYPE_SHARE = 0.9
-"""Share of filled values that must convert for a custom field type to be suggested."""
+TYPE_SHARE = 1.0
+"""Share of filled values that must convert for a custom field type to be suggested: all of
+them, so the suggested type refuses no sampled row."""
 KIND_SHARE = 0.8
 """Share of filled values that must look like emails (or phones) to call the column so."""
 
@@ -39,6 +43,7 @@ class ColumnValues:
     dates: int
     numbers: int
     booleans: int
+    statuses: int
 
     @property
     def empty(self) -> bool:
@@ -65,7 +70,9 @@ def looks_like_phone(value: str) -> bool:
     if not _PHONE.fullmatch(value):
         return False
     digits = sum(ch.isdigit() for ch in value)
-    if not 7 <= digits <= 15 or _AMOUNT.fullmatch(value) or converts("date", value):
+    if not 7 <= digits <= 15 or converts("date", value):
+        return False
+    if _AMOUNT.fullmatch(value) or _IPV4.fullmatch(value) or _PADDED_ID.fullmatch(value):
         return False
     return bool(_PHONE_START.match(value) or _SEPARATED.search(value))
 
@@ -90,7 +97,20 @@ def profile(values: Sequence[str]) -> ColumnValues:
         dates=sum(1 for v in filled if converts("date", v)),
         numbers=sum(1 for v in filled if _is_number(v)),
         booleans=sum(1 for v in words if converts("boolean", v)),
+        statuses=sum(1 for v in filled if _is_status(v)),
     )
+
+
+_READ_STATUS = status_reader("")
+
+
+def _is_status(value: str) -> bool:
+    """A value a subscription status column could hold (a status word or yes/no)."""
+    try:
+        _READ_STATUS(value)
+    except ConversionError:
+        return False
+    return True
 
 
 def profile_columns(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[ColumnValues]:

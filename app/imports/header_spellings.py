@@ -128,6 +128,7 @@ class CommonColumn:
     label: str
     custom_type: str
     spellings: dict[str, tuple[str, ...]]  # language -> spellings
+    typed_by_values: bool = False  # may take the type its values have (else only fall to text)
 
 
 COMMON_COLUMNS: tuple[CommonColumn, ...] = (
@@ -329,5 +330,7 @@ COMMON_COLUMNS: tuple[CommonColumn, ...] = (
             "Danish": ("Kilde",),
             "Norwegian": ("Kilde",),
         },
+        typed_by_values=True,
     ),
 )
+COMMON_BY_KEY = {column.key: column for column in COMMON_COLUMNS}

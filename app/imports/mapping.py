@@ -11,7 +11,7 @@ from rapidfuzz import process
 from rapidfuzz.distance import OSA, Indel, Levenshtein
 
 from app.imports.column_values import ColumnValues, profile_columns
-from app.imports.header_spellings import COMMON_COLUMNS, SPELLINGS, CommonColumn
+from app.imports.header_spellings import COMMON_BY_KEY, COMMON_COLUMNS, SPELLINGS, CommonColumn
 
 STANDARD_FIELDS: dict[str, str] = {
     "email": "Email",
@@ -101,7 +101,7 @@ _FUZZY_MIN_ALIAS_LENGTH = 6
 _CUSTOM_KEY = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _SEPARATORS = re.compile(r"[\s\-_./]+")
 _REORDERED_WEIGHT = 0.95
-_PRIORITY = {"remembered": 3, "exact": 2, "alias": 1, "common": 1, "values": 1, "fuzzy": 0}
+_PRIORITY = {"remembered": 4, "exact": 3, "alias": 2, "common": 2, "values": 1, "fuzzy": 0}
 _DONT_IMPORT = "Don't import"
 UNMAP_IN_WIZARD = "set {} to " + _DONT_IMPORT
 
@@ -277,28 +277,63 @@ def _with_values(suggestion: Suggestion, values: ColumnValues) -> Suggestion:
         return Suggestion(header, IGNORE, "empty", 0.0, detail)
     if suggestion.reason == "remembered":
         return suggestion
-    if target != EMAIL and values.mostly(values.emails):
+    if suggestion.reason in ("none", "fuzzy") and target != EMAIL and values.mostly(values.emails):
         detail = f"{values.emails} of {values.filled} sampled values are email addresses"
         return Suggestion(header, EMAIL, "values", 100.0, detail)
     if suggestion.reason == "none" and values.mostly(values.phones):
         detail = f"{values.phones} of {values.filled} sampled values look like phone numbers"
         return Suggestion(header, PHONE, "values", 90.0, detail)
+    unfit = _unfit_values(target, values)
+    if unfit:
+        detail = f"Could be {_field_name(target.kind, target.key)}, but {unfit}"
+        return Suggestion(header, IGNORE, "none", 0.0, f"{detail}: pick a field or leave it out")
     if target.kind == "custom" and target.custom_type:
-        value_type = values.value_type()
-        if value_type != target.custom_type:
-            target = FieldTarget("custom", target.key, value_type)
-            detail = suggestion.detail.replace(
-                f"({suggestion.target.custom_type})", f"({value_type})"
-            )
-            if value_type != "text":
-                count = {"date": values.dates, "number": values.numbers}.get(
-                    value_type, values.booleans
-                )
-                detail += (
-                    f"; {count} of {values.filled} sampled values are {_VALUE_WORDS[value_type]}"
-                )
-            return Suggestion(header, target, suggestion.reason, suggestion.score, detail)
+        return _typed_by_values(suggestion, values)
     return suggestion
+
+
+_CONSENT_KINDS = {
+    "subscription_status": ("statuses", "statuses (subscribed, unsubscribed, yes/no...)"),
+    "consented_on": ("dates", "dates"),
+    "unsubscribed_on": ("dates", "dates"),
+}
+
+
+def _unfit_values(target: FieldTarget, values: ColumnValues) -> str | None:
+    """Why a consent field does not fit the column's values (a CRM 'Status' of Open/Won)."""
+    if target.kind != "standard" or target.key not in _CONSENT_KINDS:
+        return None
+    count_name, words = _CONSENT_KINDS[str(target.key)]
+    count = getattr(values, count_name)
+    if values.mostly(count, 1.0):
+        return None
+    return f"only {count} of {values.filled} sampled values are {words}"
+
+
+def _typed_by_values(suggestion: Suggestion, values: ColumnValues) -> Suggestion:
+    """A new custom field's type from its values: every sampled value must convert to it.
+
+    A common column keeps its own type when every value fits it (a postal code stays text even
+    when all sampled codes are digits), and falls back to text when some do not; only columns
+    without a natural type (a lead source) take the type their values have.
+    """
+    target = suggestion.target
+    declared = str(target.custom_type)
+    common = COMMON_BY_KEY.get(str(target.key))
+    value_type = values.value_type()
+    if common is not None and not common.typed_by_values:
+        fits = declared == "text" or value_type == declared
+        value_type = declared if fits else "text"
+    if value_type == declared:
+        return suggestion
+    detail = suggestion.detail.replace(f"({declared})", f"({value_type})")
+    if value_type != "text":
+        count = {"date": values.dates, "number": values.numbers}.get(value_type, values.booleans)
+        detail += f"; {count} of {values.filled} sampled values are {_VALUE_WORDS[value_type]}"
+    else:
+        detail += f"; not every sampled value is {_VALUE_WORDS.get(declared, declared)}"
+    retyped = FieldTarget("custom", target.key, value_type)
+    return Suggestion(suggestion.header, retyped, suggestion.reason, suggestion.score, detail)
 
 
 def _valid_count(target: FieldTarget, values: ColumnValues) -> int:
@@ -444,10 +479,13 @@ def _drop_double_assignments(
     """Keep each field for its best header: most valid sampled values, then priority, score and
     first column."""
 
-    def rank(index: int) -> tuple[int, int, float]:
+    def rank(index: int) -> tuple[bool, int, int, float]:
+        # A column whose values mostly fit comes first; among those the header's evidence
+        # (remembered, exact, alias...) decides, then the number of fitting values.
         suggestion = suggestions[index]
         valid = _valid_count(suggestion.target, profiles[index]) if profiles else 0
-        return (valid, _PRIORITY.get(suggestion.reason, -1), suggestion.score)
+        credible = profiles is None or 2 * valid >= profiles[index].sampled
+        return (credible, _PRIORITY.get(suggestion.reason, -1), valid, suggestion.score)
 
     winners: dict[FieldTarget, int] = {}
     for index, suggestion in enumerate(suggestions):
@@ -465,7 +503,7 @@ def _drop_double_assignments(
         if target.kind in ("standard", "custom"):
             winner = winners[FieldTarget(target.kind, target.key)]
             if winner != index:
-                detail = _lost_to(suggestion, suggestions[winner], rank(winner)[0], rank(index)[0])
+                detail = _lost_to(suggestion, suggestions[winner], rank(winner)[2], rank(index)[2])
                 detail += f": pick another field or leave it as {leave_out}"
                 suggestion = Suggestion(suggestion.header, IGNORE, "none", 0.0, detail)
         result.append(suggestion)

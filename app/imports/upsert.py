@@ -191,7 +191,10 @@ def apply_row(change: ContactChange, row: CleanRow, settings: ImportSettings) ->
             change.changed.add(name)
             changed = True
     incoming = _incoming_status(row, settings)
-    if incoming and (creating or settings.field_rules.get(_STATUS) != "never"):
+    # a status is never empty, so "fill only if empty" keeps it like "never"; a suppression
+    # list unsubscribes whatever the rules say
+    ruled_out = settings.field_rules.get(_STATUS) in ("never", "fill_empty")
+    if incoming and (creating or settings.suppression_list or not ruled_out):
         status = next_status(change.state[_STATUS], incoming)
         if status != change.state[_STATUS]:
             change.state[_STATUS] = status
@@ -200,6 +203,15 @@ def apply_row(change: ContactChange, row: CleanRow, settings: ImportSettings) ->
     change.tag_names.extend(row.tags)
     change.last_row = row.row
     return changed
+
+
+def _suppress(change: ContactChange) -> bool:
+    """Unsubscribe a matched contact (suppression list); True when its status changed."""
+    if change.state[_STATUS] == UNSUBSCRIBED:
+        return False
+    change.state[_STATUS] = UNSUBSCRIBED
+    change.changed.add(_STATUS)
+    return True
 
 
 def _new_state(row: CleanRow, settings: ImportSettings) -> dict[str, Any]:
@@ -315,15 +327,21 @@ def plan_batch(
             before=current,
         )
         by_email[key] = change
-        if strategy == "skip":
-            change.kind, change.membership = "skipped", False
+        if strategy in ("skip", "create"):
+            if strategy == "skip":
+                change.kind, change.membership = "skipped", False
+            else:
+                change.tag_names.extend(row.tags)
+            if settings.suppression_list and _suppress(change):
+                change.kind = "updated"  # a suppression list unsubscribes whatever the strategy
+                plan.changes.append(change)
+                plan.counts["updated"] += 1
+                continue
+            if strategy == "create":
+                plan.changes.append(change)
             plan.counts["skipped"] += 1
             continue
         plan.changes.append(change)
-        if strategy == "create":
-            change.tag_names.extend(row.tags)
-            plan.counts["skipped"] += 1
-            continue
         if apply_row(change, row, settings):
             change.kind = "updated"
             plan.counts["updated"] += 1

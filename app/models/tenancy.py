@@ -145,6 +145,10 @@ class UserSession(db.Model):
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     remember_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # the secret the last rotation replaced: accepted for a few seconds (two tabs restoring at
+    # once), after that its use means a copy, and the session is revoked
+    previous_remember_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    remember_rotated_at: Mapped[datetime | None] = mapped_column(Timestamp)
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(Timestamp)

@@ -260,3 +260,38 @@ def test_status_vocabularies_of_common_exports(header: str, value: str, status: 
 def test_a_status_reader_refuses_other_words() -> None:
     with pytest.raises(ConversionError):
         status_reader("Status")("sometimes")
+
+
+@pytest.mark.parametrize("strategy", ["skip", "create", "update"])
+def test_a_suppression_list_unsubscribes_existing_contacts_whatever_the_strategy(
+    tenant: Tenant, strategy: str
+) -> None:
+    add_contact(tenant, "fan@x.com", subscription_status="subscribed", first_name="Fan")
+    before = snapshot(tenant.id)
+    job = imported(
+        tenant,
+        [["Email", "Name"], ["fan@x.com", "Changed"], ["new@x.com", "New"]],
+        suppression_list=True,
+        duplicate_strategy=strategy,
+        field_rules={"subscription_status": "never"} if strategy == "update" else {},
+    )
+    contacts = snapshot(tenant.id)
+    assert {e: c["status"] for e, c in contacts.items()} == {
+        "fan@x.com": "unsubscribed",
+        "new@x.com": "unsubscribed",
+    }
+    expected_name = "Changed" if strategy == "update" else "Fan"
+    assert contacts["fan@x.com"]["first_name"] == expected_name  # the strategy still rules
+    start_rollback(job, enqueue=False)
+    run_rollback(job.id)
+    assert snapshot(tenant.id) == before
+
+
+def test_fill_only_if_empty_never_replaces_a_status(tenant: Tenant) -> None:
+    add_contact(tenant, "a@x.com", subscription_status="non_subscribed")
+    imported(
+        tenant,
+        [["Email", "Status"], ["a@x.com", "subscribed"]],
+        field_rules={"subscription_status": "fill_empty"},
+    )
+    assert statuses(tenant) == {"a@x.com": "non_subscribed"}

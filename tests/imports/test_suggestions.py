@@ -170,8 +170,9 @@ def test_a_new_custom_field_takes_the_type_of_its_values() -> None:
     suggestions = by_header(["Email", "Lead Source", "Birthday"], rows)
     assert suggestions["Lead Source"].target == FieldTarget("custom", "lead_source", "number")
     assert "3 of 3 sampled values are numbers" in suggestions["Lead Source"].detail
-    # a birthday column that holds no dates stays text, so the import refuses no row for it
-    assert suggestions["Birthday"].target.custom_type == "boolean"
+    # a birthday column that holds no dates falls back to text, so the import refuses no row
+    assert suggestions["Birthday"].target.custom_type == "text"
+    assert suggestions["Birthday"].detail.endswith("not every sampled value is dates")
 
 
 def test_postal_codes_with_leading_zeros_stay_text() -> None:
@@ -206,7 +207,8 @@ def test_a_column_of_phone_numbers_is_suggested_as_phone() -> None:
 
 
 def test_ids_and_amounts_are_not_phone_numbers() -> None:
-    for value in ("10023456", "1234567.89", "12345", "+1", "2024-05-01", "ABC-123-456"):
+    for value in ("10023456", "1234567.89", "12345", "+1", "2024-05-01", "ABC-123-456",
+                  "203.0.113.45", "-0.127758", "51.507351", "00000012"):  # fmt: skip
         assert not looks_like_phone(value), value
     for value in ("+44 20 7946 0958", "0049 30 123456", "(555) 123-4567", "06-12345678"):
         assert looks_like_phone(value), value
@@ -267,3 +269,41 @@ def test_profiles_count_what_the_values_look_like() -> None:
         1,
         1,
     )
+
+
+def test_a_column_with_the_email_header_beats_a_column_of_one_repeated_address() -> None:
+    """An 'Owner' column full of the sales rep's address must not become the Email column."""
+    rows = [["rep@corp.com", f"c{n}@x.com" if n % 10 else ""] for n in range(50)]
+    suggestions = by_header(["Owner", "Email Address"], rows)
+    assert suggestions["Email Address"].target == FieldTarget("standard", "email")
+    assert suggestions["Owner"].target == IGNORE
+    assert "'Email Address' matches it better" in suggestions["Owner"].detail
+
+
+def test_a_phone_header_keeps_phone_against_ip_addresses_and_padded_ids() -> None:
+    rows = [[f"203.0.113.{n}", f"{n:08d}", "+44 20 7946 0958" if n < 5 else ""] for n in range(50)]
+    suggestions = by_header(["OPTIN_IP", "Customer no", "Phone Number"], rows)
+    assert [h for h, s in suggestions.items() if s.target.key == "phone"] == ["Phone Number"]
+
+
+def test_postal_codes_and_country_codes_keep_the_text_type() -> None:
+    rows = [["a@x.com", "02134", "NO"], ["b@x.com", "10115", "SE"], ["c@x.com", "75001", "DK"]]
+    suggestions = by_header(["Email", "Zip", "Land"], rows)
+    assert suggestions["Zip"].target == FieldTarget("custom", "postal_code", "text")
+    assert suggestions["Land"].target == FieldTarget("custom", "country", "text")
+
+
+def test_a_crm_status_column_is_not_taken_for_the_subscription_status() -> None:
+    rows = [["a@x.com", "Open"], ["b@x.com", "Working"], ["c@x.com", "Customer"]]
+    suggestion = by_header(["Email", "Status"], rows)["Status"]
+    assert suggestion.target == IGNORE
+    assert suggestion.detail.startswith(
+        "Could be Subscription status, but only 0 of 3 sampled values are statuses"
+    )
+    mailchimp = by_header(["Email", "Status"], [["a@x.com", "subscribed"], ["b@x.com", "cleaned"]])
+    assert mailchimp["Status"].target == FieldTarget("standard", "subscription_status")
+
+
+def test_a_date_type_is_suggested_only_when_every_sampled_value_is_a_date() -> None:
+    rows = [["a@x.com", "1990-04-05"]] * 46 + [["b@x.com", "05/04/1990"]] * 4
+    assert by_header(["Email", "Birthday"], rows)["Birthday"].target.custom_type == "text"

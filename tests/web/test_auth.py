@@ -351,3 +351,13 @@ def test_five_failures_from_one_address_do_not_lock_the_owner_out_elsewhere(
         _fail(client, user.email, "198.51.100.66")
     assert _login_from(client, user.email, PASSWORD, "198.51.100.66").status_code == 429
     assert _login_from(client, user.email, PASSWORD, "192.0.2.10").status_code == 302
+
+
+def test_guesses_from_one_ipv6_network_count_as_one_address(
+    client: FlaskClient, user: User
+) -> None:
+    """A /64 holds billions of addresses: each must not get a fresh allowance."""
+    for n in range(5):
+        assert _fail(client, user.email, f"2001:db8:1:2::{n + 1:x}").status_code == 401
+    assert _fail(client, user.email, "2001:db8:1:2:ffff::9").status_code == 429
+    assert _fail(client, user.email, "2001:db8:1:3::1").status_code == 401  # another network

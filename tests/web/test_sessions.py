@@ -203,9 +203,36 @@ def test_a_restarted_browser_is_signed_in_by_its_remember_me_cookie_which_is_the
     second = _cookie(restarted, REMEMBER)
     assert second and second != first
     assert _signed_in(restarted)  # goes on with its new session cookie
-    # the used secret is spent: a copy of it opens nothing
-    assert not _signed_in(_browser_with(app, cio_remember=first))
     assert _signed_in(_browser_with(app, cio_remember=second))
+
+
+def test_two_tabs_restoring_with_the_same_remember_me_cookie_both_get_in(
+    app: Flask, client: FlaskClient, user: User
+) -> None:
+    """The second request races the rotation the first made: it must not sign the user out."""
+    _sign_in(client, user.email, remember=True)
+    first = _cookie(client, REMEMBER) or ""
+    tab_a, tab_b = _browser_with(app, cio_remember=first), _browser_with(app, cio_remember=first)
+    assert _signed_in(tab_a)
+    response = tab_b.get("/contacts/")
+    assert response.status_code == 200
+    assert not any(h.startswith(f"{REMEMBER}=;") for h in response.headers.getlist("Set-Cookie"))
+
+
+def test_a_replaced_remember_me_secret_used_later_is_a_copy_and_ends_the_session(
+    app: Flask, client: FlaskClient, user: User
+) -> None:
+    _sign_in(client, user.email, remember=True)
+    first = _cookie(client, REMEMBER) or ""
+    owner = _browser_with(app, cio_remember=first)
+    assert _signed_in(owner)  # rotated: the owner now holds a new secret
+    db.session.execute(
+        update(UserSession).values(remember_rotated_at=utcnow() - timedelta(minutes=5))
+    )
+    db.session.commit()
+    thief = _browser_with(app, cio_remember=first)
+    assert not _signed_in(thief)
+    assert not _signed_in(owner)  # revoked: the owner signs in again, and the copy is worthless
 
 
 def test_the_remember_me_cookie_is_worthless_after_sign_out(

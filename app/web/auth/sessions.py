@@ -33,6 +33,8 @@ SESSION_KEY = "sid"
 REMEMBER_COOKIE = "cio_remember"
 LEGACY_REMEMBER_COOKIE = "remember_token"
 """Flask-Login's own remember-me cookie, from before sessions lived on the server: removed."""
+ROTATION_GRACE = timedelta(seconds=60)
+"""How long a just-replaced remember-me secret still works: requests that raced its rotation."""
 TOUCH_EVERY = timedelta(minutes=5)
 """How stale `last_seen_at` may get before a request writes it again."""
 
@@ -46,7 +48,9 @@ def _client() -> tuple[str | None, str | None]:
     return (request.remote_addr or None), agent
 
 
-def start_session(user: User, remember: bool) -> UserSession:
+def start_session(
+    user: User, remember: bool, remember_until: datetime | None = None
+) -> UserSession:
     """Sign the user in on this browser with a fresh session (and remember-me secret if asked)."""
     secret = secrets.token_urlsafe(32)
     now = utcnow()
@@ -56,7 +60,7 @@ def start_session(user: User, remember: bool) -> UserSession:
         token_hash=_digest(secret),
         created_at=now,
         last_seen_at=now,
-        expires_at=now + (REMEMBER_FOR if remember else SESSION_IDLE),
+        expires_at=(remember_until or now + REMEMBER_FOR) if remember else now + SESSION_IDLE,
         ip_address=address,
         user_agent=agent,
     )
@@ -98,8 +102,9 @@ def rotate_after_password_change(user: User) -> None:
     """End every session of the user, then sign this browser in again with new secrets."""
     row = current_session()
     remembered = row is not None and row.remembered
+    until = row.expires_at if row is not None and remembered else None  # never extended
     UserSession.revoke_all(user.id)
-    start_session(user, remember=remembered)
+    start_session(user, remember=remembered, remember_until=until)
 
 
 def _forget_browser() -> None:
@@ -165,16 +170,21 @@ def load_user_from_remember_cookie(incoming: Request) -> User | None:
     """Flask-Login's request loader: a browser restarted with a live remember-me cookie.
 
     The cookie's secret is used once: the session gets a new one and a new remember secret.
+    A request that raced that rotation (two restored tabs) still gets through with the secret
+    just replaced, changing nothing; the same secret used later means a copy, and the session
+    is revoked.
     """
     secret = incoming.cookies.get(REMEMBER_COOKIE)
     if not secret:
         return None
-    row = _live(UserSession.remember_hash == _digest(secret))
+    digest = _digest(secret)
+    row = _live(UserSession.remember_hash == digest)
     if row is None:
-        g.forget_remember_cookie = True
-        return None
+        return _replaced_secret(digest)
     new_secret = secrets.token_urlsafe(32)
     row.token_hash = _digest(new_secret)
+    row.previous_remember_hash = digest
+    row.remember_rotated_at = utcnow()
     row.remember_hash = _digest(_remember_secret())
     row.last_seen_at = utcnow()
     db.session.commit()
@@ -182,6 +192,28 @@ def load_user_from_remember_cookie(incoming: Request) -> User | None:
     login_user(row.user, remember=False, fresh=False)
     g.user_session = row
     return row.user
+
+
+def _replaced_secret(digest: str) -> User | None:
+    """A remember-me secret a rotation replaced: fine within the grace, a copy after it."""
+    racing = _live(
+        (UserSession.previous_remember_hash == digest)
+        & (UserSession.remember_rotated_at > utcnow() - ROTATION_GRACE)
+    )
+    if racing is not None:
+        g.user_session = racing  # this request only: the rotating one set the cookies
+        return racing.user
+    stolen = db.session.scalar(
+        select(UserSession).where(
+            UserSession.previous_remember_hash == digest, UserSession.revoked_at.is_(None)
+        )
+    )
+    if stolen is not None:
+        log.warning("A replaced remember-me secret was used again: session %s revoked", stolen.id)
+        stolen.revoked_at = utcnow()
+        db.session.commit()
+    g.forget_remember_cookie = True
+    return None
 
 
 def _expiry_after_use(row: UserSession, now: datetime) -> datetime:

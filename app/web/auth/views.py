@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import secrets
 import time
@@ -39,8 +40,23 @@ def _email_key() -> str:
     return (request.form.get("email") or "").strip().lower()[:320] or "-"
 
 
+def client_network() -> str:
+    """Who a sign-in counts against: the IPv4 address, or the IPv6 /64 (one subscriber's
+    network: a guesser has billions of addresses in it)."""
+    address = get_remote_address()
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return address
+
+
 def _email_and_address_key() -> str:
-    return f"{_email_key()}|{get_remote_address()}"
+    return f"{_email_key()}|{client_network()}"
 
 
 def _failed(response: Response) -> bool:
@@ -50,7 +66,7 @@ def _failed(response: Response) -> bool:
 
 FAILED_SIGN_IN_LIMITS = {
     "email+address": ("5 per 15 minutes", _email_and_address_key),
-    "address": ("50 per 15 minutes", get_remote_address),  # many accounts from one address
+    "address": ("50 per 15 minutes", client_network),  # many accounts from one address
 }
 EMAIL_LOCK = parse("20 per 15 minutes")
 """Failures for one email from any addresses that lock it (see `_email_locked_here`)."""
@@ -73,7 +89,7 @@ def _email_locked_here(email: str) -> int | None:
     try:
         if limiter.limiter.test(EMAIL_LOCK, *_counter("email", email)):
             return None
-        if limiter.limiter.test(ANY_FAILURE, *_counter("address", get_remote_address())):
+        if limiter.limiter.test(ANY_FAILURE, *_counter("address", client_network())):
             return None
         reset = limiter.limiter.get_window_stats(EMAIL_LOCK, *_counter("email", email)).reset_time
     except Exception:
@@ -86,7 +102,7 @@ def _record_failure(email: str) -> None:
     """Count a failed sign-in for the email and mark the address as having failed."""
     try:
         limiter.limiter.hit(EMAIL_LOCK, *_counter("email", email))
-        limiter.limiter.hit(ANY_FAILURE, *_counter("address", get_remote_address()))
+        limiter.limiter.hit(ANY_FAILURE, *_counter("address", client_network()))
     except Exception:
         log.warning("Sign-in limits skipped: their store did not answer", exc_info=True)
 

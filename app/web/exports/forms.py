@@ -30,7 +30,7 @@ from app.exports.query import (
     FieldCondition,
 )
 from app.exports.service import ExportRequest
-from app.models import SUBSCRIPTION_STATUSES
+from app.models import STATUS_LABELS, SUBSCRIPTION_STATUSES
 
 SCOPES = [
     ("full", "All contacts"),
@@ -79,7 +79,7 @@ class ExportForm(FlaskForm):
     updated_from = DateField("Updated from", validators=[Optional()])
     updated_to = DateField("Updated until", validators=[Optional()])
     statuses = CheckboxesField(
-        "Subscription status", choices={s: s.capitalize() for s in SUBSCRIPTION_STATUSES}
+        "Subscription status", choices={s: STATUS_LABELS[s] for s in SUBSCRIPTION_STATUSES}
     )
     min_opened = IntegerField(
         "Opened at least", validators=[Optional(), NumberRange(min=0, message="Use 0 or more.")]
