@@ -60,6 +60,7 @@ def _result(job: ImportJob) -> dict[str, object]:
         "created": job.created_count,
         "updated": job.updated_count,
         "unchanged": job.unchanged_count,
+        "repeated": job.repeated_count,
         "skipped": job.skipped_count,
         "errors": job.error_count,
         **({"failure": job.failure_message} if job.failure_message else {}),

@@ -734,10 +734,12 @@ def _end(job: ImportJob, status: str, message: str | None = None) -> ImportJob:
 def import_summary(job: ImportJob) -> str:
     """One sentence about how an import ended."""
     name = job.file_name or "file"
-    counts = (
-        f"{job.created_count:,} created, {job.updated_count:,} updated, "
-        f"{job.skipped_count:,} skipped, {job.error_count:,} errors"
-    )
+    counts = f"{job.created_count:,} created, {job.updated_count:,} updated, "
+    if job.unchanged_count:
+        counts += f"{job.unchanged_count:,} unchanged, "
+    if job.repeated_count:
+        counts += f"{job.repeated_count:,} repeating an earlier row, "
+    counts += f"{job.skipped_count:,} skipped, {job.error_count:,} errors"
     if job.status == "completed":
         return f"Import of {name} finished: {counts}."
     if job.status == "cancelled":
@@ -987,7 +989,7 @@ def run_dry_run(
                         repeats.append({"row": row, "firstRow": first})
                     unsubscribed += plan.unsubscribed_matches
                     for change in plan.changes:
-                        if change.kind == "updated":
+                        if change.kind == "updated" and not change.repeat_only:
                             field_changes.update(change.changed)
                     members = [c for c in plan.changes if c.membership]
                     if segment_id is not None:

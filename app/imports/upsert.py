@@ -88,6 +88,7 @@ class ContactChange:
     changed: set[str] = field(default_factory=set)
     tag_names: list[str] = field(default_factory=list)
     membership: bool = True  # gets the import's tags and segment
+    repeat_only: bool = False  # only later rows of an email an earlier batch had touch it
 
     def __post_init__(self) -> None:
         # The row at which this batch first touched the contact: it orders the journal, while
@@ -266,8 +267,8 @@ def plan_batch(
             current = existing.get(key)
             if current is not None:
                 first_row = earlier_rows.get(current["id"])
-            elif seen_in_run is not None and key in seen_in_run:
-                first_row = seen_in_run[key]
+            if first_row is None and seen_in_run is not None:
+                first_row = seen_in_run.get(key)  # a dry run writes no journal to ask
         if first_row is not None:  # the email appeared earlier in this file
             if strategy == "update" and change is not None and change.kind != "skipped":
                 if apply_row(change, row, settings) and change.kind == "unchanged":
@@ -283,6 +284,7 @@ def plan_batch(
                     row.row,
                     state={**current, "custom_fields": dict(current["custom_fields"])},
                     before=current,
+                    repeat_only=True,
                 )
                 by_email[key] = change
                 plan.changes.append(change)
@@ -349,6 +351,8 @@ def plan_batch(
             change.kind = "unchanged"
             plan.counts["unchanged"] += 1
     for change in plan.changes:
+        if change.repeat_only:
+            continue  # its status change, if any, was counted with the email's first row
         if change.is_new:
             plan.status_changes[("new", change.state[_STATUS])] += 1
         elif _STATUS in change.changed and change.before is not None:

@@ -295,3 +295,25 @@ def test_fill_only_if_empty_never_replaces_a_status(tenant: Tenant) -> None:
         field_rules={"subscription_status": "fill_empty"},
     )
     assert statuses(tenant) == {"a@x.com": "non_subscribed"}
+
+
+def test_a_dry_run_counts_an_existing_contact_repeated_across_batches_once(tenant: Tenant) -> None:
+    add_contact(tenant, "a@x.com", subscription_status="subscribed")
+    rows = [
+        ["Email", "Status"],
+        ["a@x.com", "unsubscribed"],
+        ["b@x.com", ""],
+        ["a@x.com", "unsubscribed"],  # the next batch (2 rows a batch)
+    ]
+    job = new_job(
+        tenant, csv_bytes(rows), mapping={"Email": "email", "Status": "subscription_status"}
+    )
+    job.status = "draft"
+    db.session.commit()
+    result = run_dry_run(job.id, batch_size=2)
+    assert (result["wouldUpdate"], result["wouldRepeat"], result["wouldCreate"]) == (1, 1, 1)
+    assert result["statusChanges"] == [
+        {"from": "new", "to": "non_subscribed", "count": 1},
+        {"from": "subscribed", "to": "unsubscribed", "count": 1},
+    ]
+    assert result["fieldChanges"] == {"subscription_status": 1}
