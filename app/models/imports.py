@@ -152,7 +152,6 @@ class ImportEvent(db.Model):
 
     __tablename__ = "import_events"
     __table_args__ = (
-        Index("idx_import_events_job", "import_job_id"),
         Index("idx_import_events_contact", "contact_id"),
         Index("ix_import_events_job_row", "import_job_id", "row_number"),
     )
