@@ -6,7 +6,7 @@ FLASK := $(BIN)/flask --app wsgi
 PORT ?= 5000
 export PORT
 
-.PHONY: run test install install-dev lint format browser-deps clean security lock
+.PHONY: run test check install install-dev lint format browser-deps clean security lock
 
 # Installs take the versions pinned in requirements.lock (`make lock` writes it from
 # pyproject.toml) and are skipped when neither file changed since the last one (hash stamp).
@@ -50,6 +50,10 @@ test: install-dev browser-deps security
 	$(BIN)/ruff check app tests
 	$(BIN)/ruff format --check app tests
 	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+
+# The everyday loop: lint and every test but the slow ones (browser, faults, `make run`).
+check: install-dev lint
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -m "not slow and not browser" $(PYTEST_ARGS)
 
 lint:
 	$(BIN)/ruff check app tests

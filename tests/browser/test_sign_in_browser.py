@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from app.models import User
 from tests.browser.conftest import screenshot, sign_in
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 def test_sign_in_shows_the_dashboard_with_working_navigation(page: Page, user: User) -> None:
