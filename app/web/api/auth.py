@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import logging
-import math
-import time
-
 from flask import Response, current_app, g, request
 from limits import RateLimitItem, parse
 from sqlalchemy import select
 
-from app.extensions import db, limiter
+from app.extensions import db
 from app.models import ApiToken, hash_token
 from app.models.types import utcnow
 from app.web.api.errors import error_response
+from app.web.counters import client_network, count, counter, full_for
 
-log = logging.getLogger(__name__)
 AUTH_FAILURES = "api-auth-failures"
 
 
@@ -48,13 +44,10 @@ def authenticate_token() -> Response | None:
     return None
 
 
-def _failure_budget() -> tuple[RateLimitItem, list[str]]:
-    """API_AUTH_FAILURE_LIMIT and the counter of the client's address, in Flask-Limiter's storage."""
-    return parse(current_app.config["API_AUTH_FAILURE_LIMIT"]), [
-        current_app.config.get("RATELIMIT_KEY_PREFIX", ""),
-        AUTH_FAILURES,
-        request.remote_addr or "unknown",
-    ]
+def _failure_budget() -> tuple[RateLimitItem, tuple[str, ...]]:
+    """API_AUTH_FAILURE_LIMIT and the counter of the client's network."""
+    item = parse(current_app.config["API_AUTH_FAILURE_LIMIT"])
+    return item, counter(AUTH_FAILURES, client_network())
 
 
 def too_many_failures() -> Response | None:
@@ -63,15 +56,9 @@ def too_many_failures() -> Response | None:
     Checked before the token is looked up, so rotating made-up tokens costs no database query.
     None when under the limit, and when the counters are unreachable (never a failed request).
     """
-    item, key = _failure_budget()
-    try:
-        if limiter.limiter.test(item, *key):
-            return None
-        reset_at = limiter.limiter.get_window_stats(item, *key).reset_time
-    except Exception:  # the counters' storage is down: let the token be checked
-        log.warning("API sign-in failure counters unavailable", exc_info=True)
+    wait = full_for(*_failure_budget())
+    if wait is None:
         return None
-    wait = max(1, math.ceil(reset_at - time.time()))
     response = error_response(
         429,
         "Too many requests with an API token that is not valid came from this address: "
@@ -83,11 +70,7 @@ def too_many_failures() -> Response | None:
 
 def count_failure() -> None:
     """Count a token that was not valid against the client's address."""
-    item, key = _failure_budget()
-    try:
-        limiter.limiter.hit(item, *key)
-    except Exception:  # the counters' storage is down: the 401 still goes out
-        log.warning("API sign-in failure not counted", exc_info=True)
+    count(*_failure_budget())
 
 
 def rate_limit_key() -> str:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
-import logging
 import secrets
 import time
 from collections.abc import Callable
@@ -11,9 +9,8 @@ from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.blueprints import BlueprintSetupState
-from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required
 from limits import parse
 from sqlalchemy import func, select
@@ -25,8 +22,8 @@ from app.models import User
 from app.models.types import utcnow
 from app.web.auth import sessions
 from app.web.auth.forms import ChangePasswordForm, LoginForm
+from app.web.counters import client_network, count, counter, full_for
 
-log = logging.getLogger(__name__)
 bp = Blueprint("auth", __name__)
 
 TOO_MANY_FAILURES = (
@@ -38,21 +35,6 @@ TOO_MANY_FAILURES = (
 def _email_key() -> str:
     """The email typed in the sign-in form, as the rate limits count it."""
     return (request.form.get("email") or "").strip().lower()[:320] or "-"
-
-
-def client_network() -> str:
-    """Who a sign-in counts against: the IPv4 address, or the IPv6 /64 (one subscriber's
-    network: a guesser has billions of addresses in it)."""
-    address = get_remote_address()
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return address
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
-        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
-    return address
 
 
 def _email_and_address_key() -> str:
@@ -74,10 +56,6 @@ ANY_FAILURE = parse("1 per 15 minutes")
 """Whether an address has failed to sign in lately."""
 
 
-def _counter(*names: str) -> tuple[str, ...]:
-    return (current_app.config["RATELIMIT_KEY_PREFIX"], "sign-in", *names)
-
-
 def _email_locked_here(email: str) -> int | None:
     """Seconds to wait when the email is locked for this address, or None.
 
@@ -86,25 +64,19 @@ def _email_locked_here(email: str) -> int | None:
     address with no failure, still gets through to the password check, so nobody can lock
     somebody else out. A guesser with many addresses gets one try per address and window.
     """
-    try:
-        if limiter.limiter.test(EMAIL_LOCK, *_counter("email", email)):
-            return None
-        if limiter.limiter.test(ANY_FAILURE, *_counter("address", client_network())):
-            return None
-        reset = limiter.limiter.get_window_stats(EMAIL_LOCK, *_counter("email", email)).reset_time
-    except Exception:
-        log.warning("Sign-in limits skipped: their store did not answer", exc_info=True)
+    wait = full_for(EMAIL_LOCK, counter("sign-in", "email", email))
+    if (
+        wait is None
+        or full_for(ANY_FAILURE, counter("sign-in", "address", client_network())) is None
+    ):
         return None
-    return max(1, int(reset - time.time()))
+    return wait
 
 
 def _record_failure(email: str) -> None:
     """Count a failed sign-in for the email and mark the address as having failed."""
-    try:
-        limiter.limiter.hit(EMAIL_LOCK, *_counter("email", email))
-        limiter.limiter.hit(ANY_FAILURE, *_counter("address", client_network()))
-    except Exception:
-        log.warning("Sign-in limits skipped: their store did not answer", exc_info=True)
+    count(EMAIL_LOCK, counter("sign-in", "email", email))
+    count(ANY_FAILURE, counter("sign-in", "address", client_network()))
 
 
 def limit_failed_sign_ins(view: Callable[..., Any]) -> Callable[..., Any]:
