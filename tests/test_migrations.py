@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
@@ -46,15 +47,22 @@ def _round_trip(database_url: str, tmp_path: Path, redis_url: str) -> None:
         db.engine.dispose()
 
 
+def _on_new_postgresql_database(
+    name: str, check: Callable[[str, Path, str], None], tmp_path: Path, redis_url: str
+) -> None:
+    """Run `check` on a new, empty PostgreSQL database, dropped afterwards."""
+    url = create_database(name)
+    try:
+        check(url, tmp_path, redis_url)
+    finally:
+        drop_database(name)
+
+
 def test_migrations_upgrade_and_downgrade_on_postgresql(
     tmp_path: Path, redis_url: str, worker_id: str
 ) -> None:
     name = f"cio_migrations_{RUN_ID}_{worker_id}"
-    url = create_database(name)
-    try:
-        _round_trip(url, tmp_path, redis_url)
-    finally:
-        drop_database(name)
+    _on_new_postgresql_database(name, _round_trip, tmp_path, redis_url)
 
 
 def test_migrations_upgrade_and_downgrade_on_sqlite(tmp_path: Path, redis_url: str) -> None:
@@ -152,3 +160,81 @@ def test_upgrading_gives_existing_contacts_the_email_an_import_now_stores(
             emails = conn.execute(text("SELECT email FROM contacts ORDER BY email")).scalars()
             assert list(emails) == ["ann@example.com", "bob@example.com"]
         db.engine.dispose()
+
+
+def _upgrade_with_a_created_event(database_url: str, tmp_path: Path, redis_url: str) -> None:
+    app = create_app({"ENV": make_env(tmp_path, database_url, redis_url)})
+    tenant, job, kept, gone, other = (uuid.uuid4() for _ in range(5))
+    with app.app_context():
+        upgrade(revision="0010")
+        hexed = db.engine.dialect.name == "sqlite"  # sa.Uuid's SQLite form: 32 hex digits
+
+        def uid(value: uuid.UUID) -> str:
+            return value.hex if hexed else str(value)
+
+        with db.engine.begin() as conn:
+            conn.execute(
+                text("INSERT INTO tenants (id, name, created_at) VALUES (:t, 'Old', '2026-01-01')"),
+                {"t": uid(tenant)},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO import_jobs (id, tenant_id, status, created_at) "
+                    "VALUES (:j, :t, 'completed', '2026-01-01')"
+                ),
+                {"j": uid(job), "t": uid(tenant)},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO contacts (id, tenant_id, email, email_normalized, custom_fields, "
+                    "subscription_status, emails_opened, emails_clicked, created_at, updated_at) "
+                    "VALUES (:c, :t, 'a@b.test', 'a@b.test', '{}', 'subscribed', 0, 0, "
+                    "'2026-01-01', '2026-01-01')"
+                ),
+                {"c": uid(kept), "t": uid(tenant)},
+            )
+            for event, contact, kind, row in (
+                (uuid.uuid4(), kept, "created", 7),
+                (uuid.uuid4(), gone, "created", 8),  # rolled back by hand: history
+                (uuid.uuid4(), other, "updated", 9),
+            ):
+                conn.execute(
+                    text(
+                        "INSERT INTO import_events (id, import_job_id, contact_id, event_type, "
+                        "created_at, row_number) VALUES (:e, :j, :c, :k, '2026-01-01', :r)"
+                    ),
+                    {"e": uid(event), "j": uid(job), "c": uid(contact), "k": kind, "r": row},
+                )
+        upgrade()
+        with db.engine.connect() as conn:
+            moved = conn.execute(
+                text("SELECT created_by_import_id, created_from_row FROM contacts")
+            ).one()
+            assert (uuid.UUID(str(moved[0])), moved[1]) == (job, 7)
+            left = conn.execute(
+                text("SELECT event_type, row_number FROM import_events ORDER BY row_number")
+            ).all()
+            assert [tuple(r) for r in left] == [("created", 8), ("updated", 9)]
+        downgrade(revision="0010")
+        with db.engine.connect() as conn:
+            back = conn.execute(
+                text(
+                    "SELECT row_number FROM import_events WHERE event_type = 'created' "
+                    "ORDER BY row_number"
+                )
+            ).scalars()
+            assert list(back) == [7, 8]  # the journal has its created row back
+        db.engine.dispose()
+
+
+def test_upgrading_moves_created_events_onto_their_contacts_on_sqlite(
+    tmp_path: Path, redis_url: str
+) -> None:
+    _upgrade_with_a_created_event(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path, redis_url)
+
+
+def test_upgrading_moves_created_events_onto_their_contacts_on_postgresql(
+    tmp_path: Path, redis_url: str, worker_id: str
+) -> None:
+    name = f"cio_migrate_created_{RUN_ID}_{worker_id}"
+    _on_new_postgresql_database(name, _upgrade_with_a_created_event, tmp_path, redis_url)

@@ -1,7 +1,10 @@
-"""Undo an import from its journal, newest row first, batch by batch and resumable.
+"""Undo an import, batch by batch and resumable: its journal newest row first, then its contacts.
 
-A contact that changed after the import (by a person or a later import) is left as it is and
-listed as kept, unless the rollback is forced.
+The journal holds what the import changed on contacts that existed before it (previous and new
+values, links); `revert_batch` restores them. The contacts it created carry its id
+(`created_by_import_id`); `delete_created` deletes them with their links. A contact that
+changed after the import (by a person or a later import) is left as it is and listed as kept,
+unless the rollback is forced.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, or_, select, update
+from sqlalchemy import Connection, delete, func, or_, select, update
 
 from app.imports.bulk import delete_rows, insert_rows, one_of
 from app.imports.upsert import (
@@ -36,10 +39,11 @@ class RollbackTally:
     kept: int = 0
     gone: int = 0
     kept_contacts: list[dict[str, str]] = field(default_factory=list)
+    created_after: str | None = None  # the id order position of `delete_created`
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON shape stored on the job."""
-        return {
+        """JSON shape stored on the job (`createdAfter` only while the rollback runs)."""
+        data: dict[str, Any] = {
             "deleted": self.deleted,
             "restored": self.restored,
             "unlinked": self.unlinked,
@@ -47,6 +51,9 @@ class RollbackTally:
             "gone": self.gone,
             "keptContacts": self.kept_contacts,
         }
+        if self.created_after:
+            data["createdAfter"] = self.created_after
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> RollbackTally:
@@ -59,6 +66,7 @@ class RollbackTally:
             kept=data.get("kept", 0),
             gone=data.get("gone", 0),
             kept_contacts=list(data.get("keptContacts", [])),
+            created_after=data.get("createdAfter"),
         )
 
 
@@ -127,26 +135,18 @@ def revert_batch(
             .with_for_update()
         )
     }
-    to_delete: list[uuid.UUID] = []
     restores: dict[uuid.UUID, dict[str, Any]] = {}
     tag_unlinks: list[dict[str, uuid.UUID]] = []
     tag_relinks: list[dict[str, uuid.UUID]] = []
     segment_unlinks: list[dict[str, uuid.UUID]] = []
-    deleted: set[uuid.UUID] = set()
     for ev in events:
         state = contacts.get(ev.contact_id)
-        if state is None or ev.contact_id in deleted:
+        if state is None:
             tally.gone += 1
             continue
+        if state["created_by_import_id"] == job_id:
+            continue  # it created the contact too: `delete_created` decides for the whole
         new = ev.new_data or {}
-        if ev.event_type == "created":
-            if not force and changed_since(state, new):
-                _keep(tally, state, "changed since the import, kept")
-                continue
-            to_delete.append(ev.contact_id)
-            deleted.add(ev.contact_id)
-            tally.deleted += 1
-            continue
         previous = ev.previous_data or {}
         if previous:
             if not force and changed_since(state, new):
@@ -177,9 +177,6 @@ def revert_batch(
             for s in _uuids(new.get("segments_added"))
         ]
 
-    contacts_table = Contact.__table__
-    if to_delete:
-        conn.execute(delete(contacts_table).where(one_of(conn, contacts_table.c.id, to_delete)))
     if restores:
         update_contacts(conn, restores, now)
     delete_rows(conn, contact_tags, tag_unlinks)
@@ -192,3 +189,59 @@ def revert_batch(
         .values(reverted_at=now)
     )
     return len(events), events[-1].row_number
+
+
+def delete_created(
+    conn: Connection,
+    job_id: uuid.UUID,
+    tally: RollbackTally,
+    force: bool,
+    limit: int,
+) -> int:
+    """Delete up to `limit` contacts the import created, with their links; returns how many read.
+
+    A contact is deleted when its last write was this import's: `updated_at` equals the time of
+    the import's last write to it (its creation, or a later row of the file that updated it),
+    which every other write moves. Others are kept and listed, unless forced. It goes in id
+    order from `tally.created_after`, so a kept contact is read once.
+    """
+    last_write = (
+        select(func.max(ImportEvent.created_at))
+        .where(ImportEvent.import_job_id == job_id, ImportEvent.contact_id == Contact.id)
+        .scalar_subquery()
+    )
+    query = (
+        select(
+            Contact.id,
+            Contact.email,
+            Contact.created_at,
+            Contact.updated_at,
+            last_write.label("last_write"),
+        )
+        .where(Contact.created_by_import_id == job_id)
+        .order_by(Contact.id)
+        .limit(limit)
+        .with_for_update(of=Contact)
+    )
+    if tally.created_after:
+        query = query.where(Contact.id > uuid.UUID(tally.created_after))
+    rows = conn.execute(query).all()
+    if not rows:
+        return 0
+    doomed: list[uuid.UUID] = []
+    for row in rows:
+        if force or row.updated_at == (row.last_write or row.created_at):
+            doomed.append(row.id)
+        else:
+            _keep(tally, {"id": row.id, "email": row.email}, "changed since the import, kept")
+    if doomed:
+        # no foreign key deletes the links (migration 0011): the contacts are locked, so no
+        # import can link them between these statements
+        conn.execute(delete(contact_tags).where(one_of(conn, contact_tags.c.contact_id, doomed)))
+        conn.execute(
+            delete(segment_contacts).where(one_of(conn, segment_contacts.c.contact_id, doomed))
+        )
+        conn.execute(delete(Contact.__table__).where(one_of(conn, Contact.__table__.c.id, doomed)))
+    tally.deleted += len(doomed)
+    tally.created_after = str(rows[-1].id)
+    return len(rows)

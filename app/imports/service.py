@@ -34,7 +34,7 @@ from app.imports.mapping import FieldTarget
 from app.imports.options import ImportOptions, OptionsError
 from app.imports.parsing import FileFormatError, ReaderLimits, count_data_rows, open_table
 from app.imports.preview import error_report_header
-from app.imports.rollback import RollbackTally, revert_batch
+from app.imports.rollback import RollbackTally, delete_created, revert_batch
 from app.imports.upsert import (
     REPEATS_KEPT,
     ConcurrentInsert,
@@ -53,6 +53,7 @@ from app.imports.validation import (
 )
 from app.jobs.locks import job_lock
 from app.models import (
+    Contact,
     CustomField,
     ImportEvent,
     ImportJob,
@@ -592,7 +593,7 @@ def _write_one_batch(
     conn = db.session.connection()
     emails = sorted({r.email_normalized for r in batch.rows})
     existing = fetch_existing(conn, settings.tenant_id, emails)
-    earlier = fetch_earlier_rows(conn, settings.job_id, [c["id"] for c in existing.values()])
+    earlier = fetch_earlier_rows(conn, settings.job_id, existing)
     plan = plan_batch(batch.rows, existing, earlier, settings)
     written = write_batch(conn, plan, settings)
     insert_rows(
@@ -777,6 +778,8 @@ def start_rollback(job: ImportJob, force: bool = False, enqueue: bool = True) ->
         select(func.count(ImportEvent.id)).where(
             ImportEvent.import_job_id == job.id, ImportEvent.reverted_at.is_(None)
         )
+    ) + db.session.scalar(
+        select(func.count(Contact.id)).where(Contact.created_by_import_id == job.id)
     )
     if enqueue:
         from app.jobs.queue import enqueue_committed
@@ -816,23 +819,21 @@ def _run_rollback(job: ImportJob, batch_size: int) -> ImportJob:
             if attempt > 1:  # what the failed batch counted was not committed
                 db.session.refresh(job)
                 tally = RollbackTally.from_dict(job.rollback_result)
-            while True:
+            while True:  # what it changed on contacts that existed, newest row first
                 conn = db.session.connection()
                 count, below = revert_batch(
                     conn, job.id, tally, job.rollback_force, batch_size, below=below
                 )
                 if not count:
                     break
-                db.session.execute(
-                    update(ImportJob)
-                    .where(ImportJob.id == job.id)
-                    .values(
-                        rollback_processed=ImportJob.rollback_processed + count,
-                        rollback_result=tally.as_dict(),
-                        heartbeat_at=utcnow(),
-                    )
+                _rollback_progress(job, count, tally)
+            while True:  # then the contacts it created
+                count = delete_created(
+                    db.session.connection(), job.id, tally, job.rollback_force, batch_size
                 )
-                db.session.commit()
+                if not count:
+                    break
+                _rollback_progress(job, count, tally)
             break
         except DB_ERRORS as exc:
             _discard_transaction()
@@ -842,6 +843,7 @@ def _run_rollback(job: ImportJob, batch_size: int) -> ImportJob:
             time.sleep(min(0.2 * 2**attempt, 5))
     db.session.refresh(job)
     _remove_created_labels(job)
+    tally.created_after = None
     job.status = "rolled_back"
     job.rolled_back_at = utcnow()
     job.can_rollback = False
@@ -858,6 +860,20 @@ def _run_rollback(job: ImportJob, batch_size: int) -> ImportJob:
         f"/imports/{job.id}",
     )
     return job
+
+
+def _rollback_progress(job: ImportJob, count: int, tally: RollbackTally) -> None:
+    """Commit a rollback batch with its progress, so a killed rollback resumes after it."""
+    db.session.execute(
+        update(ImportJob)
+        .where(ImportJob.id == job.id)
+        .values(
+            rollback_processed=ImportJob.rollback_processed + count,
+            rollback_result=tally.as_dict(),
+            heartbeat_at=utcnow(),
+        )
+    )
+    db.session.commit()
 
 
 def _remove_created_labels(job: ImportJob) -> None:

@@ -50,6 +50,8 @@ CONTACT_COLUMNS = (
     Contact.unsubscribed_on,
     Contact.custom_fields,
     Contact.subscription_status,
+    Contact.created_by_import_id,
+    Contact.created_from_row,
 )
 
 
@@ -122,6 +124,8 @@ def contact_state(row: Any) -> dict[str, Any]:
         if state[name] is not None:
             state[name] = state[name].isoformat()
     state["custom_fields"] = dict(row.custom_fields or {})
+    state["created_by_import_id"] = row.created_by_import_id
+    state["created_from_row"] = row.created_from_row
     return state
 
 
@@ -399,21 +403,32 @@ def fetch_existing(
 
 
 def fetch_earlier_rows(
-    conn: Connection, job_id: uuid.UUID, contact_ids: list[uuid.UUID]
+    conn: Connection, job_id: uuid.UUID, existing: dict[str, dict[str, Any]]
 ) -> dict[uuid.UUID, int]:
-    """For contacts this import already touched in earlier batches, the first row that did."""
-    if not contact_ids:
-        return {}
+    """For contacts this import already touched in earlier batches, the first row that did.
+
+    A contact it created says so itself (`created_from_row`); one it changed has journal rows.
+    """
+    earlier: dict[uuid.UUID, int] = {}
+    others: list[uuid.UUID] = []
+    for state in existing.values():
+        if state.get("created_by_import_id") == job_id and state.get("created_from_row"):
+            earlier[state["id"]] = state["created_from_row"]
+        else:
+            others.append(state["id"])
+    if not others:
+        return earlier
     stmt = (
         select(ImportEvent.contact_id, func.min(ImportEvent.row_number))
         .where(
             ImportEvent.import_job_id == job_id,
-            one_of(conn, ImportEvent.contact_id, contact_ids),
+            one_of(conn, ImportEvent.contact_id, others),
         )
         .group_by(ImportEvent.contact_id)
     )
     with own_plan(conn):
-        return {cid: first for cid, first in conn.execute(stmt)}
+        earlier.update({cid: first for cid, first in conn.execute(stmt)})
+    return earlier
 
 
 # --- writing -------------------------------------------------------------------------------
@@ -490,6 +505,8 @@ def write_batch(
                 "emails_clicked": 0,
                 "created_at": now,
                 "updated_at": now,
+                "created_by_import_id": settings.job_id,
+                "created_from_row": c.first_row,
             }
             for c in creates
         ]
@@ -631,13 +648,7 @@ def _write_journal(
     events = []
     segment = str(settings.segment_id) if settings.segment_id else None
     for c in changes:
-        if c.is_new:  # a rollback deletes it, and its links with it: its values are enough
-            new_data = {
-                "email": c.state["email"],
-                **{k: c.state[k] for k in STANDARD_FIELDS},
-                "custom": c.state["custom_fields"],
-            }
-            events.append(("created", None, new_data, c))
+        if c.is_new:  # the contact records its import (created_by_import_id): no journal row
             continue
         links: dict[str, Any] = {}
         if c.contact_id in tags_added:

@@ -30,10 +30,15 @@ STATUS_LABELS = {
 }
 CUSTOM_FIELD_TYPES = ("text", "number", "date", "boolean")
 
+# The link tables' contact_id has no foreign key (migration 0011): the check fired a trigger
+# with a row lock on the contact for every link an import wrote, about a third of the
+# database's work per imported row (issue 12). Contacts are deleted in one place, a rollback
+# (`app/imports/rollback.py`), which deletes their links first under the contacts' row locks;
+# `tests/imports/test_links.py` proves no path leaves an orphan link.
 contact_tags = Table(
     "contact_tags",
     db.metadata,
-    Column("contact_id", UUIDType, ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True),
+    Column("contact_id", UUIDType, primary_key=True),
     Column("tag_id", UUIDType, ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True),
     Index("ix_contact_tags_tag_id", "tag_id"),
 )
@@ -42,7 +47,7 @@ segment_contacts = Table(
     "segment_contacts",
     db.metadata,
     Column("segment_id", UUIDType, ForeignKey("segments.id", ondelete="CASCADE"), primary_key=True),
-    Column("contact_id", UUIDType, ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True),
+    Column("contact_id", UUIDType, primary_key=True),
     Index("ix_segment_contacts_contact_id", "contact_id"),
 )
 
@@ -59,6 +64,7 @@ class Contact(db.Model):
         UniqueConstraint("tenant_id", "email_normalized", name="uq_contacts_tenant_email"),
         Index("ix_contacts_tenant_created", "tenant_id", "created_at"),
         Index("ix_contacts_tenant_updated", "tenant_id", "updated_at"),
+        Index("ix_contacts_created_by_import", "created_by_import_id", "id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUIDType, primary_key=True, default=new_id)
@@ -79,10 +85,24 @@ class Contact(db.Model):
     last_engaged_at: Mapped[datetime | None] = mapped_column(Timestamp)
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow, onupdate=utcnow)
+    # The import that created the contact and the file's row that did (migration 0011): the
+    # journal of that import holds no row for it, its rollback finds it here. No foreign key:
+    # the contact outlives the import's record only if the rollback kept it.
+    created_by_import_id: Mapped[uuid.UUID | None] = mapped_column(UUIDType)
+    created_from_row: Mapped[int | None] = mapped_column(Integer)
 
-    tags: Mapped[list[Tag]] = relationship(secondary=contact_tags, order_by="Tag.name")
+    tags: Mapped[list[Tag]] = relationship(
+        secondary=contact_tags,
+        primaryjoin=lambda: Contact.id == contact_tags.c.contact_id,
+        secondaryjoin=lambda: Tag.id == contact_tags.c.tag_id,
+        order_by="Tag.name",
+    )
     segments: Mapped[list[Segment]] = relationship(
-        secondary=segment_contacts, back_populates="contacts", order_by="Segment.name"
+        secondary=segment_contacts,
+        primaryjoin=lambda: Contact.id == segment_contacts.c.contact_id,
+        secondaryjoin=lambda: Segment.id == segment_contacts.c.segment_id,
+        back_populates="contacts",
+        order_by="Segment.name",
     )
 
     @property
@@ -131,5 +151,8 @@ class Segment(db.Model):
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
 
     contacts: Mapped[list[Contact]] = relationship(
-        secondary=segment_contacts, back_populates="segments"
+        secondary=segment_contacts,
+        primaryjoin=lambda: Segment.id == segment_contacts.c.segment_id,
+        secondaryjoin=lambda: Contact.id == segment_contacts.c.contact_id,
+        back_populates="segments",
     )

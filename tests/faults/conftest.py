@@ -197,7 +197,8 @@ def tenant_state(tenant_id: uuid.UUID) -> dict[str, tuple[Any, ...]]:
 
 
 def journal(job_id: uuid.UUID) -> list[tuple[Any, ...]]:
-    """The import's journal as (email, event, row, values, tags and segments added), sorted.
+    """The import's journal as (email, event, row, values, tags and segments added), sorted,
+    with the contacts it created (they name the import instead of a journal row).
 
     Ids differ between tenants and are left out; a contact journaled twice for one row shows.
     """
@@ -210,6 +211,9 @@ def journal(job_id: uuid.UUID) -> list[tuple[Any, ...]]:
                    jsonb_array_length(COALESCE(e.new_data::jsonb->'segments_added', '[]'))
             FROM import_events e JOIN contacts c ON c.id = e.contact_id
             WHERE e.import_job_id = :job
+            UNION ALL
+            SELECT email_normalized, 'created', created_from_row, NULL, NULL, 0, 0
+            FROM contacts WHERE created_by_import_id = :job
             """
         ),
         {"job": job_id},

@@ -188,7 +188,12 @@ EXPORT_CONTACTS = 100_000
 
 
 def test_export_killed_with_sigkill_restarts_and_never_offers_a_partial_file(
-    app: Flask, workers: Workers, tenant: Tenant, signed_in: User, client: FlaskClient
+    app: Flask,
+    workers: Workers,
+    tenant: Tenant,
+    signed_in: User,
+    client: FlaskClient,
+    pg_url: str,
 ) -> None:
     bulk_contacts(tenant.id, EXPORT_CONTACTS, tag="vip")
     request = ExportRequest("full", ExportFilters(), ["email", "first_name", "tags"], "xlsx")
@@ -200,14 +205,21 @@ def test_export_killed_with_sigkill_restarts_and_never_offers_a_partial_file(
         db.session.expire_all()
         return db.session.get(ExportJob, job.id)
 
-    first = workers.start("first", "exports")
-    wait_for(  # progress is reported once a second
-        lambda: 0 < export_row().processed_contacts < EXPORT_CONTACTS,
-        60,
-        "the export to be under way",
-        interval=0.05,
-    )
-    workers.kill(first)
+    # on an idle machine the export takes under a second, less than its progress interval: the
+    # first worker reads the database through a proxy that holds each 64 KB for 50 ms
+    host, _, port = pg_url.rpartition("@")[2].partition("/")[0].partition(":")
+    slow = FlakyProxy((host, int(port or 5432)), delay=0.05)
+    try:
+        first = workers.start("first", "exports", DATABASE_URL=slow.url(pg_url))
+        wait_for(  # progress is reported once a second
+            lambda: 0 < export_row().processed_contacts < EXPORT_CONTACTS,
+            60,
+            "the export to be under way",
+            interval=0.05,
+        )
+        workers.kill(first)
+    finally:
+        slow.close()
     killed = export_row()
     assert killed.status == "processing" and killed.file_url is None
     killed_rq_job = killed.rq_job_id

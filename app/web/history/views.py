@@ -185,16 +185,24 @@ def _load_entries(found: list[tuple[uuid.UUID, str]]) -> list[HistoryEntry]:
 
 
 def rollback_plan(job: ImportJob) -> dict[str, int]:
-    """What a rollback would do now, counted from the journal: deleted, restored, unlinked."""
+    """What a rollback would do now: contacts deleted, restored (journal) and unlinked."""
+    created_here = select(Contact.id).where(Contact.created_by_import_id == job.id)
     counts = dict(
         db.session.execute(
             select(ImportEvent.event_type, func.count(ImportEvent.id))
-            .where(ImportEvent.import_job_id == job.id, ImportEvent.reverted_at.is_(None))
+            .where(
+                ImportEvent.import_job_id == job.id,
+                ImportEvent.reverted_at.is_(None),
+                ImportEvent.contact_id.not_in(created_here),  # deleted, not restored
+            )
             .group_by(ImportEvent.event_type)
         ).all()
     )
+    created = db.session.scalar(
+        select(func.count(Contact.id)).where(Contact.created_by_import_id == job.id)
+    )
     return {
-        "deleted": counts.get("created", 0),
+        "deleted": created or 0,
         "restored": counts.get("updated", 0),
         "unlinked": sum(v for k, v in counts.items() if k not in ("created", "updated")),
     }
@@ -287,17 +295,12 @@ def import_detail(job_id: str) -> Any:
         if job.segment_id
         else None
     )
-    created_ids = select(ImportEvent.contact_id).where(
-        ImportEvent.import_job_id == job.id,
-        ImportEvent.event_type == "created",
-        ImportEvent.reverted_at.is_(None),
-    )
     created_total = db.session.scalar(
-        scoped(Contact, func.count(Contact.id)).where(Contact.id.in_(created_ids))
+        scoped(Contact, func.count(Contact.id)).where(Contact.created_by_import_id == job.id)
     )
     created = db.session.scalars(
         scoped(Contact)
-        .where(Contact.id.in_(created_ids))
+        .where(Contact.created_by_import_id == job.id)
         .order_by(Contact.email)
         .limit(CONTACTS_LISTED)
     ).all()
