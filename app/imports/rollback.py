@@ -10,13 +10,19 @@ unless the rollback is forced.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, or_, select, update
+from sqlalchemy import (
+    Connection,
+    delete,
+    func,
+    select,
+)
 
 from app.imports.bulk import delete_rows, insert_rows, one_of
+from app.imports.rollback_sql import delete_created_in_sql, next_events, revert_in_sql
+from app.imports.rollback_tally import RollbackTally, keep
 from app.imports.upsert import (
     CONTACT_COLUMNS,
     STANDARD_FIELDS,
@@ -25,49 +31,6 @@ from app.imports.upsert import (
 )
 from app.models import Contact, ImportEvent, contact_tags, segment_contacts
 from app.models.types import utcnow
-
-KEPT_LISTED = 1000
-
-
-@dataclass
-class RollbackTally:
-    """Running totals of a rollback."""
-
-    deleted: int = 0
-    restored: int = 0
-    unlinked: int = 0
-    kept: int = 0
-    gone: int = 0
-    kept_contacts: list[dict[str, str]] = field(default_factory=list)
-    created_after: str | None = None  # the id order position of `delete_created`
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON shape stored on the job (`createdAfter` only while the rollback runs)."""
-        data: dict[str, Any] = {
-            "deleted": self.deleted,
-            "restored": self.restored,
-            "unlinked": self.unlinked,
-            "kept": self.kept,
-            "gone": self.gone,
-            "keptContacts": self.kept_contacts,
-        }
-        if self.created_after:
-            data["createdAfter"] = self.created_after
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> RollbackTally:
-        """Resume from what an earlier (killed) run stored."""
-        data = data or {}
-        return cls(
-            deleted=data.get("deleted", 0),
-            restored=data.get("restored", 0),
-            unlinked=data.get("unlinked", 0),
-            kept=data.get("kept", 0),
-            gone=data.get("gone", 0),
-            kept_contacts=list(data.get("keptContacts", [])),
-            created_after=data.get("createdAfter"),
-        )
 
 
 def changed_since(state: dict[str, Any], data: dict[str, Any]) -> bool:
@@ -83,14 +46,6 @@ def _uuids(values: list[str] | None) -> list[uuid.UUID]:
     return [uuid.UUID(v) for v in values or []]
 
 
-def _keep(tally: RollbackTally, state: dict[str, Any], reason: str) -> None:
-    tally.kept += 1
-    if len(tally.kept_contacts) < KEPT_LISTED:
-        tally.kept_contacts.append(
-            {"contactId": str(state["id"]), "email": state["email"], "reason": reason}
-        )
-
-
 def revert_batch(
     conn: Connection,
     job_id: uuid.UUID,
@@ -98,33 +53,45 @@ def revert_batch(
     force: bool,
     limit: int,
     now: datetime | None = None,
-    below: int | None = None,
-) -> tuple[int, int | None]:
-    """Revert up to `limit` journal events of a job in the caller's transaction.
+) -> int:
+    """Revert the next `limit` journal rows of a job, newest first, in the caller's transaction.
 
-    Returns how many, and the lowest row number reverted: passed back as `below`, it lets the
-    next batch start there in the (job, row) index instead of stepping over every event already
-    reverted (which made a long rollback quadratic).
+    Returns how many were read. Where it stopped is `tally.journal_before`, committed with the
+    batch: no journal row is marked (that rewrote every row of the journal once more).
     """
     now = now or utcnow()
-    query = (
-        select(
+    if conn.dialect.name == "postgresql":
+        count, last = revert_in_sql(conn, job_id, tally, force, limit, now)
+    else:
+        count, last = _revert_in_python(conn, job_id, tally, force, limit, now)
+    if count:
+        tally.journal_before = last
+    return count
+
+
+def _revert_in_python(
+    conn: Connection,
+    job_id: uuid.UUID,
+    tally: RollbackTally,
+    force: bool,
+    limit: int,
+    now: datetime,
+) -> tuple[int, list[Any] | None]:
+    """The SQLite way: read the rows and the contacts, decide here, write in bulk."""
+    events = conn.execute(
+        next_events(
+            job_id,
+            tally,
+            limit,
             ImportEvent.id,
             ImportEvent.contact_id,
-            ImportEvent.event_type,
             ImportEvent.previous_data,
             ImportEvent.new_data,
             ImportEvent.row_number,
         )
-        .where(ImportEvent.import_job_id == job_id, ImportEvent.reverted_at.is_(None))
-        .order_by(ImportEvent.row_number.desc(), ImportEvent.created_at.desc(), ImportEvent.id)
-        .limit(limit)
-    )
-    if below is not None:
-        query = query.where(or_(ImportEvent.row_number <= below, ImportEvent.row_number.is_(None)))
-    events = conn.execute(query).all()
+    ).all()
     if not events:
-        return 0, below
+        return 0, None
     ids = list({e.contact_id for e in events})
     contacts = {
         r.id: contact_state(r)
@@ -150,7 +117,7 @@ def revert_batch(
         previous = ev.previous_data or {}
         if previous:
             if not force and changed_since(state, new):
-                _keep(tally, state, "changed since the import, kept")
+                keep(tally, state, "changed since the import, kept")
                 continue
             for name in STANDARD_FIELDS:
                 if name in previous:
@@ -182,13 +149,7 @@ def revert_batch(
     delete_rows(conn, contact_tags, tag_unlinks)
     insert_rows(conn, contact_tags, tag_relinks, conflict=["contact_id", "tag_id"])
     delete_rows(conn, segment_contacts, segment_unlinks)
-    events_table = ImportEvent.__table__
-    conn.execute(
-        update(events_table)
-        .where(one_of(conn, events_table.c.id, [e.id for e in events]))
-        .values(reverted_at=now)
-    )
-    return len(events), events[-1].row_number
+    return len(events), [events[-1].row_number, str(events[-1].id)]
 
 
 def delete_created(
@@ -203,8 +164,12 @@ def delete_created(
     A contact is deleted when its last write was this import's: `updated_at` equals the time of
     the import's last write to it (its creation, or a later row of the file that updated it),
     which every other write moves. Others are kept and listed, unless forced. It goes in id
-    order from `tally.created_after`, so a kept contact is read once.
+    order from `tally.created_after`, so a kept contact is read once. No foreign key deletes
+    the links (migration 0011): they are deleted in the same transaction, after their contacts,
+    whose row locks keep any import from linking them meanwhile.
     """
+    if conn.dialect.name == "postgresql":
+        return delete_created_in_sql(conn, job_id, tally, force, limit)
     last_write = (
         select(func.max(ImportEvent.created_at))
         .where(ImportEvent.import_job_id == job_id, ImportEvent.contact_id == Contact.id)
@@ -233,15 +198,13 @@ def delete_created(
         if force or row.updated_at == (row.last_write or row.created_at):
             doomed.append(row.id)
         else:
-            _keep(tally, {"id": row.id, "email": row.email}, "changed since the import, kept")
+            keep(tally, {"id": row.id, "email": row.email}, "changed since the import, kept")
     if doomed:
-        # no foreign key deletes the links (migration 0011): the contacts are locked, so no
-        # import can link them between these statements
+        conn.execute(delete(Contact.__table__).where(one_of(conn, Contact.__table__.c.id, doomed)))
         conn.execute(delete(contact_tags).where(one_of(conn, contact_tags.c.contact_id, doomed)))
         conn.execute(
             delete(segment_contacts).where(one_of(conn, segment_contacts.c.contact_id, doomed))
         )
-        conn.execute(delete(Contact.__table__).where(one_of(conn, Contact.__table__.c.id, doomed)))
     tally.deleted += len(doomed)
     tally.created_after = str(rows[-1].id)
     return len(rows)

@@ -34,7 +34,8 @@ from app.imports.mapping import FieldTarget
 from app.imports.options import ImportOptions, OptionsError
 from app.imports.parsing import FileFormatError, ReaderLimits, count_data_rows, open_table
 from app.imports.preview import error_report_header
-from app.imports.rollback import RollbackTally, delete_created, revert_batch
+from app.imports.rollback import delete_created, revert_batch
+from app.imports.rollback_tally import RollbackTally
 from app.imports.upsert import (
     REPEATS_KEPT,
     ConcurrentInsert,
@@ -769,18 +770,22 @@ def start_rollback(job: ImportJob, force: bool = False, enqueue: bool = True) ->
         raise ImportRefused("This import has already been rolled back.")
     if job.rollback_status in ("pending", "processing"):
         raise ImportRefused("A rollback of this import is already under way.")
+    resumed = job.rollback_status == "failed"  # go on from where it stopped, with its counts
     job.rollback_status = "pending"
     job.heartbeat_at = utcnow()
     job.rollback_force = force
-    job.rollback_processed = 0
-    job.rollback_result = None
-    job.rollback_total = db.session.scalar(
-        select(func.count(ImportEvent.id)).where(
-            ImportEvent.import_job_id == job.id, ImportEvent.reverted_at.is_(None)
+    if not resumed:
+        job.rollback_processed = 0
+        job.rollback_result = None
+        job.rollback_total = db.session.scalar(
+            select(func.count(ImportEvent.id)).where(
+                ImportEvent.import_job_id == job.id, ImportEvent.reverted_at.is_(None)
+            )
+        ) + db.session.scalar(
+            select(func.count(Contact.id)).where(Contact.created_by_import_id == job.id)
         )
-    ) + db.session.scalar(
-        select(func.count(Contact.id)).where(Contact.created_by_import_id == job.id)
-    )
+    elif job.rollback_result:
+        job.rollback_result = {k: v for k, v in job.rollback_result.items() if k != "error"}
     if enqueue:
         from app.jobs.queue import enqueue_committed
         from app.jobs.tasks import ROLLBACK_OPTIONS, rollback_task
@@ -814,15 +819,13 @@ def _run_rollback(job: ImportJob, batch_size: int) -> ImportJob:
     db.session.commit()
     tally = RollbackTally.from_dict(job.rollback_result)
     for attempt in range(1, BATCH_RETRIES + 1):
-        below: int | None = None
         try:
             if attempt > 1:  # what the failed batch counted was not committed
                 db.session.refresh(job)
                 tally = RollbackTally.from_dict(job.rollback_result)
             while True:  # what it changed on contacts that existed, newest row first
-                conn = db.session.connection()
-                count, below = revert_batch(
-                    conn, job.id, tally, job.rollback_force, batch_size, below=below
+                count = revert_batch(
+                    db.session.connection(), job.id, tally, job.rollback_force, batch_size
                 )
                 if not count:
                     break
@@ -843,7 +846,7 @@ def _run_rollback(job: ImportJob, batch_size: int) -> ImportJob:
             time.sleep(min(0.2 * 2**attempt, 5))
     db.session.refresh(job)
     _remove_created_labels(job)
-    tally.created_after = None
+    tally.journal_before = tally.created_after = None
     job.status = "rolled_back"
     job.rolled_back_at = utcnow()
     job.can_rollback = False

@@ -10,7 +10,7 @@ from flask import Flask
 from sqlalchemy import func, select, update
 
 from app.extensions import db
-from app.imports.rollback import KEPT_LISTED
+from app.imports.rollback_tally import KEPT_LISTED
 from app.imports.service import enqueue_import, start_rollback
 from app.models import Contact, ImportEvent, ImportJob, Tenant
 from tests.faults.conftest import (

