@@ -55,7 +55,7 @@ def main() -> None:
     from app import create_app
     from app.cli import get_or_create_tenant
     from app.extensions import db
-    from app.imports.service import run_import
+    from app.imports.importing import run_import
 
     app = create_app()
     with app.app_context():

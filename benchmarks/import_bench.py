@@ -144,7 +144,7 @@ def measure_import(
 ) -> dict[str, object]:  # type: ignore[no-untyped-def]
     """Import `path` through a real worker process, timed from enqueue to `completed`."""
     from app.extensions import db
-    from app.imports.service import enqueue_import
+    from app.jobs.submit import enqueue_import
     from app.models import ImportJob
 
     job = new_import(tenant, path, name, extras)
@@ -165,11 +165,11 @@ def measure_import(
 
 def measure_rollback(app, env, job) -> dict[str, object]:  # type: ignore[no-untyped-def]
     from app.extensions import db
-    from app.imports.service import start_rollback
+    from app.jobs.submit import queue_rollback
     from app.models import ImportJob
 
     start = time.perf_counter()
-    start_rollback(job)
+    queue_rollback(job)
     peak = run_worker(env)
     elapsed = time.perf_counter() - start
     db.session.expire_all()
@@ -229,7 +229,7 @@ def main() -> None:
             if not args.skip_rollback:
                 rb = measure_rollback(app, env, job)
                 line = (
-                    f"| Rollback of that import | {rows:,} rows ({rb['events']:,} journal events) | "
+                    f"| Rollback of that import | {rows:,} rows ({rb['events']:,} journal rows and created contacts) | "
                     f"{rb['seconds']:.1f} s | **{rb['rows_per_s']:,.0f} rows/s** | {rb['peak_mb']:.0f} MB | |"
                 )
                 print(line, flush=True)

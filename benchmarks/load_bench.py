@@ -115,7 +115,7 @@ def percentile(values: list[float], q: float) -> float:
 
 def start_import(tenant, path: Path):  # type: ignore[no-untyped-def]
     """Enqueue an import of `path` in the benchmark's configuration; returns its job."""
-    from app.imports.service import enqueue_import
+    from app.jobs.submit import enqueue_import
 
     job = new_import(tenant, path)
     enqueue_import(job)

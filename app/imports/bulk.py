@@ -22,6 +22,16 @@ def _is_pg(conn: Connection) -> bool:
     return conn.dialect.name == "postgresql"
 
 
+def without_jit(conn: Connection) -> None:
+    """Turn PostgreSQL's JIT compiler off for this transaction (a no-op elsewhere).
+
+    A batch's statements on large tables are estimated above `jit_above_cost`, and compiling
+    them (inlining, optimization) took longer than running them: each batch paid it again.
+    """
+    if _is_pg(conn):
+        conn.exec_driver_sql("SET LOCAL jit = off")
+
+
 def one_of(
     conn: Connection, column: Column[Any] | Any, values: Iterable[Any]
 ) -> ColumnElement[bool]:

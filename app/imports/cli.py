@@ -15,21 +15,15 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.imports.column_values import SUGGESTION_SAMPLE_ROWS
+from app.imports.dry_run import run_dry_run
+from app.imports.importing import run_import
 from app.imports.mapping import MappingError, parse_target, target_to_spec
 from app.imports.options import DUPLICATE_STRATEGIES, ImportOptions, OptionsError
 from app.imports.parsing import FileFormatError, SourceRow, detect_file_type, open_table
-from app.imports.service import (
-    ImportRefused,
-    create_import_job,
-    enqueue_import,
-    request_cancel,
-    run_dry_run,
-    run_import,
-    run_rollback,
-    start_rollback,
-    store_upload,
-)
+from app.imports.rollback_job import run_rollback, start_rollback
+from app.imports.service import ImportRefused, create_import_job, request_cancel, store_upload
 from app.imports.suggestions import suggestions_for
+from app.jobs.submit import enqueue_import, queue_rollback
 from app.models import ImportJob, Tenant
 
 contacts_cli = AppGroup("contacts", help="Import contacts, roll imports back, cancel them.")
@@ -217,7 +211,10 @@ def rollback_command(job_id: str, force: bool, mode: str | None) -> None:
     """Undo the import JOB_ID."""
     job = _job(job_id)
     try:
-        start_rollback(job, force=force, enqueue=mode != "sync")
+        if mode == "sync":
+            start_rollback(job, force=force)
+        else:
+            queue_rollback(job, force=force)
     except ImportRefused as exc:
         raise click.ClickException(str(exc)) from None
     if mode == "sync":

@@ -27,6 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
+from app.imports.bulk import without_jit
 from app.imports.rollback_tally import RollbackTally, keep_many
 from app.imports.upsert import STANDARD_FIELDS
 from app.models import ImportEvent
@@ -142,6 +143,7 @@ def revert_in_sql(
     now: datetime,
 ) -> tuple[int, list[Any] | None]:
     """Revert the next `limit` journal rows; returns how many and the last one's position."""
+    without_jit(conn)
     conn.exec_driver_sql(
         "CREATE TEMP TABLE IF NOT EXISTS rollback_chunk (event_id uuid, contact_id uuid, "
         "row_number int, previous_data jsonb, new_data jsonb, rank int) ON COMMIT DELETE ROWS"
@@ -222,6 +224,7 @@ def delete_created_in_sql(
     conn: Connection, job_id: uuid.UUID, tally: RollbackTally, force: bool, limit: int
 ) -> int:
     """`app.imports.rollback.delete_created` in three statements."""
+    without_jit(conn)
     conn.exec_driver_sql(
         "CREATE TEMP TABLE IF NOT EXISTS created_chunk (id uuid, deleted bool DEFAULT false) "
         "ON COMMIT DELETE ROWS"

@@ -49,7 +49,7 @@ def import_failed(job: Job, connection: Any, exc_type: Any, exc: Any, tb: Any) -
     """Failure callback: when RQ gives up, the import row says failed and keeps the reason."""
     if _will_retry(job):
         return
-    from app.imports.service import mark_failed
+    from app.imports.importing import mark_failed
 
     with job_app_context():
         if not _run_elsewhere(job.args[0]):
@@ -60,7 +60,7 @@ def rollback_failed(job: Job, connection: Any, exc_type: Any, exc: Any, tb: Any)
     """Failure callback for rollbacks."""
     if _will_retry(job):
         return
-    from app.imports.service import mark_rollback_failed
+    from app.imports.rollback_job import mark_rollback_failed
 
     with job_app_context():
         if not _run_elsewhere(job.args[0]):
@@ -69,7 +69,7 @@ def rollback_failed(job: Job, connection: Any, exc_type: Any, exc: Any, tb: Any)
 
 def dry_run_failed(job: Job, connection: Any, exc_type: Any, exc: Any, tb: Any) -> None:
     """Failure callback: a dry run that crashed says why instead of checking for ever."""
-    from app.imports.service import mark_dry_run_failed
+    from app.imports.dry_run import mark_dry_run_failed
 
     with job_app_context():
         mark_dry_run_failed(job.args[0], _message(exc_type, exc))
@@ -88,7 +88,7 @@ def export_failed(job: Job, connection: Any, exc_type: Any, exc: Any, tb: Any) -
 
 def import_task(job_id: str) -> dict[str, Any]:
     """Run or resume an import."""
-    from app.imports.service import run_import
+    from app.imports.importing import run_import
 
     with job_app_context():
         current = get_current_job()
@@ -99,7 +99,7 @@ def import_task(job_id: str) -> dict[str, Any]:
 
 def rollback_task(job_id: str) -> dict[str, Any]:
     """Run or resume a rollback."""
-    from app.imports.service import run_rollback
+    from app.imports.rollback_job import run_rollback
 
     with job_app_context():
         job = run_rollback(job_id)
@@ -108,7 +108,7 @@ def rollback_task(job_id: str) -> dict[str, Any]:
 
 def dry_run_task(job_id: str) -> dict[str, Any]:
     """Preview an import without writing."""
-    from app.imports.service import run_dry_run
+    from app.imports.dry_run import run_dry_run
 
     with job_app_context():
         return run_dry_run(job_id)

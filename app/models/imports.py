@@ -152,7 +152,9 @@ class ImportEvent(db.Model):
 
     __tablename__ = "import_events"
     __table_args__ = (
-        Index("idx_import_events_contact", "contact_id"),
+        # by contact within one import (migration 0012: the contact alone made PostgreSQL
+        # combine it with the import's whole (job, row) range on every batch)
+        Index("ix_import_events_contact_job", "contact_id", "import_job_id"),
         Index("ix_import_events_job_row", "import_job_id", "row_number"),
     )
 

@@ -11,7 +11,8 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.imports.service import enqueue_import, run_import
+from app.imports.importing import run_import
+from app.jobs.submit import enqueue_import
 from app.models import Contact, ImportJob, Tenant, User
 from tests.browser.conftest import screenshot, sign_in
 from tests.imports.conftest import MAPPING, add_contact, csv_bytes, new_job, snapshot

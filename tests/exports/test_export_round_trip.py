@@ -11,8 +11,8 @@ import pytest
 from flask import Flask
 from openpyxl import load_workbook
 
+from app.imports.importing import run_import
 from app.imports.mapping import suggest_mapping, target_to_spec
-from app.imports.service import run_import
 from app.models import Tenant
 from tests.conftest import make_tenant
 from tests.exports.conftest import add_custom_fields, export_now, person, stored_bytes

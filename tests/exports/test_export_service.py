@@ -113,7 +113,7 @@ def test_an_export_killed_half_way_leaves_nothing_downloadable_and_restarts_clea
     app: Flask, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     some_people(tenant, 6)
-    job = create_export(tenant.id, request(), enqueue=False)
+    job = create_export(tenant.id, request())
     calls = {"n": 0}
     real_write = service._write_batch
 
@@ -145,7 +145,7 @@ def test_a_run_that_died_after_uploading_removes_its_leftover_file(
 ) -> None:
     some_people(tenant, 3)
     storage = app.extensions["storage"]
-    job = create_export(tenant.id, request(), enqueue=False)
+    job = create_export(tenant.id, request())
     real_save = storage.save_file
 
     def saved_then_killed(key: str, path: str, **kwargs: Any) -> int:
@@ -175,7 +175,7 @@ def test_job_that_keeps_failing_is_marked_failed_with_its_reason(
     monkeypatch.setitem(tasks.EXPORT_OPTIONS, "retry", None)
     some_people(tenant, 2)
     user = make_user(tenant, "owner@acme.test")
-    job = create_export(tenant.id, request(), user_id=user.id, enqueue=False)
+    job = create_export(tenant.id, request(), user_id=user.id)
 
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("database exploded")
@@ -216,11 +216,11 @@ def test_requests_that_cannot_run_are_refused_before_a_row_exists(
     app: Flask, tenant: Tenant
 ) -> None:
     with pytest.raises(ExportRefused, match="at least one field"):
-        create_export(tenant.id, request(fields=["nope"]), enqueue=False)
+        create_export(tenant.id, request(fields=["nope"]))
     with pytest.raises(ExportRefused, match="Choose the segment"):
-        create_export(tenant.id, request(export_type="segment"), enqueue=False)
+        create_export(tenant.id, request(export_type="segment"))
     with pytest.raises(ExportRefused, match="format"):
-        create_export(tenant.id, request(file_format="pdf"), enqueue=False)
+        create_export(tenant.id, request(file_format="pdf"))
     assert db.session.scalar(select(func.count(ExportJob.id))) == 0
 
 

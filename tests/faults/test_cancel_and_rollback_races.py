@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select, text
 
 from app.extensions import db
-from app.imports.service import enqueue_import
+from app.jobs.submit import enqueue_import
 from app.models import Contact, ImportJob, Tenant, User
 from tests.conftest import csrf_token
 from tests.faults.conftest import (

@@ -11,7 +11,7 @@ from sqlalchemy import func, select, update
 
 from app.extensions import db
 from app.imports.rollback_tally import KEPT_LISTED
-from app.imports.service import enqueue_import, start_rollback
+from app.jobs.submit import enqueue_import, queue_rollback
 from app.models import Contact, ImportEvent, ImportJob, Tenant
 from tests.faults.conftest import (
     FlakyProxy,
@@ -68,7 +68,7 @@ def short(tenant_id: uuid.UUID) -> dict[str, tuple[Any, ...]]:
 
 
 def rollback(workers: Workers, job_id: uuid.UUID, force: bool) -> ImportJob:
-    start_rollback(fresh_import(job_id), force=force)
+    queue_rollback(fresh_import(job_id), force=force)
     wait_for(
         lambda: fresh_import(job_id).rollback_status not in ("pending", "processing"),
         60,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from flask import Flask
 
-from app.imports.service import enqueue_import, run_import, start_rollback
+from app.imports.importing import run_import
+from app.jobs.submit import enqueue_import, queue_rollback
 from tests.conftest import make_tenant
 from tests.faults.conftest import (
     IMPORT_OPTIONS,
@@ -63,7 +64,7 @@ def test_database_outage_mid_rollback_retries_the_batch_and_restores_exactly(
     existing_contacts(tenant, 500)
     before = tenant_state(tenant.id)
     job = run_import(new_job(tenant, emails_csv(ROWS), **IMPORT_OPTIONS).id, batch_size=BATCH)
-    start_rollback(job)
+    queue_rollback(job)
     workers.start("worker", "imports", DATABASE_URL=database_url, ROLLBACK_BATCH_SIZE=str(BATCH))
     total = fresh_import(job.id).rollback_total
     wait_for(

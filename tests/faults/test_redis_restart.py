@@ -8,9 +8,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from app.extensions import db
-from app.imports.service import enqueue_import, run_import
+from app.imports.importing import run_import
 from app.jobs.maintenance import recover_jobs
 from app.jobs.queue import enqueue_committed
+from app.jobs.submit import enqueue_import
 from app.models import ExportJob, Tenant, User
 from tests.conftest import csrf_token, make_tenant
 from tests.faults.conftest import (

@@ -20,9 +20,10 @@ from sqlalchemy import update
 from app.exports.query import ExportFilters
 from app.exports.service import ExportRequest, create_export
 from app.extensions import db
-from app.imports.service import enqueue_import, run_import, start_rollback
+from app.imports.importing import run_import
 from app.jobs.maintenance import recover_jobs
 from app.jobs.queue import enqueue_committed
+from app.jobs.submit import enqueue_import, queue_rollback
 from app.models import Contact, ExportJob, Tenant, User
 from tests.conftest import make_tenant
 from tests.faults.conftest import (
@@ -142,7 +143,7 @@ def test_rollback_killed_with_sigkill_is_finished_by_a_new_worker_exactly(
         )
         db.session.commit()
     job_id, reference_id = imports["Victim"], imports["Reference"]
-    start_rollback(fresh_import(job_id))
+    queue_rollback(fresh_import(job_id))
     # its database messages go through a proxy that delays each: the rollback takes a while
     first = workers.start("first", "imports", ROLLBACK_BATCH_SIZE="500", DATABASE_URL=pg_proxy[1])
     total = fresh_import(job_id).rollback_total
@@ -158,7 +159,7 @@ def test_rollback_killed_with_sigkill_is_finished_by_a_new_worker_exactly(
     assert 0 < killed.rollback_processed < total
     stopped_beat = killed.heartbeat_at
 
-    start_rollback(fresh_import(reference_id))
+    queue_rollback(fresh_import(reference_id))
     workers.start("second", "imports", "maintenance", ROLLBACK_BATCH_SIZE="500")
     recover_until(
         lambda: fresh_import(job_id).heartbeat_at != stopped_beat,

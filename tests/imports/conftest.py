@@ -12,8 +12,9 @@ from flask import Flask
 from sqlalchemy import select
 
 from app.extensions import db
+from app.imports.importing import run_import
 from app.imports.options import ImportOptions
-from app.imports.service import create_import_job, run_import, store_upload
+from app.imports.service import create_import_job, store_upload
 from app.models import Contact, ImportJob, Tenant
 
 ImportRunner = Callable[..., ImportJob]

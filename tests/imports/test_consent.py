@@ -16,7 +16,9 @@ from app import create_app
 from app.extensions import db
 from app.imports.consent import status_reader
 from app.imports.conversions import ConversionError
-from app.imports.service import run_dry_run, run_import, run_rollback, start_rollback
+from app.imports.dry_run import run_dry_run
+from app.imports.importing import run_import
+from app.imports.rollback_job import run_rollback, start_rollback
 from app.models import Contact, ImportJob, Tenant
 from tests.conftest import make_env, make_tenant
 from tests.imports.conftest import add_contact, csv_bytes, new_job, snapshot
@@ -154,7 +156,7 @@ def test_a_suppression_list_unsubscribes_everyone_in_it_and_rolls_back_exactly(
         "new@x.com": "unsubscribed",
         "x@x.com": "unsubscribed",
     }
-    start_rollback(job, enqueue=False)
+    start_rollback(job)
     run_rollback(job.id)
     assert snapshot(tenant.id) == before
 
@@ -194,7 +196,7 @@ def test_a_rollback_restores_each_status_it_changed(tenant: Tenant) -> None:
         [["Email", "Status"], ["a@x.com", "unsubscribed"], ["b@x.com", "unsubscribed"]],
     )
     assert statuses(tenant) == {"a@x.com": "unsubscribed", "b@x.com": "unsubscribed"}
-    start_rollback(job, enqueue=False)
+    start_rollback(job)
     done = run_rollback(job.id)
     assert done.status == "rolled_back"
     assert snapshot(tenant.id) == before
@@ -219,7 +221,7 @@ def test_consent_and_unsubscribe_dates_are_kept_from_their_columns(tenant: Tenan
         "a@x.com": (date(2024, 3, 1), None),
         "old@x.com": (date(2023, 1, 5), date(2025, 11, 30)),
     }
-    start_rollback(job, enqueue=False)
+    start_rollback(job)
     run_rollback(job.id)
     db.session.expire_all()
     old = db.session.query(Contact).filter_by(email="old@x.com").one()
@@ -282,7 +284,7 @@ def test_a_suppression_list_unsubscribes_existing_contacts_whatever_the_strategy
     }
     expected_name = "Changed" if strategy == "update" else "Fan"
     assert contacts["fan@x.com"]["first_name"] == expected_name  # the strategy still rules
-    start_rollback(job, enqueue=False)
+    start_rollback(job)
     run_rollback(job.id)
     assert snapshot(tenant.id) == before
 

@@ -28,15 +28,11 @@ from openpyxl.workbook import Workbook
 from sqlalchemy import func, select
 
 from app.extensions import db
+from app.imports.importing import run_import
 from app.imports.options import ImportOptions
 from app.imports.parsing import FileFormatError, detect_file_type, open_table
-from app.imports.service import (
-    create_import_job,
-    run_import,
-    run_rollback,
-    start_rollback,
-    store_upload,
-)
+from app.imports.rollback_job import run_rollback, start_rollback
+from app.imports.service import create_import_job, store_upload
 from app.models import Contact, ImportEvent, ImportJob, Tenant
 from tests.imports.conftest import csv_bytes, new_job, snapshot
 
@@ -635,7 +631,7 @@ def test_an_import_failing_part_way_keeps_whole_batches_says_failed_and_rolls_ba
     assert recorded == committed  # each committed contact names its import for the rollback
     assert job.can_rollback
 
-    start_rollback(job, enqueue=False)
+    start_rollback(job)
     job = run_rollback(job.id)
 
     assert job.status == "rolled_back"

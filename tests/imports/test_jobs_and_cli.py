@@ -15,8 +15,10 @@ from sqlalchemy import func, select, text
 
 from app import create_app
 from app.extensions import db
-from app.imports.service import enqueue_import, run_import, run_rollback, start_rollback
+from app.imports.importing import run_import
+from app.imports.rollback_job import run_rollback, start_rollback
 from app.jobs.queue import get_queue, redis_connection
+from app.jobs.submit import enqueue_import, queue_rollback
 from app.models import (
     Contact,
     ImportJob,
@@ -49,7 +51,7 @@ def test_queued_import_and_rollback_run_on_a_real_worker(app: Flask, tenant: Ten
     db.session.expire_all()
     job = db.session.get(ImportJob, job.id)
     assert (job.status, job.created_count) == ("completed", 2)
-    start_rollback(job)
+    queue_rollback(job)
     work(app)
     db.session.expire_all()
     job = db.session.get(ImportJob, job.id)
@@ -69,7 +71,7 @@ def test_job_that_keeps_failing_is_marked_failed_with_its_reason(
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("database exploded")
 
-    monkeypatch.setattr("app.imports.service.run_import", broken)
+    monkeypatch.setattr("app.imports.importing.run_import", broken)
     enqueue_import(job)
     work(app)
     db.session.expire_all()
@@ -91,7 +93,7 @@ def test_job_that_lost_the_database_says_so_in_plain_words(
     def unreachable(*args: object, **kwargs: object) -> None:
         raise psycopg.OperationalError("connection refused")
 
-    monkeypatch.setattr("app.imports.service.run_import", unreachable)
+    monkeypatch.setattr("app.imports.importing.run_import", unreachable)
     enqueue_import(job)
     work(app)
     db.session.expire_all()
@@ -113,7 +115,7 @@ def test_a_dry_run_that_crashes_says_why_instead_of_checking_for_ever(
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("database exploded")
 
-    monkeypatch.setattr("app.imports.service.run_dry_run", broken)
+    monkeypatch.setattr("app.imports.dry_run.run_dry_run", broken)
     work(app)
     db.session.expire_all()
     job = db.session.get(ImportJob, job.id)
@@ -284,7 +286,7 @@ def test_import_and_rollback_on_sqlite(tmp_path: Path, redis_url: str) -> None:
         assert (job.status, job.created_count, job.repeated_count) == ("completed", 2, 1)
         assert snapshot(tenant.id)["a@example.com"]["first_name"] == "A2"
         assert db.session.scalar(select(func.count()).select_from(contact_tags)) == 2
-        start_rollback(job, enqueue=False)
+        start_rollback(job)
         run_rollback(job.id)
         assert snapshot(tenant.id) == {}
         # SQLite enforces foreign keys only when asked: the links of deleted contacts must go
@@ -333,7 +335,7 @@ def test_import_left_processing_by_a_dead_worker_is_queued_again_and_finishes(
 ) -> None:
     from datetime import timedelta
 
-    from app.imports.service import recover_stalled_jobs
+    from app.jobs.recovery import recover_stalled_jobs
     from app.models.types import utcnow
 
     content = csv_bytes([["Email"]] + [[f"p{i}@example.com"] for i in range(7)])
@@ -353,7 +355,7 @@ def test_import_left_processing_by_a_dead_worker_is_queued_again_and_finishes(
 def test_pending_import_whose_queue_entry_was_lost_is_queued_again(
     app: Flask, tenant: Tenant
 ) -> None:
-    from app.imports.service import recover_stalled_jobs
+    from app.jobs.recovery import recover_stalled_jobs
 
     job = new_job(tenant, csv_bytes([["Email"], ["a@example.com"]]), mapping={"Email": "email"})
     enqueue_import(job)
@@ -365,7 +367,7 @@ def test_pending_import_whose_queue_entry_was_lost_is_queued_again(
 
 
 def test_a_second_worker_on_the_same_import_leaves_it_alone(app: Flask, tenant: Tenant) -> None:
-    from app.imports.service import job_lock
+    from app.jobs.locks import job_lock
 
     job = new_job(tenant, csv_bytes([["Email"], ["a@example.com"]]), mapping={"Email": "email"})
     with job_lock(job.id) as first:
@@ -379,7 +381,7 @@ def test_abandoned_attempt_reported_late_does_not_fail_a_recovered_run(
 ) -> None:
     from rq.exceptions import AbandonedJobError
 
-    from app.imports.service import job_lock
+    from app.jobs.locks import job_lock
     from app.jobs.tasks import import_failed, import_task
 
     job = new_job(tenant, csv_bytes([["Email"], ["a@example.com"]]), mapping={"Email": "email"})

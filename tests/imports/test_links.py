@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.imports.service import run_rollback, start_rollback
+from app.imports.rollback_job import run_rollback, start_rollback
 from app.models import Contact, Tenant, contact_tags, segment_contacts
 from tests.imports.conftest import ImportRunner, add_contact, csv_bytes, snapshot
 
@@ -59,7 +59,7 @@ def test_rollbacks_leave_no_link_without_its_contact(run: ImportRunner, tenant: 
     assert links == 7 * 3 + 2 + 2  # 3 per new contact, 2 on old, 1 more on p1 and p2
 
     for job in (first, second):  # the first one's rollback deletes contacts the second linked
-        start_rollback(job, enqueue=False)
+        start_rollback(job)
         assert run_rollback(job.id).status == "rolled_back"
         assert orphans() == {"contact_tags": 0, "segment_contacts": 0}
 
@@ -84,7 +84,7 @@ def test_a_contact_created_then_updated_by_one_import_ends_deleted(
     assert (job.created_count, job.repeated_count) == (3, 1)
     assert snapshot(tenant.id)["a@example.com"]["first_name"] == "Second"
 
-    start_rollback(job, enqueue=False)
+    start_rollback(job)
     job = run_rollback(job.id)
 
     assert job.rollback_result["deleted"] == 3 and job.rollback_result["kept"] == 0

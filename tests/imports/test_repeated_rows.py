@@ -7,7 +7,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from app.extensions import db
-from app.imports.service import run_dry_run
+from app.imports.dry_run import run_dry_run
 from app.models import Tenant, User
 from tests.imports.conftest import MAPPING, ImportRunner, add_contact, csv_bytes, new_job, snapshot
 

@@ -16,7 +16,7 @@ from sqlalchemy import update
 
 from app.extensions import db
 from app.imports import rollback
-from app.imports.service import run_rollback, start_rollback
+from app.imports.rollback_job import run_rollback, start_rollback
 from app.models import Contact, CustomField, Tenant
 from tests.conftest import make_tenant
 from tests.imports.conftest import ImportRunner, add_contact, csv_bytes, snapshot
@@ -79,7 +79,7 @@ def _scenario(run: ImportRunner, tenant: Tenant) -> Any:
 def _roll_back_both(first: Any, second: Any) -> list[dict[str, Any]]:
     results = []
     for job in (second, first):
-        start_rollback(job, enqueue=False)
+        start_rollback(job)
         done = run_rollback(job.id, batch_size=4)
         result = dict(done.rollback_result)
         result["keptContacts"] = [c["email"] for c in result["keptContacts"]]

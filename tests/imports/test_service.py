@@ -11,15 +11,11 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.imports import service
-from app.imports.service import (
-    ImportRefused,
-    request_cancel,
-    run_dry_run,
-    run_import,
-    run_rollback,
-    start_rollback,
-)
+from app.imports import importing
+from app.imports.dry_run import run_dry_run
+from app.imports.importing import run_import
+from app.imports.rollback_job import run_rollback, start_rollback
+from app.imports.service import ImportRefused, request_cancel
 from app.models import (
     Contact,
     CustomField,
@@ -360,7 +356,7 @@ def test_rollback_restores_the_tenant_exactly(run: ImportRunner, tenant: Tenant)
         segment_name="New segment",
     )
     assert snapshot(tenant.id) != before
-    start_rollback(job, enqueue=False)
+    start_rollback(job)
     job = run_rollback(job.id, batch_size=2)
     assert job.status == "rolled_back" and job.rolled_back_at and not job.can_rollback
     assert snapshot(tenant.id) == before
@@ -379,13 +375,13 @@ def test_second_rollback_and_rollback_while_running_are_refused(
     run: ImportRunner, tenant: Tenant
 ) -> None:
     job = run(tenant, csv_bytes([["Email"], ["a@example.com"]]), mapping={"Email": "email"})
-    start_rollback(job, enqueue=False)
+    start_rollback(job)
     run_rollback(job.id)
     with pytest.raises(ImportRefused, match="already been rolled back"):
-        start_rollback(job, enqueue=False)
+        start_rollback(job)
     pending = new_job(tenant, csv_bytes([["Email"], ["b@example.com"]]), mapping={"Email": "email"})
     with pytest.raises(ImportRefused, match="still running"):
-        start_rollback(pending, enqueue=False)
+        start_rollback(pending)
 
 
 def test_rollback_keeps_contacts_changed_since_unless_forced(
@@ -399,7 +395,7 @@ def test_rollback_keeps_contacts_changed_since_unless_forced(
     contact = db.session.scalar(select(Contact).where(Contact.email_normalized == "a@example.com"))
     contact.first_name = "Edited by a person"
     db.session.commit()
-    start_rollback(job, enqueue=False)
+    start_rollback(job)
     job = run_rollback(job.id)
     assert job.rollback_result["deleted"] == 1 and job.rollback_result["kept"] == 1
     assert job.rollback_result["keptContacts"][0]["email"] == "a@example.com"
@@ -417,7 +413,7 @@ def test_rollback_keeps_contacts_changed_since_unless_forced(
         .values(first_name="Edited")
     )
     db.session.commit()
-    start_rollback(job2, force=True, enqueue=False)
+    start_rollback(job2, force=True)
     run_rollback(job2.id)
     assert "c@example.com" not in snapshot(tenant.id)
 
@@ -436,7 +432,7 @@ def test_rollback_of_a_later_import_does_not_undo_an_earlier_one(
         csv_bytes([["Email", "First"], ["a@example.com", "Two"], ["b@example.com", "B"]]),
         mapping={"Email": "email", "First": "first_name"},
     )
-    start_rollback(second, enqueue=False)
+    start_rollback(second)
     run_rollback(second.id)
     assert snapshot(tenant.id) == after_first
     # the first import is now older than a change it did not make: kept, not clobbered
@@ -456,7 +452,7 @@ def test_cancel_stops_a_running_import_at_the_next_batch(
 ) -> None:
     rows = [["Email"]] + [[f"p{i}@example.com"] for i in range(10)]
     job = new_job(tenant, csv_bytes(rows), mapping={"Email": "email"})
-    real = service._commit_batch
+    real = importing._commit_batch
     calls = []
 
     def commit_then_cancel(job_, *args: object) -> bool:
@@ -473,12 +469,12 @@ def test_cancel_stops_a_running_import_at_the_next_batch(
                 )
         return cancelled
 
-    monkeypatch.setattr(service, "_commit_batch", commit_then_cancel)
+    monkeypatch.setattr(importing, "_commit_batch", commit_then_cancel)
     job = run_import(job.id, batch_size=3)
     assert job.status == "cancelled"
     assert (job.processed_rows, job.created_count) == (6, 6)
     assert db.session.scalar(select(func.count(Contact.id))) == 6
-    start_rollback(job, enqueue=False)
+    start_rollback(job)
     run_rollback(job.id)
     assert db.session.scalar(select(func.count(Contact.id))) == 0
 
@@ -526,7 +522,7 @@ def test_resume_after_a_crash_gives_the_same_result_as_one_run(
     reference = run_import(new_job(reference_tenant, content, mapping=mapping).id, batch_size=4)
 
     job = new_job(tenant, content, mapping=mapping)
-    real = service._write_one_batch
+    real = importing._write_one_batch
     calls = []
 
     def crash_on_third(*args: object) -> None:
@@ -535,13 +531,13 @@ def test_resume_after_a_crash_gives_the_same_result_as_one_run(
             raise Crash()
         real(*args)
 
-    monkeypatch.setattr(service, "_write_one_batch", crash_on_third)
+    monkeypatch.setattr(importing, "_write_one_batch", crash_on_third)
     with pytest.raises(Crash):
         run_import(job.id, batch_size=4)
     db.session.rollback()
     db.session.refresh(job)
     assert job.status == "processing" and job.checkpoint_row == 8
-    monkeypatch.setattr(service, "_write_one_batch", real)
+    monkeypatch.setattr(importing, "_write_one_batch", real)
     job = run_import(job.id, batch_size=4)
     assert_same_outcome(job, reference)
     errors = db.session.scalar(
@@ -562,7 +558,7 @@ def test_connection_lost_after_a_batch_committed_does_not_write_the_batch_twice(
     reference = run_import(new_job(reference_tenant, content, mapping=mapping).id, batch_size=4)
 
     job = new_job(tenant, content, mapping=mapping)
-    real_write, real_commit = service._write_one_batch, db.session.commit
+    real_write, real_commit = importing._write_one_batch, db.session.commit
     batches = []
 
     def counting_batches(*args: object) -> bool:
@@ -575,12 +571,12 @@ def test_connection_lost_after_a_batch_committed_does_not_write_the_batch_twice(
             commit.done = True  # COMMIT went through; the server's answer never arrived
             raise psycopg.OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(service, "_write_one_batch", counting_batches)
+    monkeypatch.setattr(importing, "_write_one_batch", counting_batches)
     monkeypatch.setattr(db.session, "commit", commit)
-    monkeypatch.setattr(service.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr(importing.time, "sleep", lambda seconds: None)
     job = run_import(job.id, batch_size=4)
     assert_same_outcome(job, reference)
-    start_rollback(job, enqueue=False)
+    start_rollback(job)
     run_rollback(job.id)
     assert snapshot(tenant.id) == {}
 

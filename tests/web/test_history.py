@@ -11,7 +11,7 @@ from rq import SimpleWorker
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.imports.service import run_import
+from app.imports.importing import run_import
 from app.jobs.queue import get_queue, redis_connection
 from app.models import Contact, ExportJob, ImportJob, Notification, Tenant, User
 from tests.conftest import csrf_token, make_tenant, make_user

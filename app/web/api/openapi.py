@@ -11,8 +11,8 @@ import copy
 from functools import cache
 from typing import Any
 
+from app.imports.importing import ERRORS_KEPT_ON_JOB
 from app.imports.mapping import SUGGESTION_REASONS
-from app.imports.service import ERRORS_KEPT_ON_JOB
 from app.models import SUBSCRIPTION_STATUSES
 from app.models.exports import EXPORT_FORMATS, EXPORT_STATUSES, EXPORT_TYPES
 from app.models.imports import IMPORT_STATUSES, ROLLBACK_STATUSES

@@ -43,14 +43,9 @@ from app.exports.service import (
     tenant_fields,
 )
 from app.extensions import csrf, db, limiter
-from app.imports.service import (
-    ImportRefused,
-    create_import_job,
-    enqueue_import,
-    request_cancel,
-    start_rollback,
-)
+from app.imports.service import ImportRefused, create_import_job, request_cancel
 from app.imports.suggestions import suggestions_for
+from app.jobs.submit import enqueue_import, queue_rollback
 from app.models import Contact, ExportJob, ImportJob, Segment, Tag, contact_tags, segment_contacts
 from app.models.types import utcnow
 from app.storage import ObjectTooLarge, S3Storage, StorageError, object_key
@@ -389,7 +384,7 @@ def rollback_import(job_id: str) -> Any:
             409, "Nothing was imported by this dry run or draft: there is nothing to roll back."
         )
     try:
-        start_rollback(job, force=body.force)
+        queue_rollback(job, force=body.force)
     except ImportRefused as exc:
         raise ApiError(409, str(exc)) from None
     except QUEUE_ERRORS as exc:

@@ -24,7 +24,8 @@ from werkzeug.routing import BuildError
 from app.extensions import db
 from app.imports.mapping import STANDARD_FIELDS, parse_target
 from app.imports.options import DUPLICATE_STRATEGIES, ImportOptions
-from app.imports.service import ImportRefused, start_rollback
+from app.imports.service import ImportRefused
+from app.jobs.submit import queue_rollback
 from app.models import Contact, CustomField, ExportJob, ImportEvent, ImportJob, Segment, Tag, User
 from app.tenancy import get_scoped_or_404, scoped
 from app.web.paging import chosen_page
@@ -340,7 +341,7 @@ def rollback(job_id: str) -> Any:
     detail_url = url_for("history.import_detail", job_id=job.id)
     if request.method == "POST":
         try:
-            start_rollback(job, force=request.form.get("force") == "yes")
+            queue_rollback(job, force=request.form.get("force") == "yes")
         except ImportRefused as exc:
             flash(str(exc), "error")
         except QUEUE_ERRORS:

@@ -45,13 +45,10 @@ from app.imports.parsing import (
     open_table,
 )
 from app.imports.preview import PreviewColumn, PreviewRow, preview_rows
-from app.imports.service import (
-    create_import_job,
-    enqueue_import,
-    store_upload,
-)
+from app.imports.service import create_import_job, store_upload
 from app.imports.suggestions import suggestions_for
 from app.imports.validation import ValidationOptions
+from app.jobs.submit import enqueue_dry_run, enqueue_import
 from app.models import CustomField, ImportJob
 from app.storage import StorageError, clean_file_name
 from app.tenancy import current_tenant_id, scoped
@@ -557,9 +554,6 @@ def dry_run_is_current(job: ImportJob) -> bool:
 
 def start_dry_run(job: ImportJob) -> None:
     """Queue a dry run over the whole file for the current options (unless one is running)."""
-    from app.jobs.queue import enqueue_committed
-    from app.jobs.tasks import DRY_RUN_OPTIONS, dry_run_task
-
     options, state = options_of(job), state_of(job)
     current = fingerprint(options)
     if job.dry_run_status in ("pending", "processing") and state.get("dry_run_for") == current:
@@ -568,9 +562,7 @@ def start_dry_run(job: ImportJob) -> None:
     job.import_options = {**options.to_dict(), "wizard": state}
     job.dry_run_status = "pending"
     job.dry_run = None
-    # Redis down: the row stays pending with no queued job, and the recovery queues it later.
-    job.rq_job_id = enqueue_committed("imports", dry_run_task, str(job.id), **DRY_RUN_OPTIONS).id
-    db.session.commit()
+    enqueue_dry_run(job)
 
 
 def start_import(job: ImportJob) -> None:

@@ -35,16 +35,13 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from app.extensions import db
 from app.imports.consent import NEW_CONTACT_STATUSES, NON_SUBSCRIBED
+from app.imports.error_report import error_report_stream
 from app.imports.mapping import STANDARD_FIELDS, MappingError, parse_target
 from app.imports.parsing import FileFormatError, open_table
+from app.imports.pipeline import new_validator
 from app.imports.preview import error_report_rows
 from app.imports.regions import usual_region
-from app.imports.service import (
-    ImportRefused,
-    error_report_stream,
-    request_cancel,
-)
-from app.imports.validation import RowValidator, ValidationOptions
+from app.imports.service import ImportRefused, request_cancel
 from app.jobs.queue import RedisNotConfigured
 from app.models import ImportJob, Segment, Tag
 from app.models.contact import CUSTOM_FIELD_TYPES
@@ -666,15 +663,7 @@ def dry_run_errors(job_id: str) -> Any:
             delimiter=options.delimiter,
             sheet=options.sheet,
         )
-        validator = RowValidator(
-            table.headers,
-            targets,
-            custom_types,
-            ValidationOptions(
-                options.validate_email, options.validate_phone, options.default_region
-            ),
-            table.info.row_label,
-        )
+        validator = new_validator(table, options, targets, custom_types)
     except (StorageError, FileFormatError, MappingError, ValueError):
         shutil.rmtree(folder, ignore_errors=True)
         abort(404)

@@ -19,8 +19,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from app.exports.service import expire_exports, storage
 from app.extensions import db
-from app.imports.service import recover_stalled_jobs
 from app.jobs.maintenance import run_cleanup
+from app.jobs.recovery import recover_stalled_jobs
 from app.models import ImportJob, User
 from app.models.types import utcnow
 from tests.web.api.conftest import ApiClient

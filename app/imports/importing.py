@@ -1,0 +1,405 @@
+"""Running an import: read, validate and write the file batch by batch, resumably."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from flask import current_app
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from app.extensions import db
+from app.imports.bulk import insert_rows, without_jit
+from app.imports.error_report import write_error_report
+from app.imports.mapping import FieldTarget
+from app.imports.options import ImportOptions, OptionsError
+from app.imports.parsing import FileFormatError, count_data_rows
+from app.imports.pipeline import (
+    ValidatedBatch,
+    error_dict,
+    new_validator,
+    open_source,
+    prefetch,
+    validated_batches,
+    validated_in_child,
+)
+from app.imports.service import BATCH_RETRIES, DB_ERRORS, ImportRefused, discard_transaction
+from app.imports.upsert import (
+    ConcurrentInsert,
+    ImportSettings,
+    fetch_earlier_rows,
+    fetch_existing,
+    plan_batch,
+    write_batch,
+)
+from app.jobs.locks import job_lock
+from app.models import (
+    CustomField,
+    ImportJob,
+    ImportRowError,
+    Segment,
+)
+from app.models.types import utcnow
+from app.notifications import notify
+from app.storage import StorageError
+
+log = logging.getLogger(__name__)
+
+
+ERRORS_KEPT_ON_JOB = 1000
+
+
+@dataclass
+class Progress:
+    """Counts of a running import, loaded from the job so a resumed run continues them."""
+
+    processed: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    errors: int = 0
+    unsubscribed: int = 0
+    repeated: int = 0
+    first_errors: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, job: ImportJob) -> Progress:
+        """The counts committed so far."""
+        return cls(
+            processed=job.checkpoint_row or 0,
+            created=job.created_count or 0,
+            updated=job.updated_count or 0,
+            unchanged=job.unchanged_count or 0,
+            skipped=job.skipped_count or 0,
+            errors=job.error_count or 0,
+            unsubscribed=job.unsubscribed_matches or 0,
+            repeated=job.repeated_count or 0,
+            first_errors=list(job.errors or []),
+        )
+
+
+def _ensure_custom_fields(tenant_id: uuid.UUID, targets: dict[str, FieldTarget]) -> dict[str, str]:
+    """Types of the mapped custom fields, creating the ones the import declares."""
+    existing = {
+        f.key: f
+        for f in db.session.scalars(select(CustomField).where(CustomField.tenant_id == tenant_id))
+    }
+    types: dict[str, str] = {}
+    for header, target in targets.items():
+        if target.kind != "custom" or not target.key:
+            continue
+        field_ = existing.get(target.key)
+        if field_ is None:
+            if not target.custom_type:
+                raise OptionsError(
+                    [
+                        f"Column '{header}' is mapped to the custom field '{target.key}', which does not "
+                        "exist: choose a type so the import can create it (e.g. zip:text)."
+                    ]
+                )
+            field_ = CustomField(
+                tenant_id=tenant_id,
+                key=target.key,
+                field_type=target.custom_type,
+                label=header.strip()[:200] or target.key,
+            )
+            db.session.add(field_)
+            db.session.flush()
+            existing[target.key] = field_
+        types[target.key] = field_.field_type
+    return types
+
+
+def _ensure_segment(job: ImportJob, name: str | None) -> uuid.UUID | None:
+    if not name or not name.strip():
+        return None
+    if job.segment_id:
+        return job.segment_id
+    name = name.strip()[:200]
+    segment = db.session.scalar(
+        select(Segment).where(Segment.tenant_id == job.tenant_id, Segment.name == name)
+    )
+    if segment is None:
+        segment = Segment(tenant_id=job.tenant_id, name=name)
+        db.session.add(segment)
+        db.session.flush()
+        job.created_segment = True
+    job.segment_id = segment.id
+    return segment.id
+
+
+def import_settings(
+    job: ImportJob,
+    options: ImportOptions,
+    targets: dict[str, FieldTarget],
+    segment_id: uuid.UUID | None,
+) -> ImportSettings:
+    return ImportSettings(
+        tenant_id=job.tenant_id,
+        workspace_id=job.workspace_id,
+        job_id=job.id,
+        strategy=options.duplicate_strategy,
+        blank_clears=options.blank_clears,
+        field_rules=dict(options.field_rules),
+        tags_mode=options.tags_mode,
+        tags_mapped=any(t.kind == "tags" for t in targets.values()),
+        option_tags=tuple(t for t in options.tags if t.strip()),
+        segment_id=segment_id,
+        new_contact_status=options.new_contact_status,
+        suppression_list=options.suppression_list,
+    )
+
+
+def _fail(job: ImportJob, message: str) -> ImportJob:
+    db.session.rollback()
+    db.session.refresh(job)
+    return _end(job, "failed", message)
+
+
+def run_import(job_id: uuid.UUID | str, batch_size: int | None = None) -> ImportJob:
+    """Run (or resume) an import to its end; safe to call again after a crash."""
+    job = db.session.get(ImportJob, uuid.UUID(str(job_id)))
+    if job is None:
+        raise ImportRefused(f"There is no import {job_id}.")
+    if job.status not in ("pending", "processing"):
+        log.info("import %s is %s; nothing to do", job.id, job.status)
+        return job
+    if job.cancel_requested:
+        job.status, job.completed_at = "cancelled", utcnow()
+        db.session.commit()
+        return job
+    with job_lock(job.id) as acquired:
+        if not acquired:
+            log.info("import %s is being run by another worker; leaving it to it", job.id)
+            return job
+        return _run_import(job, batch_size)
+
+
+def _run_import(job: ImportJob, batch_size: int | None) -> ImportJob:
+    db.session.refresh(job)
+    if job.status not in ("pending", "processing"):
+        return job
+    options = ImportOptions.from_dict(job.import_options or {})
+    batch_size = batch_size or current_app.config["IMPORT_BATCH_SIZE"]
+    # Conditional: a Cancel click may have ended the waiting import since it was read.
+    started = db.session.execute(
+        update(ImportJob)
+        .where(
+            ImportJob.id == job.id,
+            ImportJob.status.in_(("pending", "processing")),
+            ImportJob.cancel_requested.is_(False),
+        )
+        .values(
+            status="processing",
+            started_at=func.coalesce(ImportJob.started_at, utcnow()),
+            heartbeat_at=utcnow(),
+        )
+    ).rowcount
+    db.session.commit()
+    db.session.refresh(job)
+    if not started:
+        log.info("import %s was cancelled before it started", job.id)
+        return _end(job, "cancelled") if job.status in ("pending", "processing") else job
+    log.info("import %s: starting at row %d", job.id, job.checkpoint_row + 1)
+
+    with tempfile.TemporaryDirectory(prefix="import-") as folder:
+        try:
+            path, table = open_source(job, options, folder)
+        except FileFormatError as exc:
+            return _fail(job, str(exc))
+        except StorageError as exc:
+            return _fail(job, f"The uploaded file could not be read from storage: {exc}")
+        with table:
+            try:
+                targets = options.targets()
+                options.check(table.headers)
+                custom_types = _ensure_custom_fields(job.tenant_id, targets)
+                _ensure_segment(job, options.segment_name)
+                if job.total_rows is None:
+                    job.total_rows = count_data_rows(path, table.info)
+                job.file_type = table.info.file_type
+                job.import_options = {
+                    **(job.import_options or {}),
+                    "source_headers": table.headers,
+                    "row_label": table.info.row_label,
+                }
+                db.session.commit()
+            except OptionsError as exc:
+                return _fail(job, str(exc))
+            except FileFormatError as exc:
+                return _fail(job, str(exc))
+            settings = import_settings(job, options, targets, job.segment_id)
+            validator = new_validator(table, options, targets, custom_types)
+            progress = Progress.of(job)
+            if (job.total_rows or 0) >= current_app.config["IMPORT_PARALLEL_ROWS"]:
+                batches = validated_in_child(path, table, validator, progress.processed, batch_size)
+            else:
+                batches = prefetch(
+                    validated_batches(table, validator, progress.processed, batch_size)
+                )
+            try:
+                for batch in batches:
+                    if _commit_batch(job, settings, batch, progress):
+                        log.info(
+                            "import %s: cancelled after row %d", job.id, progress.processed + 1
+                        )
+                        return _end(job, "cancelled")
+            except FileFormatError as exc:
+                return _fail(
+                    job,
+                    f"{exc} The rows before it were imported and can be rolled back.",
+                )
+    if job.total_rows is None or job.total_rows != progress.processed:
+        job.total_rows = progress.processed
+    log.info("import %s: completed (%d rows)", job.id, progress.processed)
+    return _end(job, "completed")
+
+
+def _commit_batch(
+    job: ImportJob, settings: ImportSettings, batch: ValidatedBatch, progress: Progress
+) -> bool:
+    """Write one batch with its journal, errors and checkpoint in one transaction (retried).
+
+    Returns True, writing nothing, when a Cancel was asked for since the last batch. A connection
+    lost during COMMIT leaves it unknown whether the batch went in; the checkpoint, written in the
+    same transaction, tells.
+    """
+    for attempt in range(1, BATCH_RETRIES + 1):
+        try:
+            if attempt > 1:
+                db.session.refresh(job)
+                if (job.checkpoint_row or 0) >= progress.processed + batch.consumed:
+                    log.info("import %s: the retried batch had been committed", job.id)
+                    progress.__dict__.update(Progress.of(job).__dict__)
+                    return False
+            return _write_one_batch(job, settings, batch, progress)
+        except (
+            ConcurrentInsert,
+            IntegrityError,
+            psycopg.IntegrityError,  # a duplicate link from a concurrent import, seen by COPY
+            *DB_ERRORS,
+        ) as exc:
+            discard_transaction()
+            if attempt == BATCH_RETRIES:
+                raise
+            log.warning("import %s: batch retried (%s: %s)", job.id, type(exc).__name__, exc)
+            time.sleep(min(0.2 * 2**attempt, 5))
+
+
+def _write_one_batch(
+    job: ImportJob, settings: ImportSettings, batch: ValidatedBatch, progress: Progress
+) -> bool:
+    if db.session.scalar(select(ImportJob.cancel_requested).where(ImportJob.id == job.id)):
+        db.session.rollback()
+        return True
+    conn = db.session.connection()
+    without_jit(conn)
+    emails = sorted({r.email_normalized for r in batch.rows})
+    existing = fetch_existing(conn, settings.tenant_id, emails)
+    earlier = fetch_earlier_rows(conn, settings.job_id, existing)
+    plan = plan_batch(batch.rows, existing, earlier, settings)
+    written = write_batch(conn, plan, settings)
+    insert_rows(
+        conn,
+        ImportRowError.__table__,
+        [
+            {
+                "import_job_id": job.id,
+                "row_number": e.row,
+                "column": e.column,
+                "value": e.value[:2000] if e.value else e.value,
+                "message": e.message,
+                "raw": raw,
+            }
+            for e, raw in batch.errors
+        ],
+    )
+    done = Progress(
+        processed=progress.processed + batch.consumed,
+        created=progress.created + plan.counts["created"],
+        updated=progress.updated + plan.counts["updated"],
+        unchanged=progress.unchanged + plan.counts["unchanged"],
+        skipped=progress.skipped + plan.counts["skipped"],
+        errors=progress.errors + len({e.row for e, _ in batch.errors}),
+        unsubscribed=progress.unsubscribed + plan.unsubscribed_matches,
+        repeated=progress.repeated + plan.counts["repeated"],
+        first_errors=progress.first_errors,
+    )
+    room = ERRORS_KEPT_ON_JOB - len(progress.first_errors)
+    new_errors = [error_dict(e) for e, _ in batch.errors[: max(room, 0)]]
+    values: dict[str, Any] = {
+        "processed_rows": done.processed,
+        "checkpoint_row": done.processed,
+        "created_count": done.created,
+        "updated_count": done.updated,
+        "unchanged_count": done.unchanged,
+        "skipped_count": done.skipped,
+        "error_count": done.errors,
+        "imported_count": done.created + done.updated + done.unchanged + done.repeated,
+        "unsubscribed_matches": done.unsubscribed,
+        "repeated_count": done.repeated,
+        "heartbeat_at": utcnow(),
+    }
+    if new_errors:
+        values["errors"] = progress.first_errors + new_errors
+    if written.created_tag_ids:
+        values["created_tag_ids"] = (job.created_tag_ids or []) + [
+            str(t) for t in written.created_tag_ids
+        ]
+    db.session.execute(update(ImportJob).where(ImportJob.id == job.id).values(**values))
+    db.session.commit()
+    progress.__dict__.update(done.__dict__)
+    if new_errors:
+        progress.first_errors = progress.first_errors + new_errors
+    return False
+
+
+def _end(job: ImportJob, status: str, message: str | None = None) -> ImportJob:
+    """Stop an import for good: the error report first, then the final status, then the news.
+
+    The report is written before the status changes, so a page that sees the import ended can
+    offer the report at once.
+    """
+    try:
+        if job.error_count:
+            job.error_report_key = write_error_report(job)
+    except StorageError as exc:
+        log.warning("import %s: error report not written: %s", job.id, exc)
+    job.status = status
+    job.completed_at = utcnow()
+    if message:
+        job.failure_message = message
+    db.session.commit()
+    notify(job.tenant_id, job.created_by, "import", import_summary(job), f"/imports/{job.id}")
+    return job
+
+
+def import_summary(job: ImportJob) -> str:
+    """One sentence about how an import ended."""
+    name = job.file_name or "file"
+    counts = f"{job.created_count:,} created, {job.updated_count:,} updated, "
+    if job.unchanged_count:
+        counts += f"{job.unchanged_count:,} unchanged, "
+    if job.repeated_count:
+        counts += f"{job.repeated_count:,} repeating an earlier row, "
+    counts += f"{job.skipped_count:,} skipped, {job.error_count:,} errors"
+    if job.status == "completed":
+        return f"Import of {name} finished: {counts}."
+    if job.status == "cancelled":
+        return f"Import of {name} was cancelled after {job.processed_rows:,} rows: {counts}."
+    return f"Import of {name} failed: {job.failure_message or 'see the import page'}"
+
+
+def mark_failed(job_id: uuid.UUID | str, message: str) -> None:
+    """Record that a job gave up for good (called by the queue's failure callback)."""
+    job = db.session.get(ImportJob, uuid.UUID(str(job_id)))
+    if job is None or job.status not in ("pending", "processing"):
+        return
+    _end(job, "failed", message)

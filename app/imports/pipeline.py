@@ -1,0 +1,228 @@
+"""Open an import's file, build its validator, and read it in validated batches.
+
+The import, the dry run and the error reports read a file the same way: these functions
+are that way, over plain values (the caller owns the database work)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import islice
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select
+
+from app.extensions import db
+from app.imports.mapping import FieldTarget
+from app.imports.options import ImportOptions
+from app.imports.parsing import FileFormatError, ReaderLimits, open_table
+from app.imports.service import storage
+from app.imports.validation import (
+    CleanRow,
+    RowError,
+    RowValidator,
+    ValidationOptions,
+)
+from app.models import (
+    CustomField,
+    ImportJob,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ValidatedBatch:
+    """One batch of rows, read and validated, ready for the database."""
+
+    consumed: int
+    rows: list[CleanRow]
+    errors: list[tuple[RowError, list[str]]]
+
+
+def error_dict(error: RowError) -> dict[str, Any]:
+    return {
+        "row": error.row,
+        "column": error.column,
+        "value": error.value,
+        "message": error.message,
+    }
+
+
+def validated_batches(
+    table: Any, validator: RowValidator, skip: int, batch_size: int
+) -> Iterator[ValidatedBatch]:
+    rows = table.rows()
+    if skip:
+        for _ in islice(rows, skip):
+            pass
+    while True:
+        chunk = list(islice(rows, batch_size))
+        if not chunk:
+            return
+        clean: list[CleanRow] = []
+        errors: list[tuple[RowError, list[str]]] = []
+        for source in chunk:
+            if source.error:
+                errors.append((RowError(source.line, None, "", source.error), source.values))
+                continue
+            result = validator.validate(source.line, source.values)
+            if isinstance(result, list):
+                errors.extend((e, source.values) for e in result)
+            else:
+                clean.append(result)
+        yield ValidatedBatch(len(chunk), clean, errors)
+
+
+def prefetch(batches: Iterator[ValidatedBatch], depth: int = 2) -> Iterator[ValidatedBatch]:
+    """Read and validate the next batches on a thread while the database writes this one."""
+    q: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                while not stop.is_set():
+                    try:
+                        q.put(batch, timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(done)
+        except BaseException as exc:  # handed to the consumer, raised there
+            q.put(exc)
+
+    thread = threading.Thread(target=produce, name="import-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+def validated_in_child(
+    path: str, table: Any, validator: RowValidator, skip: int, batch_size: int, depth: int = 4
+) -> Iterator[ValidatedBatch]:
+    """Read and validate in a forked process, so validation runs beside the database work.
+
+    Reading and validating is pure CPU work on plain values; a second process gives it a core of
+    its own instead of sharing the interpreter lock with the batch writer. The child touches no
+    database connection and leaves with os._exit.
+    """
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    channel = context.Queue(maxsize=depth)
+    info = table.info
+
+    def produce() -> None:
+        try:
+            with open_table(
+                path,
+                info.file_type,
+                encoding=info.encoding,
+                delimiter=info.delimiter,
+                sheet=info.sheet,
+                limits=reader_limits(),
+            ) as child_table:
+                for batch in validated_batches(child_table, validator, skip, batch_size):
+                    channel.put(("batch", batch))
+            channel.put(("done", None))
+        except FileFormatError as exc:
+            channel.put(("format", str(exc)))
+        except BaseException as exc:  # reported to the parent, which raises it
+            channel.put(("crash", f"{type(exc).__name__}: {exc}"))
+        finally:
+            channel.close()
+            channel.join_thread()
+            os._exit(0)
+
+    child = context.Process(target=produce, name="import-validator", daemon=True)
+    child.start()
+    try:
+        while True:
+            try:
+                kind, payload = channel.get(timeout=5)
+            except queue.Empty:
+                if not child.is_alive():
+                    raise RuntimeError(
+                        "The process reading the file stopped unexpectedly."
+                    ) from None
+                continue
+            if kind == "batch":
+                yield payload
+            elif kind == "done":
+                return
+            elif kind == "format":
+                raise FileFormatError(payload)
+            else:
+                raise RuntimeError(f"Reading the file failed: {payload}")
+    finally:
+        if child.is_alive():
+            child.terminate()
+        child.join(timeout=5)
+        channel.close()
+
+
+def reader_limits() -> ReaderLimits:
+    return ReaderLimits(max_rows=current_app.config["IMPORT_MAX_ROWS"])
+
+
+def open_source(job: ImportJob, options: ImportOptions, folder: str) -> Any:
+    path = os.path.join(folder, "source")
+    storage().download_to(options.file_key, path)
+    return path, open_table(
+        path,
+        options.file_type,
+        encoding=options.encoding,
+        delimiter=options.delimiter,
+        sheet=options.sheet,
+        limits=reader_limits(),
+    )
+
+
+def declared_custom_types(tenant_id: uuid.UUID, targets: dict[str, FieldTarget]) -> dict[str, str]:
+    existing = dict(
+        db.session.execute(
+            select(CustomField.key, CustomField.field_type).where(
+                CustomField.tenant_id == tenant_id
+            )
+        ).all()
+    )
+    return {
+        t.key: existing.get(t.key) or t.custom_type or "text"
+        for t in targets.values()
+        if t.kind == "custom" and t.key
+    }
+
+
+def new_validator(
+    table: Any,
+    options: ImportOptions,
+    targets: dict[str, FieldTarget],
+    custom_types: dict[str, str],
+) -> RowValidator:
+    """The validator of an import's rows: its mapping, custom field types and checks."""
+    return RowValidator(
+        table.headers,
+        targets,
+        custom_types,
+        ValidationOptions(options.validate_email, options.validate_phone, options.default_region),
+        table.info.row_label,
+    )
