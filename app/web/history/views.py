@@ -296,15 +296,17 @@ def import_detail(job_id: str) -> Any:
         if job.segment_id
         else None
     )
-    created_total = db.session.scalar(
-        scoped(Contact, func.count(Contact.id)).where(Contact.created_by_import_id == job.id)
-    )
-    created = db.session.scalars(
-        scoped(Contact)
-        .where(Contact.created_by_import_id == job.id)
-        .order_by(Contact.email)
-        .limit(CONTACTS_LISTED)
-    ).all()
+    created_total, created = 0, []
+    if job.status != "rolled_back":  # after it, the ones left are listed as kept
+        created_total = db.session.scalar(
+            scoped(Contact, func.count(Contact.id)).where(Contact.created_by_import_id == job.id)
+        )
+        created = db.session.scalars(
+            scoped(Contact)
+            .where(Contact.created_by_import_id == job.id)
+            .order_by(Contact.email)
+            .limit(CONTACTS_LISTED)
+        ).all()
     creator = (
         db.session.scalar(scoped(User).where(User.id == job.created_by)) if job.created_by else None
     )
