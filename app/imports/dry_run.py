@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import select
 
 from app.extensions import db
+from app.imports.batch_lookups import fetch_existing
 from app.imports.importing import import_settings
 from app.imports.options import ImportOptions, OptionsError
 from app.imports.parsing import FileFormatError
@@ -22,11 +23,7 @@ from app.imports.pipeline import (
     validated_batches,
 )
 from app.imports.service import ImportRefused
-from app.imports.upsert import (
-    REPEATS_KEPT,
-    fetch_existing,
-    plan_batch,
-)
+from app.imports.upsert import REPEATS_KEPT, plan_batch
 from app.imports.validation import (
     email_domain_typo,
 )

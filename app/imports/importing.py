@@ -15,6 +15,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
+from app.imports.batch_lookups import fetch_earlier_rows, fetch_existing
+from app.imports.batch_write import write_batch
 from app.imports.bulk import insert_rows, without_jit
 from app.imports.error_report import write_error_report
 from app.imports.mapping import FieldTarget
@@ -30,14 +32,7 @@ from app.imports.pipeline import (
     validated_in_child,
 )
 from app.imports.service import BATCH_RETRIES, DB_ERRORS, ImportRefused, discard_transaction
-from app.imports.upsert import (
-    ConcurrentInsert,
-    ImportSettings,
-    fetch_earlier_rows,
-    fetch_existing,
-    plan_batch,
-    write_batch,
-)
+from app.imports.upsert import ConcurrentInsert, ImportSettings, plan_batch
 from app.jobs.locks import job_lock
 from app.models import (
     CustomField,

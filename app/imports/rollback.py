@@ -20,15 +20,11 @@ from sqlalchemy import (
     select,
 )
 
+from app.imports.batch_write import update_contacts
 from app.imports.bulk import delete_rows, insert_rows, one_of
 from app.imports.rollback_sql import delete_created_in_sql, next_events, revert_in_sql
 from app.imports.rollback_tally import RollbackTally, keep
-from app.imports.upsert import (
-    CONTACT_COLUMNS,
-    STANDARD_FIELDS,
-    contact_state,
-    update_contacts,
-)
+from app.imports.upsert import CONTACT_COLUMNS, STANDARD_FIELDS, contact_state
 from app.models import Contact, ImportEvent, contact_tags, segment_contacts
 from app.models.types import utcnow
 

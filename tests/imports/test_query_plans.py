@@ -6,7 +6,7 @@ the tenant for each batch, so a 200,000-row import slowed down as it went (the S
 test saw it). Planned afresh, it still trusted statistics taken while the tenant (or the
 import's journal) was small, and read the whole tenant through the index's tenant prefix: at
 1M rows the import ran at half its 200k speed (issue 12). Both lookups now probe their index
-once per key (`fetch_existing`, `fetch_earlier_rows` in `app/imports/upsert.py`).
+once per key (`fetch_existing`, `fetch_earlier_rows` in `app/imports/batch_lookups.py`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from flask import Flask
 from sqlalchemy import Connection, text
 
 from app.extensions import db
-from app.imports.upsert import fetch_earlier_rows, fetch_existing
+from app.imports.batch_lookups import fetch_earlier_rows, fetch_existing
 from app.models import Contact, ImportJob, Tenant
 from tests.faults.conftest import bulk_contacts
 
