@@ -21,7 +21,7 @@ from app.imports.bulk import insert_rows, without_jit
 from app.imports.error_report import write_error_report
 from app.imports.mapping import FieldTarget
 from app.imports.options import ImportOptions, OptionsError
-from app.imports.parsing import FileFormatError, count_data_rows
+from app.imports.parsing import FileFormatError, progress_total
 from app.imports.pipeline import (
     ValidatedBatch,
     error_dict,
@@ -218,7 +218,7 @@ def _run_import(job: ImportJob, batch_size: int | None) -> ImportJob:
                 custom_types = _ensure_custom_fields(job.tenant_id, targets)
                 _ensure_segment(job, options.segment_name)
                 if job.total_rows is None:
-                    job.total_rows = count_data_rows(path, table.info)
+                    job.total_rows = progress_total(path, table.info)
                 job.file_type = table.info.file_type
                 job.import_options = {
                     **(job.import_options or {}),

@@ -25,6 +25,7 @@ from app.imports.readers.spreadsheet import (
     count_spreadsheet_rows,
     estimate_spreadsheet_rows,
     open_spreadsheet,
+    progress_spreadsheet_rows,
 )
 from app.imports.readers.table import (
     DEFAULT_LIMITS,
@@ -47,6 +48,7 @@ __all__ = [
     "estimate_data_rows",
     "open_table",
     "preview_rows",
+    "progress_total",
 ]
 
 FILE_TYPES = ("csv", "xlsx", "json")
@@ -79,6 +81,14 @@ def count_data_rows(path: str, info: SourceInfo) -> int:
     if info.file_type == "xlsx":
         return count_spreadsheet_rows(path, info)
     return count_json_rows(path, info)
+
+
+def progress_total(path: str, info: SourceInfo) -> int:
+    """The data rows an import's progress counts towards: exact, except a streamed workbook's
+    (its `<row>` elements, counted without parsing); the import stores the exact total at the end."""
+    if info.file_type == "xlsx":
+        return progress_spreadsheet_rows(path, info)
+    return count_data_rows(path, info)
 
 
 def estimate_data_rows(path: str, info: SourceInfo) -> int:

@@ -15,7 +15,7 @@ from openpyxl.cell.rich_text import CellRichText, TextBlock
 from openpyxl.cell.text import InlineFont
 
 from app.imports.parsing import FileFormatError, SourceRow, open_table
-from app.imports.readers import spreadsheet
+from app.imports.readers import spreadsheet, xlsx_stream
 from app.imports.readers.spreadsheet import Book, CalamineBook, StreamingBook, check_package
 from app.imports.readers.table import DEFAULT_LIMITS
 
@@ -243,3 +243,36 @@ def test_streaming_a_large_sheet_holds_one_row_at_a_time(tmp_path: Path) -> None
     assert count == 60_000
     assert grown_mb < 25  # calamine grows by ~60 MB on this sheet
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss > 0
+
+
+def test_a_streamed_sheet_counts_its_rows_for_progress_without_reading_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows counted in the XML's bytes (across the 1 MB pieces it is read in), the header left
+    out, and never by parsing the sheet: the import reads it once, not twice."""
+    path = tmp_path / "tall.xlsx"
+    write_tall_workbook(path, 25_000)  # about 6 MB of sheet XML: rows cross every piece's edge
+    monkeypatch.setattr(spreadsheet, "STREAM_FROM_BYTES", 1)
+    with open_table(str(path)) as table:
+        info = table.info
+
+    def no_parsing(*args: object) -> object:
+        raise AssertionError("the sheet was parsed to count its rows")
+
+    monkeypatch.setattr(spreadsheet.StreamingSheetRows, "rows", no_parsing)
+    assert spreadsheet.progress_spreadsheet_rows(str(path), info) == 25_000
+    monkeypatch.setattr(xlsx_stream, "COUNT_PIECE_BYTES", 3)  # every tag split between pieces
+    small = tmp_path / "small.xlsx"
+    write_tall_workbook(small, 40)
+    assert spreadsheet.progress_spreadsheet_rows(str(small), info) == 40
+
+
+def test_a_small_sheet_counts_its_rows_exactly_for_progress(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "tall.xlsx"
+    write_tall_workbook(path, 1_000)
+    monkeypatch.setattr(spreadsheet, "STREAM_FROM_BYTES", 1 << 40)
+    with open_table(str(path)) as table:
+        info = table.info
+    assert spreadsheet.progress_spreadsheet_rows(str(path), info) == 1_000

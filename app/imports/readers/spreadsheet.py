@@ -151,6 +151,24 @@ def count_spreadsheet_rows(path: str, info: SourceInfo) -> int:
         return sum(1 for _row in table.rows())
 
 
+def progress_spreadsheet_rows(path: str, info: SourceInfo) -> int:
+    """The rows below the header for an import's progress: exact unless the sheet is streamed.
+
+    Counting a streamed sheet exactly means reading it all once more before the import reads
+    it (about a third of a 100k-row workbook's import time), so its `<row>` elements are
+    counted in the XML's bytes instead; the import sets the exact total when it ends.
+    """
+    streaming = StreamingBook(path)
+    try:
+        if streaming.largest_worksheet_bytes() >= STREAM_FROM_BYTES and info.sheet:
+            rows = streaming.row_elements(info.sheet)
+            if rows is not None:
+                return max(rows - 1, 0)  # less the header's
+    finally:
+        streaming.close()
+    return count_spreadsheet_rows(path, info)
+
+
 def estimate_spreadsheet_rows(path: str, info: SourceInfo) -> int:
     """The sheet's used range minus the header row; exact (blank rows left out) for small sheets."""
     check_package(path, DEFAULT_LIMITS)
@@ -366,6 +384,11 @@ class StreamingBook(Book):
 
     def sheet(self, name: str) -> SheetRows:
         return StreamingSheetRows(self._workbook, self._entries[name].part)
+
+    def row_elements(self, name: str) -> int | None:
+        """The `<row>` elements of a worksheet, counted in its bytes; None for no such sheet."""
+        entry = self._entries.get(name)
+        return None if entry is None else self._workbook.row_elements(entry.part)
 
     def close(self) -> None:
         self._workbook.close()

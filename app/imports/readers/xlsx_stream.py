@@ -54,6 +54,10 @@ class SheetEntry:
     worksheet: bool
 
 
+COUNT_PIECE_BYTES = 1 << 20
+"""How much of a worksheet `row_elements` reads at a time."""
+
+
 class StreamingWorkbook:
     """An open XLSX package: its sheets, date system, date styles and (on demand) strings."""
 
@@ -105,6 +109,24 @@ class StreamingWorkbook:
         """A part's unpacked size in bytes (0 when the package lacks it)."""
         member = self._member(part)
         return 0 if member is None else self._archive.getinfo(member).file_size
+
+    def row_elements(self, part: str) -> int:
+        """How many `<row>` elements a worksheet holds, counted in its bytes (C speed, no parse).
+
+        A row that holds only formatting counts too, and a namespace-prefixed sheet counts 0:
+        an estimate for a progress bar, never a result.
+        """
+        member = self._member(part)
+        if member is None:
+            return 0
+        count, carry = 0, b""
+        with self._archive.open(member) as stream:
+            while piece := stream.read(COUNT_PIECE_BYTES):
+                data = carry + piece
+                count += data.count(b"<row ") + data.count(b"<row>")
+                carry = data[-5:]  # a tag split between pieces is counted in the next one
+                count -= carry.count(b"<row ") + carry.count(b"<row>")
+        return count + carry.count(b"<row ") + carry.count(b"<row>")
 
     def dimension_rows(self, part: str) -> tuple[int, int] | None:
         """The first and last row of the sheet's `<dimension ref="A1:J100">`, if it states one."""
