@@ -17,6 +17,8 @@ from app.imports.bulk import one_of
 from app.imports.upsert import CONTACT_COLUMNS, contact_state
 from app.models import Contact, ImportEvent
 
+_COLUMNS = ", ".join(c.name for c in CONTACT_COLUMNS)
+
 
 @contextmanager
 def own_plan(conn: Connection) -> Iterator[None]:
@@ -49,12 +51,11 @@ def fetch_existing(
         # tenant prefix and filtered (250,000 rows read for 1,000 found by row 300,000; a 1M
         # import ran at half its 200k speed, issue 12). The lateral subquery (kept apart from
         # the join by OFFSET 0) leaves the planner one way: a nested loop of key lookups.
-        columns = ", ".join(c.name for c in CONTACT_COLUMNS)
         with own_plan(conn):
             rows = conn.execute(
                 text(
                     "SELECT c.* FROM unnest(CAST(:emails AS varchar[])) AS k(email) "  # nosec B608 # our own column names; values bound
-                    f"CROSS JOIN LATERAL (SELECT {columns} FROM contacts "
+                    f"CROSS JOIN LATERAL (SELECT {_COLUMNS} FROM contacts "
                     "WHERE tenant_id = :tenant AND email_normalized = k.email OFFSET 0) c "
                     f"ORDER BY c.id{' FOR UPDATE OF c' if lock else ''}"
                 ),

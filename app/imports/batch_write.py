@@ -212,10 +212,6 @@ def _write_segment(
     return set(new)
 
 
-def _json_value(value: Any) -> Any:
-    return str(value) if isinstance(value, uuid.UUID) else value
-
-
 def _field_snapshot(state: dict[str, Any], names: set[str]) -> dict[str, Any]:
     snap: dict[str, Any] = {}
     custom: dict[str, Any] = {}

@@ -32,7 +32,6 @@ log = logging.getLogger(__name__)
 BATCH_RETRIES = 5
 DB_ERRORS = (OperationalError, DBAPIError, psycopg.OperationalError)
 """A lost or refused database connection, seen by SQLAlchemy or by a raw COPY cursor."""
-SUFFIXES = {"csv": ".csv", "xlsx": ".xlsx", "json": ".json"}
 
 
 class ImportRefused(Exception):
