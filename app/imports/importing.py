@@ -32,7 +32,8 @@ from app.imports.pipeline import (
     validated_in_child,
 )
 from app.imports.service import BATCH_RETRIES, DB_ERRORS, ImportRefused, discard_transaction
-from app.imports.upsert import ConcurrentInsert, ImportSettings, plan_batch
+from app.imports.staged_write import BatchOutcome, StagedWriter, encode_rows, mapped_fields
+from app.imports.upsert import ConcurrentInsert, ImportSettings, batch_rounds, plan_batch
 from app.jobs.locks import job_lock
 from app.models import (
     CustomField,
@@ -233,15 +234,21 @@ def _run_import(job: ImportJob, batch_size: int | None) -> ImportJob:
             settings = import_settings(job, options, targets, job.segment_id)
             validator = new_validator(table, options, targets, custom_types)
             progress = Progress.of(job)
+            # PostgreSQL takes the batch as COPY text and decides in SQL (`staged_write`);
+            # SQLite, in process, runs the same rules in Python (`upsert.plan_batch`).
+            staged = staged_writer(settings, targets)
+            encode = encode_rows if staged is not None else None
+            skip = progress.processed
             if (job.total_rows or 0) >= current_app.config["IMPORT_PARALLEL_ROWS"]:
-                batches = validated_in_child(path, table, validator, progress.processed, batch_size)
-            else:
-                batches = prefetch(
-                    validated_batches(table, validator, progress.processed, batch_size)
+                batches = validated_in_child(
+                    path, table, validator, skip, batch_size, encode=encode
                 )
+            else:
+                batches = prefetch(validated_batches(table, validator, skip, batch_size, encode))
+            writer = _BatchWriter(settings, staged)
             try:
                 for batch in batches:
-                    if _commit_batch(job, settings, batch, progress):
+                    if _commit_batch(job, writer, batch, progress):
                         log.info(
                             "import %s: cancelled after row %d", job.id, progress.processed + 1
                         )
@@ -257,8 +264,44 @@ def _run_import(job: ImportJob, batch_size: int | None) -> ImportJob:
     return _end(job, "completed")
 
 
+def staged_writer(settings: ImportSettings, targets: dict[str, FieldTarget]) -> StagedWriter | None:
+    """The set-based writer on PostgreSQL; None on SQLite, where Python plans each batch."""
+    if db.session.get_bind().dialect.name != "postgresql":
+        return None
+    return StagedWriter(settings, *mapped_fields(targets))
+
+
+class _BatchWriter:
+    """Writes a batch's clean rows: set-based SQL over COPY text, or Python plans (SQLite)."""
+
+    def __init__(self, settings: ImportSettings, staged: StagedWriter | None) -> None:
+        self.settings = settings
+        self.staged = staged
+
+    def write(self, batch: ValidatedBatch) -> BatchOutcome:
+        conn = db.session.connection()
+        without_jit(conn)
+        if batch.staged is not None:
+            assert self.staged is not None  # nosec B101 # staged text comes only with a writer
+            return self.staged.write(conn, batch.staged)
+        outcome = BatchOutcome(created_tag_ids=[])
+        for rows, seen in batch_rounds(batch.rows):
+            emails = sorted({r.email_normalized for r in rows})
+            existing = fetch_existing(conn, self.settings.tenant_id, emails)
+            earlier = fetch_earlier_rows(conn, self.settings.job_id, existing)
+            plan = plan_batch(rows, existing, earlier, self.settings, seen or None)
+            outcome.created_tag_ids += write_batch(conn, plan, self.settings).created_tag_ids
+            outcome.created += plan.counts["created"]
+            outcome.updated += plan.counts["updated"]
+            outcome.unchanged += plan.counts["unchanged"]
+            outcome.skipped += plan.counts["skipped"]
+            outcome.repeated += plan.counts["repeated"]
+            outcome.unsubscribed += plan.unsubscribed_matches
+        return outcome
+
+
 def _commit_batch(
-    job: ImportJob, settings: ImportSettings, batch: ValidatedBatch, progress: Progress
+    job: ImportJob, writer: _BatchWriter, batch: ValidatedBatch, progress: Progress
 ) -> bool:
     """Write one batch with its journal, errors and checkpoint in one transaction (retried).
 
@@ -274,7 +317,7 @@ def _commit_batch(
                     log.info("import %s: the retried batch had been committed", job.id)
                     progress.__dict__.update(Progress.of(job).__dict__)
                     return False
-            return _write_one_batch(job, settings, batch, progress)
+            return _write_one_batch(job, writer, batch, progress)
         except (
             ConcurrentInsert,
             IntegrityError,
@@ -289,24 +332,22 @@ def _commit_batch(
 
 
 def _write_one_batch(
-    job: ImportJob, settings: ImportSettings, batch: ValidatedBatch, progress: Progress
+    job: ImportJob, writer: _BatchWriter, batch: ValidatedBatch, progress: Progress
 ) -> bool:
-    if db.session.scalar(select(ImportJob.cancel_requested).where(ImportJob.id == job.id)):
+    # the job's id from the settings: `job.id` after a commit reloads the whole job row, errors
+    # list included (up to 1,000 entries decoded again for every batch)
+    job_id = writer.settings.job_id
+    if db.session.scalar(select(ImportJob.cancel_requested).where(ImportJob.id == job_id)):
         db.session.rollback()
         return True
+    written = writer.write(batch)
     conn = db.session.connection()
-    without_jit(conn)
-    emails = sorted({r.email_normalized for r in batch.rows})
-    existing = fetch_existing(conn, settings.tenant_id, emails)
-    earlier = fetch_earlier_rows(conn, settings.job_id, existing)
-    plan = plan_batch(batch.rows, existing, earlier, settings)
-    written = write_batch(conn, plan, settings)
     insert_rows(
         conn,
         ImportRowError.__table__,
         [
             {
-                "import_job_id": job.id,
+                "import_job_id": job_id,
                 "row_number": e.row,
                 "column": e.column,
                 "value": e.value[:2000] if e.value else e.value,
@@ -318,13 +359,13 @@ def _write_one_batch(
     )
     done = Progress(
         processed=progress.processed + batch.consumed,
-        created=progress.created + plan.counts["created"],
-        updated=progress.updated + plan.counts["updated"],
-        unchanged=progress.unchanged + plan.counts["unchanged"],
-        skipped=progress.skipped + plan.counts["skipped"],
+        created=progress.created + written.created,
+        updated=progress.updated + written.updated,
+        unchanged=progress.unchanged + written.unchanged,
+        skipped=progress.skipped + written.skipped,
         errors=progress.errors + len({e.row for e, _ in batch.errors}),
-        unsubscribed=progress.unsubscribed + plan.unsubscribed_matches,
-        repeated=progress.repeated + plan.counts["repeated"],
+        unsubscribed=progress.unsubscribed + written.unsubscribed,
+        repeated=progress.repeated + written.repeated,
         first_errors=progress.first_errors,
     )
     room = ERRORS_KEPT_ON_JOB - len(progress.first_errors)
@@ -348,7 +389,7 @@ def _write_one_batch(
         values["created_tag_ids"] = (job.created_tag_ids or []) + [
             str(t) for t in written.created_tag_ids
         ]
-    db.session.execute(update(ImportJob).where(ImportJob.id == job.id).values(**values))
+    db.session.execute(update(ImportJob).where(ImportJob.id == job_id).values(**values))
     db.session.commit()
     progress.__dict__.update(done.__dict__)
     if new_errors:

@@ -10,7 +10,7 @@ import os
 import queue
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any
@@ -23,6 +23,7 @@ from app.imports.mapping import FieldTarget
 from app.imports.options import ImportOptions
 from app.imports.parsing import FileFormatError, ReaderLimits, open_table
 from app.imports.service import storage
+from app.imports.staged_write import StagedRows
 from app.imports.validation import (
     CleanRow,
     RowError,
@@ -44,6 +45,7 @@ class ValidatedBatch:
     consumed: int
     rows: list[CleanRow]
     errors: list[tuple[RowError, list[str]]]
+    staged: StagedRows | None = None  # the rows as COPY text, when the writer asked for it
 
 
 def error_dict(error: RowError) -> dict[str, Any]:
@@ -55,9 +57,21 @@ def error_dict(error: RowError) -> dict[str, Any]:
     }
 
 
+Encoder = Callable[[list[CleanRow]], StagedRows]
+
+
 def validated_batches(
-    table: Any, validator: RowValidator, skip: int, batch_size: int
+    table: Any,
+    validator: RowValidator,
+    skip: int,
+    batch_size: int,
+    encode: Encoder | None = None,
 ) -> Iterator[ValidatedBatch]:
+    """The file's rows after the first `skip`, validated, `batch_size` at a time.
+
+    With `encode`, each batch carries its clean rows as the writer's COPY text instead of
+    objects: the reading process formats them, the writer only streams them.
+    """
     rows = table.rows()
     if skip:
         for _ in islice(rows, skip):
@@ -77,7 +91,10 @@ def validated_batches(
                 errors.extend((e, source.values) for e in result)
             else:
                 clean.append(result)
-        yield ValidatedBatch(len(chunk), clean, errors)
+        if encode is not None:
+            yield ValidatedBatch(len(chunk), [], errors, staged=encode(clean))
+        else:
+            yield ValidatedBatch(len(chunk), clean, errors)
 
 
 def prefetch(batches: Iterator[ValidatedBatch], depth: int = 2) -> Iterator[ValidatedBatch]:
@@ -117,7 +134,13 @@ def prefetch(batches: Iterator[ValidatedBatch], depth: int = 2) -> Iterator[Vali
 
 
 def validated_in_child(
-    path: str, table: Any, validator: RowValidator, skip: int, batch_size: int, depth: int = 4
+    path: str,
+    table: Any,
+    validator: RowValidator,
+    skip: int,
+    batch_size: int,
+    depth: int = 4,
+    encode: Encoder | None = None,
 ) -> Iterator[ValidatedBatch]:
     """Read and validate in a forked process, so validation runs beside the database work.
 
@@ -141,7 +164,7 @@ def validated_in_child(
                 sheet=info.sheet,
                 limits=reader_limits(),
             ) as child_table:
-                for batch in validated_batches(child_table, validator, skip, batch_size):
+                for batch in validated_batches(child_table, validator, skip, batch_size, encode):
                     channel.put(("batch", batch))
             channel.put(("done", None))
         except FileFormatError as exc:

@@ -229,6 +229,29 @@ def _new_state(row: CleanRow, settings: ImportSettings) -> dict[str, Any]:
     return state
 
 
+def batch_rounds(rows: list[CleanRow]) -> list[tuple[list[CleanRow], dict[str, int]]]:
+    """Split a batch so that no email appears twice in a part: the second row with an email goes
+    to the second part, and so on. With each part from the second on, the batch's first row of
+    each of its emails (plan_batch's `seen_in_run`): a repeated email meets the contact as the
+    earlier row left it, as it does when the rows fall in different batches.
+    """
+    first: dict[str, int] = {}
+    seen: dict[str, int] = {}
+    rounds: list[list[CleanRow]] = []
+    for row in rows:
+        key = row.email_normalized
+        n = seen.get(key, 0)
+        seen[key] = n + 1
+        first.setdefault(key, row.row)
+        if n == len(rounds):
+            rounds.append([])
+        rounds[n].append(row)
+    return [
+        (part, {r.email_normalized: first[r.email_normalized] for r in part} if i else {})
+        for i, part in enumerate(rounds)
+    ]
+
+
 REPEATS_KEPT = 5
 """Examples of repeated emails a plan keeps for the sentence that explains them."""
 

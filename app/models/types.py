@@ -51,6 +51,13 @@ def new_id() -> uuid.UUID:
     return uuid.UUID(int=value)
 
 
+def _forget_pool() -> None:
+    """A forked child draws its own random bytes: the parent's pool would give it the same ids."""
+    _pool.__dict__.clear()
+
+
+os.register_at_fork(after_in_child=_forget_pool)
+
 _MILLIS_48 = (1 << 48) - 1
 _RANDOM_74 = (1 << 74) - 1
 _LOW_62 = (1 << 62) - 1
