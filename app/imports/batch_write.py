@@ -28,11 +28,13 @@ from app.models.types import new_id, utcnow
 
 
 def _tag_ids(conn: Connection, tenant_id: uuid.UUID, names: list[str]) -> dict[str, uuid.UUID]:
+    """The tags with these names, locked against deletion until the caller commits."""
     return dict(
         conn.execute(
-            select(Tag.name_normalized, Tag.id).where(
-                Tag.tenant_id == tenant_id, one_of(conn, Tag.name_normalized, names)
-            )
+            select(Tag.name_normalized, Tag.id)
+            .where(Tag.tenant_id == tenant_id, one_of(conn, Tag.name_normalized, names))
+            .order_by(Tag.id)
+            .with_for_update(key_share=True)
         ).all()
     )
 
@@ -40,35 +42,43 @@ def _tag_ids(conn: Connection, tenant_id: uuid.UUID, names: list[str]) -> dict[s
 def ensure_tags(
     conn: Connection, tenant_id: uuid.UUID, names: list[str]
 ) -> tuple[dict[str, uuid.UUID], list[uuid.UUID]]:
-    """Ids of the tenant's tags by lower-cased name, creating missing ones; also the new ids."""
+    """Ids of the tenant's tags by lower-cased name, creating missing ones; also the new ids.
+
+    The links have no foreign key to tags (migration 0013), so the tags are locked here (FOR
+    KEY SHARE) until the batch commits: a rollback deleting an unused tag waits for the batch,
+    then sees its links (`rollback_job.delete_unused_tags`). A tag it deleted meanwhile is
+    created again.
+    """
     wanted: dict[str, str] = {}
     for name in names:
         wanted.setdefault(name.strip().lower()[:100], name.strip()[:100])
     wanted.pop("", None)
     if not wanted:
         return {}, []
-    found = _tag_ids(conn, tenant_id, list(wanted))
-    missing = [n for n in wanted if n not in found]
-    if not missing:
-        return found, []
-    now = utcnow()
-    created = insert_rows(
-        conn,
-        Tag.__table__,
-        [
-            {
-                "id": new_id(),
-                "tenant_id": tenant_id,
-                "name": wanted[n],
-                "name_normalized": n,
-                "created_at": now,
-            }
-            for n in missing
-        ],
-        conflict=["tenant_id", "name_normalized"],
-        returning="id",
-    )
-    return _tag_ids(conn, tenant_id, list(wanted)), created
+    created: list[uuid.UUID] = []
+    for _attempt in range(3):
+        found = _tag_ids(conn, tenant_id, list(wanted))
+        missing = [n for n in wanted if n not in found]
+        if not missing:
+            return found, created
+        now = utcnow()
+        created += insert_rows(
+            conn,
+            Tag.__table__,
+            [
+                {
+                    "id": new_id(),
+                    "tenant_id": tenant_id,
+                    "name": wanted[n],
+                    "name_normalized": n,
+                    "created_at": now,
+                }
+                for n in missing
+            ],
+            conflict=["tenant_id", "name_normalized"],
+            returning="id",
+        )
+    raise ConcurrentInsert()  # the tags keep vanishing: plan the batch again
 
 
 @dataclass

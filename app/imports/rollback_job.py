@@ -152,13 +152,27 @@ def _remove_created_labels(job: ImportJob) -> None:
         )
         if not members:
             db.session.execute(Segment.__table__.delete().where(Segment.id == job.segment_id))
-    for tag_id in job.created_tag_ids or []:
-        tid = uuid.UUID(tag_id)
+    delete_unused_tags([uuid.UUID(t) for t in job.created_tag_ids or []])
+
+
+def delete_unused_tags(tag_ids: list[uuid.UUID]) -> list[uuid.UUID]:
+    """Delete the tags among these that no contact has; returns the deleted ids.
+
+    Links have no foreign key to tags (migration 0013). The tag is locked first (FOR UPDATE):
+    a batch that is linking contacts to it holds a share lock until it commits, and the count
+    that follows, a statement of its own, then sees that batch's links.
+    """
+    deleted = []
+    for tid in sorted(tag_ids):
+        if db.session.scalar(select(Tag.id).where(Tag.id == tid).with_for_update()) is None:
+            continue
         used = db.session.scalar(
             select(func.count()).select_from(contact_tags).where(contact_tags.c.tag_id == tid)
         )
         if not used:
             db.session.execute(Tag.__table__.delete().where(Tag.id == tid))
+            deleted.append(tid)
+    return deleted
 
 
 def mark_rollback_failed(job_id: uuid.UUID | str, message: str) -> None:

@@ -39,7 +39,7 @@ contact_tags = Table(
     "contact_tags",
     db.metadata,
     Column("contact_id", UUIDType, primary_key=True),
-    Column("tag_id", UUIDType, ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True),
+    Column("tag_id", UUIDType, primary_key=True),  # no foreign key either (migration 0013)
     Index("ix_contact_tags_tag_id", "tag_id"),
 )
 

@@ -159,7 +159,9 @@ class ImportEvent(db.Model):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUIDType, primary_key=True, default=new_id)
-    import_job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("import_jobs.id"))
+    # no foreign key (migration 0013): only its own import writes a journal row, and only
+    # drafts, which have none, are ever deleted
+    import_job_id: Mapped[uuid.UUID] = mapped_column(UUIDType)
     contact_id: Mapped[uuid.UUID] = mapped_column(UUIDType)
     event_type: Mapped[str | None] = mapped_column(String(50))
     previous_data: Mapped[dict[str, Any] | None] = mapped_column(JSONType)

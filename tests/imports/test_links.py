@@ -1,22 +1,28 @@
-"""Tag and segment links have no foreign key to contacts (migration 0011): no orphan may remain.
+"""Links and the journal have fewer foreign keys (migrations 0011, 0013): no orphan may remain.
 
-The link tables lost their `contact_id` foreign key because checking it cost a trigger and a row
-lock per link written. What the key guaranteed is proved here instead: the one code path that
-deletes contacts deletes their links first, and a rollback leaves no link behind on either
-database.
+The link tables lost their `contact_id` foreign key, tag links their `tag_id` key and journal
+rows their `import_job_id` key, because checking them cost a trigger and a row lock per row
+written. What the keys guaranteed is proved here instead: the one code path that deletes
+contacts deletes their links first, tags are deleted only when unused and under a lock the
+importing batches share, import jobs only as drafts (which have no journal), and a rollback
+leaves no link behind on either database.
 """
 
 from __future__ import annotations
 
 import ast
+import threading
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from flask import Flask
+from sqlalchemy import func, insert, select
 
 from app.extensions import db
-from app.imports.rollback_job import run_rollback, start_rollback
-from app.models import Contact, Tenant, contact_tags, segment_contacts
+from app.imports.batch_write import ensure_tags
+from app.imports.rollback_job import delete_unused_tags, run_rollback, start_rollback
+from app.models import Contact, ImportEvent, ImportJob, Tag, Tenant, contact_tags, segment_contacts
+from app.models.types import new_id
 from tests.imports.conftest import ImportRunner, add_contact, csv_bytes, snapshot
 
 pytestmark = pytest.mark.both_databases
@@ -33,6 +39,22 @@ def orphans() -> dict[str, int]:
             .where(table.c.contact_id.not_in(select(Contact.id)))
         )
         for table in (contact_tags, segment_contacts)
+    }
+
+
+def other_orphans() -> dict[str, int]:
+    """Tag links whose tag is gone, journal rows whose import is gone."""
+    return {
+        "tag links": db.session.scalar(
+            select(func.count())
+            .select_from(contact_tags)
+            .where(contact_tags.c.tag_id.not_in(select(Tag.id)))
+        ),
+        "journal rows": db.session.scalar(
+            select(func.count())
+            .select_from(ImportEvent)
+            .where(ImportEvent.import_job_id.not_in(select(ImportJob.id)))
+        ),
     }
 
 
@@ -62,8 +84,10 @@ def test_rollbacks_leave_no_link_without_its_contact(run: ImportRunner, tenant: 
         start_rollback(job)
         assert run_rollback(job.id).status == "rolled_back"
         assert orphans() == {"contact_tags": 0, "segment_contacts": 0}
+        assert other_orphans() == {"tag links": 0, "journal rows": 0}
 
     assert snapshot(tenant.id)["old@example.com"]["tags"] == []
+    assert db.session.scalar(select(func.count()).select_from(Tag)) == 0  # created, then unused
     assert db.session.scalar(select(func.count()).select_from(contact_tags)) == 0
     assert db.session.scalar(select(func.count()).select_from(segment_contacts)) == 0
 
@@ -121,3 +145,76 @@ def test_only_the_rollback_deletes_contacts_and_it_deletes_their_links_with_them
     source = (APP / "imports" / "rollback_sql.py").read_text()
     sql_way = source[source.index("def delete_created_in_sql(") :]
     assert '("contact_tags", "segment_contacts")' in sql_way
+
+
+def _deletes(node: ast.AST, model: str) -> bool:
+    if not isinstance(node, ast.Call):
+        return False
+    func_ = node.func
+    table_delete = isinstance(func_, ast.Attribute) and func_.attr == "delete"
+    if table_delete and model in ast.unparse(func_.value).split(".")[0]:  # Tag.__table__.delete()
+        return True
+    name = func_.id if isinstance(func_, ast.Name) else getattr(func_, "attr", "")
+    return name == "delete" and bool(node.args) and model in ast.unparse(node.args[0])
+
+
+def test_tags_and_import_jobs_are_deleted_only_where_nothing_refers_to_them() -> None:
+    """Tags: only unused ones, under a lock; import jobs: only drafts, which have no journal."""
+    tags, jobs = [], []
+    for path in sorted(APP.rglob("*.py")):
+        source = path.read_text()
+        flat = source.replace('"', "").replace("'", "")
+        assert "DELETE FROM tags" not in flat and "DELETE FROM import_jobs" not in flat, path
+        for node in ast.walk(ast.parse(source)):
+            if _deletes(node, "Tag"):
+                tags.append(path.relative_to(APP).as_posix())
+            session_delete = (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and ast.unparse(node.func).endswith("session.delete")
+            )
+            if _deletes(node, "ImportJob") or session_delete:  # the only session.delete: a draft
+                jobs.append(path.relative_to(APP).as_posix())
+    assert tags == ["imports/rollback_job.py"]
+    assert jobs == ["jobs/maintenance.py", "web/wizard/drafts.py"]
+
+    source = (APP / "imports" / "rollback_job.py").read_text()
+    deleting = source[source.index("def delete_unused_tags(") :]
+    assert deleting.index("with_for_update()") < deleting.index("contact_tags.c.tag_id == tid")
+    source = (APP / "jobs" / "maintenance.py").read_text()
+    assert 'ImportJob.status == "draft"' in source[source.index("delete(ImportJob)") :][:200]
+    source = (APP / "web" / "wizard" / "views.py").read_text()
+    assert "job = _draft(job_id)" in source[source.index("def discard(") :][:200]
+
+
+@pytest.mark.postgresql_only(reason="row locks between two connections")
+def test_a_rollback_does_not_delete_a_tag_a_running_batch_is_linking(
+    app: Flask, tenant: Tenant
+) -> None:
+    tag = Tag(tenant_id=tenant.id, name="Spring", name_normalized="spring")
+    db.session.add(tag)
+    db.session.commit()
+    tag_id = tag.id
+    outcome: dict[str, object] = {}
+
+    def roll_back() -> None:
+        with app.app_context():
+            outcome["deleted"] = delete_unused_tags([tag_id])
+            db.session.commit()
+
+    with db.engine.connect() as batch:
+        transaction = batch.begin()
+        ids, created = ensure_tags(batch, tenant.id, ["Spring"])  # the batch locks the tag
+        assert (ids, created) == ({"spring": tag_id}, [])
+        batch.execute(insert(contact_tags).values(contact_id=new_id(), tag_id=tag_id))
+        rollback = threading.Thread(target=roll_back)
+        rollback.start()
+        rollback.join(timeout=1)
+        assert rollback.is_alive()  # waits for the batch
+        transaction.commit()
+        rollback.join(timeout=10)
+
+    assert outcome["deleted"] == []  # it saw the batch's link
+    db.session.expire_all()
+    assert db.session.get(Tag, tag_id) is not None
+    assert other_orphans()["tag links"] == 0
