@@ -18,12 +18,11 @@ from sqlalchemy import (
     MetaData,
     Table,
     Uuid,
-    and_,
     func,
     insert,
-    or_,
     select,
     text,
+    tuple_,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -38,10 +37,9 @@ def _after_cursor(tally: RollbackTally) -> Any:
     if not tally.journal_before:
         return None
     row, event_id = tally.journal_before
-    return or_(
-        ImportEvent.row_number < row,
-        and_(ImportEvent.row_number == row, ImportEvent.id < uuid.UUID(event_id)),
-    )
+    # a row comparison: the (job, row, id) index scanned backward from the cursor returns the
+    # batch in order (an OR of the two made PostgreSQL read and sort every row below it)
+    return tuple_(ImportEvent.row_number, ImportEvent.id) < (row, uuid.UUID(event_id))
 
 
 def next_events(job_id: uuid.UUID, tally: RollbackTally, limit: int, *columns: Any) -> Any:

@@ -155,7 +155,9 @@ class ImportEvent(db.Model):
         # by contact within one import (migration 0012: the contact alone made PostgreSQL
         # combine it with the import's whole (job, row) range on every batch)
         Index("ix_import_events_contact_job", "contact_id", "import_job_id"),
-        Index("ix_import_events_job_row", "import_job_id", "row_number"),
+        # the rollback's order, newest first (migration 0014: without the id PostgreSQL sorted
+        # every row below the rollback's cursor for each batch)
+        Index("ix_import_events_job_row_id", "import_job_id", "row_number", "id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUIDType, primary_key=True, default=new_id)

@@ -18,7 +18,9 @@ from sqlalchemy import Connection, text
 
 from app.extensions import db
 from app.imports.batch_lookups import fetch_earlier_rows, fetch_existing
-from app.models import Contact, ImportJob, Tenant
+from app.imports.rollback_sql import next_events
+from app.imports.rollback_tally import RollbackTally
+from app.models import Contact, ImportEvent, ImportJob, Tenant
 from tests.faults.conftest import bulk_contacts
 
 
@@ -150,3 +152,44 @@ def test_the_journal_lookup_reads_only_its_contacts_when_statistics_lag(
     assert earlier == {cid: n for n, cid in enumerate(ids[:500], start=1)}
     read = {name: after[name] - before[name] for name in after}
     assert read["seq"] == 0 and sum(read.values()) == 500, read
+
+
+def test_a_rollback_batch_reads_only_its_journal_rows_from_the_cursor(
+    app: Flask, tenant: Tenant
+) -> None:
+    """20,000 journal rows, the cursor at row 19,000: the next 100 are read, not 19,000 sorted."""
+    job = ImportJob(tenant_id=tenant.id, status="completed")
+    db.session.add(job)
+    db.session.commit()
+    db.session.execute(
+        text(
+            "INSERT INTO import_events (id, import_job_id, contact_id, event_type, created_at, "
+            "row_number) SELECT gen_random_uuid(), :job, gen_random_uuid(), 'updated', now(), g "
+            "FROM generate_series(1, 20000) g"
+        ),
+        {"job": job.id},
+    )
+    db.session.commit()
+    cursor_id = db.session.scalar(
+        text("SELECT id FROM import_events WHERE import_job_id = :job AND row_number = 19000"),
+        {"job": job.id},
+    )
+    with db.engine.connect() as conn:
+        conn.execute(text("ANALYZE import_events"))
+        conn.commit()
+    tally = RollbackTally(journal_before=[19000, str(cursor_id)])
+    conn = db.engine.connect()
+    try:
+        flush_statistics(conn)
+        before = contact_reads("import_events")
+        rows = conn.execute(
+            next_events(job.id, tally, 100, ImportEvent.row_number, ImportEvent.new_data)
+        ).all()
+        conn.commit()
+        flush_statistics(conn)
+        after = contact_reads("import_events")
+    finally:
+        conn.close()
+    assert [r.row_number for r in rows] == list(range(18999, 18899, -1))
+    read = {name: after[name] - before[name] for name in after}
+    assert read["seq"] == 0 and sum(read.values()) <= 101, read
