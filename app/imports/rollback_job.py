@@ -11,6 +11,7 @@ from sqlalchemy import func, select, update
 
 from app.extensions import db
 from app.imports.rollback import delete_created, revert_batch
+from app.imports.rollback_sql import refresh_statistics
 from app.imports.rollback_tally import RollbackTally
 from app.imports.service import BATCH_RETRIES, DB_ERRORS, ImportRefused, discard_transaction
 from app.jobs.locks import job_lock
@@ -79,6 +80,8 @@ def _run_rollback(job: ImportJob, batch_size: int) -> ImportJob:
         return job
     job.rollback_status = "processing"
     job.heartbeat_at = utcnow()
+    db.session.commit()
+    refresh_statistics(db.session.connection())
     db.session.commit()
     tally = RollbackTally.from_dict(job.rollback_result)
     for attempt in range(1, BATCH_RETRIES + 1):
