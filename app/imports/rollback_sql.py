@@ -230,7 +230,9 @@ def revert_in_sql(
 
 _UNTOUCHED = """(c.updated_at = c.created_at OR c.updated_at = (
     SELECT max(e.created_at) FROM import_events e
-    WHERE e.import_job_id = :job AND e.contact_id = c.id))"""
+    WHERE e.import_job_id::text = CAST(:job AS text) AND e.contact_id = c.id))"""
+# (the import compared as text, so only the contact leads to its rows: see
+# `batch_lookups.fetch_earlier_rows`)
 
 
 def delete_created_in_sql(

@@ -183,6 +183,7 @@ _CREATE_TABLES = (
     ) ON COMMIT DELETE ROWS""",
 )
 
+# the import compared as text: see `batch_lookups.fetch_earlier_rows`
 _CURRENT = text("""
 INSERT INTO import_current
 SELECT c.email_normalized, c.id, c.first_name, c.last_name, c.company, c.phone, c.consented_on,
@@ -190,7 +191,7 @@ SELECT c.email_normalized, c.id, c.first_name, c.last_name, c.company, c.phone, 
        CASE WHEN c.created_by_import_id = CAST(:job AS uuid) AND c.created_from_row IS NOT NULL
             THEN c.created_from_row
             ELSE (SELECT min(e.row_number) FROM import_events e
-                  WHERE e.contact_id = c.id AND e.import_job_id = CAST(:job AS uuid)) END
+                  WHERE e.contact_id = c.id AND e.import_job_id::text = CAST(:job AS text)) END
 FROM import_stage s
 CROSS JOIN LATERAL (
     SELECT id, email_normalized, first_name, last_name, company, phone, consented_on,
