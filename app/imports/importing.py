@@ -18,6 +18,7 @@ from app.extensions import db
 from app.imports.batch_lookups import fetch_earlier_rows, fetch_existing
 from app.imports.batch_write import write_batch
 from app.imports.bulk import insert_rows, without_jit
+from app.imports.copy_lines import encode_rows
 from app.imports.error_report import write_error_report
 from app.imports.mapping import FieldTarget
 from app.imports.options import ImportOptions, OptionsError
@@ -32,7 +33,7 @@ from app.imports.pipeline import (
     validated_in_child,
 )
 from app.imports.service import BATCH_RETRIES, DB_ERRORS, ImportRefused, discard_transaction
-from app.imports.staged_write import BatchOutcome, StagedWriter, encode_rows, mapped_fields
+from app.imports.staged_write import BatchOutcome, StagedWriter, mapped_fields
 from app.imports.upsert import ConcurrentInsert, ImportSettings, batch_rounds, plan_batch
 from app.jobs.locks import job_lock
 from app.models import (

@@ -19,11 +19,11 @@ from flask import current_app
 from sqlalchemy import select
 
 from app.extensions import db
+from app.imports.copy_lines import StagedRows
 from app.imports.mapping import FieldTarget
 from app.imports.options import ImportOptions
 from app.imports.parsing import FileFormatError, ReaderLimits, open_table
 from app.imports.service import storage
-from app.imports.staged_write import StagedRows
 from app.imports.validation import (
     CleanRow,
     RowError,

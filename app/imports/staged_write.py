@@ -1,8 +1,8 @@
 """The set-based write of a batch on PostgreSQL: COPY the rows into a stage, decide and write in SQL.
 
 Python does per row only what needs Python: the process that reads and validates the file
-also formats each clean row as a line of COPY text (`encode_rows`), with the ids the row's
-contact and journal row would get. The writer streams those bytes into `import_stage` and runs
+also formats each clean row as a line of COPY text (`app.imports.copy_lines`), with the ids
+the row's contact and journal row would get. The writer streams those bytes into `import_stage` and runs
 a handful of statements per batch (`StagedWriter.write`):
 
 1. the tenant's contacts with the batch's emails are read and locked (`import_current`),
@@ -26,11 +26,8 @@ results.
 from __future__ import annotations
 
 import json
-import os
-import re
-import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -39,120 +36,14 @@ from sqlalchemy import Connection, text
 from app.imports.batch_lookups import own_plan
 from app.imports.batch_write import ensure_tags
 from app.imports.consent import INACTIVE_STATUSES, UNSUBSCRIBED
+from app.imports.copy_lines import STAGE_COLUMNS, StagedRows, tag_key
 from app.imports.mapping import FieldTarget
 from app.imports.upsert import STANDARD_FIELDS, ConcurrentInsert, ImportSettings
-from app.imports.validation import CleanRow
 from app.models.types import utcnow
 
 _STATUS = "subscription_status"
 _DATES = ("consented_on", "unsubscribed_on")
 _TEXTS = tuple(f for f in STANDARD_FIELDS if f not in _DATES and f != _STATUS)
-_STAGE_COLUMNS = (
-    "row_number",
-    "round",
-    "batch_first",
-    "id",
-    "event_id",
-    "email",
-    "email_normalized",
-    *STANDARD_FIELDS,
-    "custom",
-    "tags",
-    "tags_norm",
-)
-_NULL = "\\N"
-_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-_dumps = json.JSONEncoder(default=str, ensure_ascii=False, separators=(",", ":")).encode
-
-
-@dataclass
-class StagedRows:
-    """A batch's clean rows as COPY text for `import_stage`, and what the writer needs besides."""
-
-    data: bytes
-    count: int
-    rounds: int
-    tag_names: list[str] = field(default_factory=list)
-
-
-_SPECIAL = re.compile(r"[\\\t\n\r]")
-_ARRAY_SPECIAL = re.compile(r'[\\"]')
-_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
-
-
-def _escaped(value: str) -> str:
-    return value.translate(_ESCAPES)
-
-
-def _array(values: list[str]) -> str:
-    """A text[] literal (before COPY's own escaping)."""
-    if _ARRAY_SPECIAL.search("".join(values)):
-        values = [v.replace("\\", "\\\\").replace('"', '\\"') for v in values]
-    return '{"' + '","'.join(values) + '"}'
-
-
-def uuid7_strings(count: int) -> list[str]:
-    """`count` fresh time-ordered ids as text (what `new_id` makes, without a UUID object each)."""
-    millis = f"{time.time_ns() // 1_000_000 & 0xFFFFFFFFFFFF:012x}"
-    head = f"{millis[:8]}-{millis[8:]}-7"
-    noise = os.urandom(10 * count).hex()
-    ids = []
-    for i in range(0, 20 * count, 20):
-        r = noise[i : i + 20]
-        ids.append(f"{head}{r[:3]}-{_VARIANT[r[3]]}{r[4:7]}-{r[7:19]}")
-    return ids
-
-
-def tag_key(name: str) -> str:
-    """A tag name as tags are unique by (`ensure_tags` keeps the same rule)."""
-    return name.strip().lower()[:100]
-
-
-def encode_rows(rows: list[CleanRow]) -> StagedRows:
-    """Format clean rows as COPY lines (run by the reading process, beside the writer).
-
-    Each row gets its round (1 for the first row of the batch with its email, 2 for the second,
-    ...) and, from round 2, the batch's first row with that email. Values are escaped for COPY
-    only in the rare row that holds a backslash, tab or line break.
-    """
-    lines: list[str] = []
-    seen: dict[str, list[int]] = {}
-    tags: dict[str, str] = {}
-    rounds = 1
-    ids = uuid7_strings(2 * len(rows))
-    for i, row in enumerate(rows):
-        key = row.email_normalized
-        earlier = seen.get(key)
-        if earlier is None:
-            seen[key] = [row.row, 1]
-            round_, first = "1", _NULL
-        else:
-            earlier[1] += 1
-            rounds = max(rounds, earlier[1])
-            round_, first = str(earlier[1]), str(earlier[0])
-        fields = row.fields
-        values = [key, *[fields.get(name) or None for name in STANDARD_FIELDS]]
-        custom = row.custom
-        if custom:
-            custom = {k: v for k, v in custom.items() if v is not None and v != ""}
-        values.append(_dumps(custom) if custom else "{}")
-        names = [t.strip()[:100] for t in row.tags if t.strip()] if row.tags else None
-        if names:
-            keys = [tag_key(t) for t in names]
-            for k, name in zip(keys, names, strict=True):
-                tags.setdefault(k, name)
-            values += (_array(names), _array(keys))
-        else:
-            values += (None, None)
-        if _SPECIAL.search("".join(filter(None, values))):
-            user = "\t".join([_escaped(v) if v else _NULL for v in values])
-        else:
-            user = "\t".join([v or _NULL for v in values])
-        lines.append(
-            f"{row.row}\t{round_}\t{first}\t{ids[2 * i]}\t{ids[2 * i + 1]}\t{_escaped(row.email)}\t{user}"
-        )
-    data = ("\n".join(lines) + "\n").encode() if lines else b""
-    return StagedRows(data, len(lines), rounds, list(tags.values()))
 
 
 def mapped_fields(targets: dict[str, FieldTarget]) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -490,7 +381,7 @@ class StagedWriter:
             for statement in _CREATE_TABLES:
                 cur.execute(statement)
             cur.execute("DELETE FROM import_stage")
-            with cur.copy(f"COPY import_stage ({', '.join(_STAGE_COLUMNS)}) FROM STDIN") as copy:
+            with cur.copy(f"COPY import_stage ({', '.join(STAGE_COLUMNS)}) FROM STDIN") as copy:
                 copy.write(staged.data)
         tag_ids, created_tags = ensure_tags(conn, s.tenant_id, [*s.option_tags, *staged.tag_names])
         option_ids = sorted({tag_ids[tag_key(n)] for n in s.option_tags if n.strip()})
