@@ -117,7 +117,7 @@ class StagedWriter:
         self._match = text(self._match_sql(fields, custom_keys))
         update = ", ".join(f"{f} = m.{f}" for f in fields if f != _STATUS)
         self._update = text(
-            "UPDATE contacts AS c SET "
+            "UPDATE contacts AS c SET "  # nosec B608 # our own table, column and custom field names (keys are [a-z0-9_]); values bound
             + (update + ", " if update else "")
             + "subscription_status = m.subscription_status, custom_fields = m.custom_fields, "
             "updated_at = CAST(:now AS timestamptz) FROM import_match AS m "
@@ -230,7 +230,7 @@ class StagedWriter:
             f"NOT d.is_new AND d.first_row IS NULL AND d.old_{_STATUS} IN ({inactive}), "
             "d.changed, "
             + ", ".join(f"d.{n}" for n in STANDARD_FIELDS)
-            + f", d.custom_fields, d.tags_norm, {previous}, {following} "
+            + f", d.custom_fields, d.tags_norm, {previous}, {following} "  # nosec B608 # our own table, column and custom field names (keys are [a-z0-9_]); values bound
             # OFFSET 0 keeps each layer a layer: pulled up, every reference to a value would
             # evaluate its expression again (the journal's snapshots refer to each one twice)
             f"FROM (SELECT d.*, NOT d.is_new AND ({any_changed}) AS changed "
@@ -338,7 +338,7 @@ class StagedWriter:
             + " END"
         )
         return (
-            "WITH tag_map AS (SELECT * FROM unnest(CAST(:tag_keys AS text[]), "
+            "WITH tag_map AS (SELECT * FROM unnest(CAST(:tag_keys AS text[]), "  # nosec B608 # our own table, column and custom field names (keys are [a-z0-9_]); values bound
             "CAST(:tag_ids AS uuid[])) AS t(norm, id)), "
             "want AS (SELECT m.contact_id, t.id AS tag_id FROM import_match m "
             "CROSS JOIN LATERAL unnest(m.tags_norm) AS n(norm) JOIN tag_map t ON t.norm = n.norm "
@@ -350,7 +350,7 @@ class StagedWriter:
             + removed
             + segment
             # grouped once and joined by hash: a subquery per contact would scan the CTE each time
-            + ", added_by AS (SELECT contact_id, jsonb_agg(tag_id::text ORDER BY tag_id) AS tags "
+            + ", added_by AS (SELECT contact_id, jsonb_agg(tag_id::text ORDER BY tag_id) AS tags "  # nosec B608 # our own table, column and custom field names (keys are [a-z0-9_]); values bound
             "FROM added GROUP BY contact_id), "
             "removed_by AS (SELECT contact_id, jsonb_agg(tag_id::text ORDER BY tag_id) AS tags "
             "FROM removed GROUP BY contact_id) "
@@ -424,9 +424,9 @@ class StagedWriter:
 
 
 _INSERT = text(
-    "INSERT INTO contacts (id, tenant_id, workspace_id, email, email_normalized, "
+    "INSERT INTO contacts (id, tenant_id, workspace_id, email, email_normalized, "  # nosec B608 # our own table, column and custom field names (keys are [a-z0-9_]); values bound
     + ", ".join(STANDARD_FIELDS)
-    + ", custom_fields, emails_opened, emails_clicked, created_at, updated_at, "
+    + ", custom_fields, emails_opened, emails_clicked, created_at, updated_at, "  # nosec B608 # our own table, column and custom field names (keys are [a-z0-9_]); values bound
     "created_by_import_id, created_from_row) "
     "SELECT contact_id, CAST(:tenant AS uuid), CAST(:workspace AS uuid), email, email_normalized, "
     + ", ".join(STANDARD_FIELDS)
