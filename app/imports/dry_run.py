@@ -23,7 +23,7 @@ from app.imports.pipeline import (
     validated_batches,
 )
 from app.imports.service import ImportRefused
-from app.imports.upsert import REPEATS_KEPT, plan_batch
+from app.imports.upsert import REPEATS_KEPT, batch_rounds, plan_batch
 from app.imports.validation import (
     email_domain_typo,
 )
@@ -78,6 +78,7 @@ def run_dry_run(
             typos: dict[str, dict[str, Any]] = {}
             domain_cache: dict[str, str | None] = {}
             seen: dict[str, int] = {}
+            joined: set[uuid.UUID] = set()  # contacts counted for the segment already
             errors: list[dict[str, Any]] = []
             error_rows = 0
             unsubscribed = 0
@@ -99,9 +100,7 @@ def run_dry_run(
                         sorted({r.email_normalized for r in batch.rows}),
                         lock=False,
                     )
-                    plan = plan_batch(batch.rows, existing, {}, settings, seen_in_run=seen)
                     for r in batch.rows:
-                        seen.setdefault(r.email_normalized, r.row)
                         domain = r.email_normalized.rpartition("@")[2]
                         if domain not in domain_cache:
                             domain_cache[domain] = email_domain_typo(domain)
@@ -119,30 +118,38 @@ def run_dry_run(
                             entry["count"] += 1
                             if len(entry["rows"]) < 5:
                                 entry["rows"].append(r.row)
-                    counts.update(plan.counts)
-                    status_changes.update(plan.status_changes)
-                    for row, first in plan.repeats[: REPEATS_KEPT - len(repeats)]:
-                        repeats.append({"row": row, "firstRow": first})
-                    unsubscribed += plan.unsubscribed_matches
-                    for change in plan.changes:
-                        if change.kind == "updated" and not change.repeat_only:
-                            field_changes.update(change.changed)
-                    members = [c for c in plan.changes if c.membership]
-                    if segment_id is not None:
-                        existing_members = set(
-                            db.session.scalars(
-                                select(segment_contacts.c.contact_id).where(
-                                    segment_contacts.c.segment_id == segment_id,
-                                    segment_contacts.c.contact_id.in_(
-                                        [c.contact_id for c in members if not c.is_new]
-                                    ),
+                    # in rounds, as the import writes a batch that repeats an email
+                    for rows, _first_rows in batch_rounds(batch.rows):
+                        plan = plan_batch(rows, existing, {}, settings, seen_in_run=seen)
+                        for r in rows:
+                            seen.setdefault(r.email_normalized, r.row)
+                        counts.update(plan.counts)
+                        status_changes.update(plan.status_changes)
+                        for row, first in plan.repeats[: REPEATS_KEPT - len(repeats)]:
+                            repeats.append({"row": row, "firstRow": first})
+                        unsubscribed += plan.unsubscribed_matches
+                        for change in plan.changes:
+                            if change.kind == "updated" and not change.repeat_only:
+                                field_changes.update(change.changed)
+                        members = [
+                            c for c in plan.changes if c.membership and c.contact_id not in joined
+                        ]
+                        joined.update(c.contact_id for c in members)
+                        if segment_id is not None:
+                            existing_members = set(
+                                db.session.scalars(
+                                    select(segment_contacts.c.contact_id).where(
+                                        segment_contacts.c.segment_id == segment_id,
+                                        segment_contacts.c.contact_id.in_(
+                                            [c.contact_id for c in members if not c.is_new]
+                                        ),
+                                    )
                                 )
                             )
-                        )
-                        segment_already += len(existing_members)
-                        segment_new += len(members) - len(existing_members)
-                    elif options.segment_name:
-                        segment_new += len(members)
+                            segment_already += len(existing_members)
+                            segment_new += len(members) - len(existing_members)
+                        elif options.segment_name:
+                            segment_new += len(members)
                     job.dry_run = {"processedRows": processed}
                     job.heartbeat_at = utcnow()
                     db.session.commit()

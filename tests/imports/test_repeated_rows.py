@@ -70,3 +70,48 @@ def test_the_review_and_the_finished_import_say_the_later_row_wins(
     page = client.get(f"/imports/{job.id}").get_data(as_text=True)
     assert 'id="count-repeated">1<' in page
     assert "repeated an earlier row" in page
+
+
+@pytest.mark.parametrize("strategy", ["update", "skip", "create"])
+@pytest.mark.parametrize("batch_size", [20, 2])  # repeats inside one batch, and across batches
+def test_the_dry_run_predicts_the_imports_counts_and_segment_whatever_the_batches(
+    run: ImportRunner, tenant: Tenant, strategy: str, batch_size: int
+) -> None:
+    from sqlalchemy import func, select
+
+    from app.models import Segment, segment_contacts
+
+    add_contact(tenant, "old@x.com", first_name="Old")
+    add_contact(tenant, "also@x.com", first_name="Also")
+    rows = [HEADER, ["old@x.com", "Ann", "", "", "", ""], ["OLD@x.com", "Anna", "", "", "", ""],
+            ["new@x.com", "Nina", "", "", "", ""], ["also@x.com", "Also", "", "", "", ""],
+            ["two@x.com", "Two", "", "", "", ""], ["new@x.com", "Nino", "", "", "", ""],
+            ["also@x.com", "Al", "", "", "", ""]]  # fmt: skip
+    options = {"mapping": MAPPING, "duplicate_strategy": strategy, "segment_name": "Fair"}
+    draft = new_job(tenant, csv_bytes(rows), **options)
+    draft.status = "draft"
+    db.session.commit()
+    predicted = run_dry_run(draft.id, batch_size=batch_size)
+
+    job = run(tenant, csv_bytes(rows), batch_size=batch_size, **options)
+    members = db.session.scalar(
+        select(func.count())
+        .select_from(segment_contacts)
+        .join(Segment, Segment.id == segment_contacts.c.segment_id)
+        .where(Segment.tenant_id == tenant.id, Segment.name == "Fair")
+    )
+    assert (
+        predicted["wouldCreate"],
+        predicted["wouldUpdate"],
+        predicted["wouldLeaveUnchanged"],
+        predicted["wouldSkip"],
+        predicted["wouldRepeat"],
+        predicted["segment"]["wouldJoin"],
+    ) == (
+        job.created_count,
+        job.updated_count,
+        job.unchanged_count,
+        job.skipped_count,
+        job.repeated_count,
+        members,
+    )
