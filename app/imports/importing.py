@@ -208,7 +208,9 @@ def _run_import(job: ImportJob, batch_size: int | None) -> ImportJob:
 
     with tempfile.TemporaryDirectory(prefix="import-") as folder:
         try:
-            path, table = open_source(job, options, folder)
+            # the header only: a large file's rows are read again by the reading process, and
+            # calamine would parse a whole workbook here for nothing
+            path, table = open_source(job, options, folder, stream=True)
         except FileFormatError as exc:
             return _fail(job, str(exc))
         except StorageError as exc:

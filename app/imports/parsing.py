@@ -62,13 +62,17 @@ def open_table(
     delimiter: str | None = None,
     sheet: str | None = None,
     limits: ReaderLimits = DEFAULT_LIMITS,
+    stream: bool = False,
 ) -> Table:
-    """Open a source file, detecting its type, encoding, delimiter or sheet unless given."""
+    """Open a source file, detecting its type, encoding, delimiter or sheet unless given.
+
+    `stream`: a workbook is read by the streaming reader whatever its size (see
+    `open_spreadsheet`)."""
     file_type = file_type or detect_file_type(path)
     if file_type == "csv":
         return open_delimited(path, encoding=encoding, delimiter=delimiter, limits=limits)
     if file_type == "xlsx":
-        return open_spreadsheet(path, sheet=sheet, limits=limits)
+        return open_spreadsheet(path, sheet=sheet, limits=limits, stream=stream)
     if file_type == "json":
         return open_json(path, encoding=encoding, limits=limits)
     raise ValueError(f"file_type must be one of {FILE_TYPES}, not {file_type!r}")

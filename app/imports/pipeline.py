@@ -207,7 +207,8 @@ def reader_limits() -> ReaderLimits:
     return ReaderLimits(max_rows=current_app.config["IMPORT_MAX_ROWS"])
 
 
-def open_source(job: ImportJob, options: ImportOptions, folder: str) -> Any:
+def open_source(job: ImportJob, options: ImportOptions, folder: str, stream: bool = False) -> Any:
+    """Download an import's file and open it (`stream`: see `open_table`)."""
     path = os.path.join(folder, "source")
     storage().download_to(options.file_key, path)
     return path, open_table(
@@ -217,6 +218,7 @@ def open_source(job: ImportJob, options: ImportOptions, folder: str) -> Any:
         delimiter=options.delimiter,
         sheet=options.sheet,
         limits=reader_limits(),
+        stream=stream,
     )
 
 
