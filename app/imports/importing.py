@@ -294,12 +294,7 @@ class _BatchWriter:
             earlier = fetch_earlier_rows(conn, self.settings.job_id, existing)
             plan = plan_batch(rows, existing, earlier, self.settings, seen or None)
             outcome.created_tag_ids += write_batch(conn, plan, self.settings).created_tag_ids
-            outcome.created += plan.counts["created"]
-            outcome.updated += plan.counts["updated"]
-            outcome.unchanged += plan.counts["unchanged"]
-            outcome.skipped += plan.counts["skipped"]
-            outcome.repeated += plan.counts["repeated"]
-            outcome.unsubscribed += plan.unsubscribed_matches
+            outcome.add_plan(plan)
         return outcome
 
 

@@ -38,7 +38,7 @@ from app.imports.batch_write import ensure_tags
 from app.imports.consent import INACTIVE_STATUSES, UNSUBSCRIBED
 from app.imports.copy_lines import STAGE_COLUMNS, StagedRows, tag_key
 from app.imports.mapping import FieldTarget
-from app.imports.upsert import STANDARD_FIELDS, ConcurrentInsert, ImportSettings
+from app.imports.upsert import STANDARD_FIELDS, BatchPlan, ConcurrentInsert, ImportSettings
 from app.models.types import utcnow
 
 _STATUS = "subscription_status"
@@ -377,10 +377,8 @@ class StagedWriter:
         now = now or utcnow()
         s = self.settings
         raw = conn.connection.driver_connection
-        with raw.cursor() as cur:
-            for statement in _CREATE_TABLES:
-                cur.execute(statement)
-            cur.execute("DELETE FROM import_stage")
+        with raw.cursor() as cur:  # one round trip: no parameters, several statements
+            cur.execute("; ".join([*_CREATE_TABLES, "DELETE FROM import_stage"]))
             with cur.copy(f"COPY import_stage ({', '.join(STAGE_COLUMNS)}) FROM STDIN") as copy:
                 copy.write(staged.data)
         tag_ids, created_tags = ensure_tags(conn, s.tenant_id, [*s.option_tags, *staged.tag_names])
@@ -396,7 +394,6 @@ class StagedWriter:
             "option_tags": option_ids,
             "segment": s.segment_id,
             "segment_text": str(s.segment_id) if s.segment_id else None,
-            "new_status": s.new_contact_status,
         }
         for round_ in range(1, staged.rounds + 1):
             params["round"] = round_
@@ -406,21 +403,14 @@ class StagedWriter:
             with own_plan(conn):
                 conn.execute(_CURRENT, params)
             conn.execute(self._match, params)
-            expected, inserted = self._insert_new(conn, params)
-            if inserted != expected:
+            counts = conn.execute(_COUNTS).one()  # the decisions, before anything is written
+            # a contact another import created since the lookup is not inserted: plan again
+            if counts.created and conn.execute(_INSERT, params).rowcount != counts.created:
                 raise ConcurrentInsert()
             conn.execute(self._update, params)
             conn.execute(self._links, params)
-            outcome.add(conn.execute(_COUNTS).one())
+            outcome.add(counts)
         return outcome
-
-    @staticmethod
-    def _insert_new(conn: Connection, params: dict[str, Any]) -> tuple[int, int]:
-        expected = conn.execute(_NEW_COUNT).scalar_one()
-        if not expected:
-            return 0, 0
-        inserted = conn.execute(_INSERT, params).rowcount
-        return expected, inserted
 
 
 _INSERT = text(
@@ -444,7 +434,6 @@ _COUNTS = text(
     "count(*) FILTER (WHERE unsubscribed_match) AS unsubscribed "
     "FROM import_match"
 )
-_NEW_COUNT = text("SELECT count(*) FROM import_match WHERE is_new")
 
 
 @dataclass
@@ -460,6 +449,15 @@ class BatchOutcome:
     unsubscribed: int = 0
 
     def add(self, counts: Any) -> None:
-        """Add one round's counts."""
-        for name in ("created", "updated", "unchanged", "skipped", "repeated", "unsubscribed"):
+        """Add one round's counts (a row of `_COUNTS`)."""
+        for name in _COUNTED:
             setattr(self, name, getattr(self, name) + getattr(counts, name))
+
+    def add_plan(self, plan: BatchPlan) -> None:
+        """Add the counts of a round planned in Python (SQLite)."""
+        for name in _COUNTED[:-1]:
+            setattr(self, name, getattr(self, name) + plan.counts[name])
+        self.unsubscribed += plan.unsubscribed_matches
+
+
+_COUNTED = ("created", "updated", "unchanged", "skipped", "repeated", "unsubscribed")
