@@ -146,6 +146,7 @@ def load_settings(
         "IMPORT_BATCH_SIZE": _int(env, "IMPORT_BATCH_SIZE", 2000),
         "IMPORT_PARALLEL_ROWS": _int(env, "IMPORT_PARALLEL_ROWS", 20_000),
         "ROLLBACK_BATCH_SIZE": _int(env, "ROLLBACK_BATCH_SIZE", 5000),
+        "ROLLBACK_CONNECTIONS": _int(env, "ROLLBACK_CONNECTIONS", 2),
         "JOB_STALE_SECONDS": _int(env, "JOB_STALE_SECONDS", 120),
         "FILE_RETENTION_DAYS": _int(env, "FILE_RETENTION_DAYS", 30),
         "EXPORT_RETENTION_DAYS": _int(env, "EXPORT_RETENTION_DAYS", 7),

@@ -23,7 +23,7 @@ from sqlalchemy import (
 from app.imports.batch_write import update_contacts
 from app.imports.bulk import delete_rows, insert_rows, one_of
 from app.imports.rollback_sql import delete_created_in_sql, next_events, revert_in_sql
-from app.imports.rollback_tally import RollbackTally, keep
+from app.imports.rollback_tally import WHOLE, Part, RollbackTally, keep
 from app.imports.upsert import CONTACT_COLUMNS, STANDARD_FIELDS, contact_state
 from app.models import Contact, ImportEvent, contact_tags, segment_contacts
 from app.models.types import utcnow
@@ -49,19 +49,23 @@ def revert_batch(
     force: bool,
     limit: int,
     now: datetime | None = None,
-) -> int:
-    """Revert the next `limit` journal rows of a job, newest first, in the caller's transaction.
+    part: Part = WHOLE,
+) -> int | None:
+    """Revert the slice's rows among the next `limit` × `part.of` journal rows of a job, newest
+    first, in the caller's transaction.
 
-    Returns how many were read. Where it stopped is `tally.journal_before`, committed with the
-    batch: no journal row is marked (that rewrote every row of the journal once more).
+    Returns how many it reverted (0 when none of them was the slice's), None when no row was
+    left. Where it stopped is `tally.journal_before`, committed with the batch: no journal row
+    is marked (that rewrote every row of the journal once more).
     """
     now = now or utcnow()
     if conn.dialect.name == "postgresql":
-        count, last = revert_in_sql(conn, job_id, tally, force, limit, now)
+        count, last = revert_in_sql(conn, job_id, tally, force, limit, now, part)
     else:
-        count, last = _revert_in_python(conn, job_id, tally, force, limit, now)
-    if count:
-        tally.journal_before = last
+        count, last = _revert_in_python(conn, job_id, tally, force, limit, now, part)
+    if last is None:
+        return None
+    tally.journal_before = last
     return count
 
 
@@ -72,13 +76,14 @@ def _revert_in_python(
     force: bool,
     limit: int,
     now: datetime,
+    part: Part,
 ) -> tuple[int, list[Any] | None]:
     """The SQLite way: read the rows and the contacts, decide here, write in bulk."""
     events = conn.execute(
         next_events(
             job_id,
             tally,
-            limit,
+            limit * part.of,
             ImportEvent.id,
             ImportEvent.contact_id,
             ImportEvent.previous_data,
@@ -88,6 +93,8 @@ def _revert_in_python(
     ).all()
     if not events:
         return 0, None
+    last = [events[-1].row_number, str(events[-1].id)]
+    events = [e for e in events if part.has(e.contact_id)]
     ids = list({e.contact_id for e in events})
     contacts = {
         r.id: contact_state(r)
@@ -145,7 +152,7 @@ def _revert_in_python(
     delete_rows(conn, contact_tags, tag_unlinks)
     insert_rows(conn, contact_tags, tag_relinks, conflict=["contact_id", "tag_id"])
     delete_rows(conn, segment_contacts, segment_unlinks)
-    return len(events), [events[-1].row_number, str(events[-1].id)]
+    return len(events), last
 
 
 def delete_created(
@@ -154,8 +161,10 @@ def delete_created(
     tally: RollbackTally,
     force: bool,
     limit: int,
-) -> int:
-    """Delete up to `limit` contacts the import created, with their links; returns how many read.
+    part: Part = WHOLE,
+) -> int | None:
+    """Delete the slice's contacts among the next `limit` × `part.of` the import created, with
+    their links; returns how many of the slice's it read, None when none was left.
 
     A contact is deleted when its last write was this import's: `updated_at` equals the time of
     the import's last write to it (its creation, or a later row of the file that updated it),
@@ -165,7 +174,7 @@ def delete_created(
     whose row locks keep any import from linking them meanwhile.
     """
     if conn.dialect.name == "postgresql":
-        return delete_created_in_sql(conn, job_id, tally, force, limit)
+        return delete_created_in_sql(conn, job_id, tally, force, limit, part)
     last_write = (
         select(func.max(ImportEvent.created_at))
         .where(ImportEvent.import_job_id == job_id, ImportEvent.contact_id == Contact.id)
@@ -181,14 +190,16 @@ def delete_created(
         )
         .where(Contact.created_by_import_id == job_id)
         .order_by(Contact.id)
-        .limit(limit)
+        .limit(limit * part.of)
         .with_for_update(of=Contact)
     )
     if tally.created_after:
         query = query.where(Contact.id > uuid.UUID(tally.created_after))
     rows = conn.execute(query).all()
     if not rows:
-        return 0
+        return None
+    tally.created_after = str(rows[-1].id)
+    rows = [row for row in rows if part.has(row.id)]
     doomed: list[uuid.UUID] = []
     for row in rows:
         if force or row.updated_at == (row.last_write or row.created_at):
@@ -202,5 +213,4 @@ def delete_created(
             delete(segment_contacts).where(one_of(conn, segment_contacts.c.contact_id, doomed))
         )
     tally.deleted += len(doomed)
-    tally.created_after = str(rows[-1].id)
     return len(rows)

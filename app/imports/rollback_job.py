@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 from flask import current_app
-from sqlalchemy import func, select, update
+from sqlalchemy import Connection, func, select, update
 
 from app.extensions import db
 from app.imports.rollback import delete_created, revert_batch
 from app.imports.rollback_sql import refresh_statistics
-from app.imports.rollback_tally import RollbackTally
-from app.imports.service import BATCH_RETRIES, DB_ERRORS, ImportRefused, discard_transaction
+from app.imports.rollback_tally import Part, RollbackTally
+from app.imports.service import BATCH_RETRIES, DB_ERRORS, ImportRefused
 from app.jobs.locks import job_lock
 from app.models import (
     Contact,
@@ -83,36 +85,16 @@ def _run_rollback(job: ImportJob, batch_size: int) -> ImportJob:
     db.session.commit()
     refresh_statistics(db.session.connection())
     db.session.commit()
-    tally = RollbackTally.from_dict(job.rollback_result)
-    for attempt in range(1, BATCH_RETRIES + 1):
-        try:
-            if attempt > 1:  # what the failed batch counted was not committed
-                db.session.refresh(job)
-                tally = RollbackTally.from_dict(job.rollback_result)
-            while True:  # what it changed on contacts that existed, newest row first
-                count = revert_batch(
-                    db.session.connection(), job.id, tally, job.rollback_force, batch_size
-                )
-                if not count:
-                    break
-                _rollback_progress(job, count, tally)
-            while True:  # then the contacts it created
-                count = delete_created(
-                    db.session.connection(), job.id, tally, job.rollback_force, batch_size
-                )
-                if not count:
-                    break
-                _rollback_progress(job, count, tally)
-            break
-        except DB_ERRORS as exc:
-            discard_transaction()
-            if attempt == BATCH_RETRIES:
-                raise
-            log.warning("rollback of %s: batch retried (%s: %s)", job.id, type(exc).__name__, exc)
-            time.sleep(min(0.2 * 2**attempt, 5))
+    parts = RollbackTally.from_dict(job.rollback_result).parts(_connections())
+    db.session.commit()  # the slices write the job on their own connections: nothing held here
+    if len(parts) == 1:
+        _run_part(job.id, parts[0], job.rollback_force, batch_size, threading.Event())
+    else:
+        _run_parts(job.id, parts, job.rollback_force, batch_size)
     db.session.refresh(job)
+    tally = RollbackTally.from_dict(job.rollback_result)
     _remove_created_labels(job)
-    tally.journal_before = tally.created_after = None
+    tally.positions = {}
     job.status = "rolled_back"
     job.rolled_back_at = utcnow()
     job.can_rollback = False
@@ -131,18 +113,92 @@ def _run_rollback(job: ImportJob, batch_size: int) -> ImportJob:
     return job
 
 
-def _rollback_progress(job: ImportJob, count: int, tally: RollbackTally) -> None:
-    """Commit a rollback batch with its progress, so a killed rollback resumes after it."""
-    db.session.execute(
+def _connections() -> int:
+    """How many connections a new rollback runs on: ROLLBACK_CONNECTIONS on PostgreSQL (its
+    statements are most of a rollback's time, one backend a core), one on SQLite (one writer)."""
+    if db.engine.dialect.name != "postgresql":
+        return 1
+    return max(1, current_app.config["ROLLBACK_CONNECTIONS"])
+
+
+def _run_parts(job_id: uuid.UUID, parts: list[Part], force: bool, batch_size: int) -> None:
+    """Run the slices side by side, a thread and a connection each; the first failure stops the
+    others at their next batch and is raised (what they committed stays, to resume from)."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    stop = threading.Event()
+
+    def run(part: Part) -> None:
+        with app.app_context():
+            try:
+                _run_part(job_id, part, force, batch_size, stop)
+            except BaseException:
+                stop.set()
+                raise
+
+    with ThreadPoolExecutor(len(parts), thread_name_prefix="rollback") as pool:
+        futures = [pool.submit(run, part) for part in parts]
+    for future in futures:
+        future.result()
+
+
+def _run_part(
+    job_id: uuid.UUID, part: Part, force: bool, batch_size: int, stop: threading.Event
+) -> None:
+    """Undo a slice on a connection of its own: what the import changed on contacts that
+    existed, newest row first, then the contacts it created; each batch committed with the
+    slice's position, so a killed or failed rollback resumes after it."""
+    for attempt in range(1, BATCH_RETRIES + 1):
+        try:
+            with db.engine.connect() as conn:
+                stored = conn.scalar(
+                    select(ImportJob.rollback_result).where(ImportJob.id == job_id)
+                )
+                tally = RollbackTally.from_dict(stored).resume(part)
+                conn.commit()
+                for step in (revert_batch, delete_created):
+                    while not stop.is_set():
+                        batch = RollbackTally(
+                            journal_before=tally.journal_before, created_after=tally.created_after
+                        )
+                        count = step(conn, job_id, batch, force, batch_size, part=part)
+                        if count is None:
+                            break
+                        _commit_batch(conn, job_id, part, count, batch)
+                        tally = batch
+            return
+        except DB_ERRORS as exc:
+            if attempt == BATCH_RETRIES or stop.is_set():
+                raise
+            log.warning(
+                "rollback of %s (%s): batch retried (%s: %s)",
+                job_id,
+                part.key,
+                type(exc).__name__,
+                exc,
+            )
+            time.sleep(min(0.2 * 2**attempt, 5))
+
+
+def _commit_batch(
+    conn: Connection, job_id: uuid.UUID, part: Part, count: int, batch: RollbackTally
+) -> None:
+    """Commit a slice's batch with the rollback's totals and the slice's position. The job row
+    is locked last, after the batch's contacts, so two slices wait for each other only here."""
+    stored = conn.scalar(
+        select(ImportJob.rollback_result).where(ImportJob.id == job_id).with_for_update()
+    )
+    tally = RollbackTally.from_dict(stored)
+    tally.add(batch, part)
+    conn.execute(
         update(ImportJob)
-        .where(ImportJob.id == job.id)
+        .where(ImportJob.id == job_id)
         .values(
             rollback_processed=ImportJob.rollback_processed + count,
             rollback_result=tally.as_dict(),
             heartbeat_at=utcnow(),
         )
     )
-    db.session.commit()
+    conn.commit()
 
 
 def _remove_created_labels(job: ImportJob) -> None:
@@ -180,7 +236,7 @@ def delete_unused_tags(tag_ids: list[uuid.UUID]) -> list[uuid.UUID]:
 
 def mark_rollback_failed(job_id: uuid.UUID | str, message: str) -> None:
     """Record that a rollback gave up; what it undid stays undone and it can be started again."""
-    job = db.session.get(ImportJob, uuid.UUID(str(job_id)))
+    job = db.session.get(ImportJob, uuid.UUID(str(job_id)), populate_existing=True)
     if job is None or job.rollback_status not in ("pending", "processing"):
         return
     job.rollback_status = "failed"
