@@ -124,14 +124,20 @@ def _restored(name: str) -> str:
 
 _LINKED = """SELECT contact_id, jsonb_array_elements_text(new_data -> '{key}')::uuid AS other
     FROM decided WHERE outcome IN ('restore', 'unlink')"""
-# One statement per rank: decide every row from the contact as it is now (the rows are locked
-# already), restore, unlink, relink, and return the counts with the kept contacts. Its parts are
-# one snapshot: none reads what another writes (each touches its own table or rows).
+# One statement per rank: lock the contacts (in id order, as every writer does), decide every row
+# from the contact as it is once locked, restore, unlink, relink, and return the counts with the
+# kept contacts. FOR UPDATE returns a row's newest version even when another transaction changed
+# it after the statement began, and the UPDATE then writes that newest version (PostgreSQL
+# re-reads a row updated meanwhile); no part reads what another writes.
 _REVERT_RANK = f"""
-WITH decided AS MATERIALIZED (
+WITH locked AS MATERIALIZED (
+    SELECT * FROM contacts
+    WHERE id IN (SELECT contact_id FROM rollback_chunk WHERE rank = :rank)
+    ORDER BY id FOR UPDATE
+), decided AS MATERIALIZED (
     SELECT r.event_id, r.contact_id, r.row_number, r.previous_data, r.new_data, c.email,
         {_OUTCOME} AS outcome
-    FROM rollback_chunk r LEFT JOIN contacts c ON c.id = r.contact_id
+    FROM rollback_chunk r LEFT JOIN locked c ON c.id = r.contact_id
     WHERE r.rank = :rank
 ), restored AS (
     UPDATE contacts c SET {", ".join(_restored(n) for n in STANDARD_FIELDS)},
@@ -215,12 +221,6 @@ def revert_in_sql(
     count, ranks = conn.execute(
         text("SELECT count(*) FILTER (WHERE rank > 0), coalesce(max(rank), 0) FROM rollback_chunk")
     ).one()
-    conn.execute(  # lock the contacts, in id order as every writer does
-        text(
-            "SELECT count(*) FROM (SELECT 1 FROM contacts WHERE id IN "
-            "(SELECT contact_id FROM rollback_chunk WHERE rank > 0) ORDER BY id FOR UPDATE) locked"
-        )
-    )
     params = {"job": job_id, "force": force, "now": now}
     outcomes: Counter[str] = Counter()
     kept: list[list[str]] = []

@@ -9,6 +9,7 @@ half-way and the rollback is resumed later with another setting.
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from typing import Any
 
@@ -190,3 +191,65 @@ def test_a_slice_holds_the_same_ids_in_sql_and_in_python(app: Flask) -> None:
                 {"ids": ids, "of": of, "number": number},
             )
             assert set(in_text) == in_python
+
+
+def _lock_waiters() -> int:
+    with db.engine.connect() as conn:
+        return int(
+            conn.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND wait_event_type = 'Lock'"
+                )
+            )
+        )
+
+
+@pytest.mark.postgresql_only(reason="a person's edit on another connection, row locks")
+@pytest.mark.parametrize("edit", ["committed", "abandoned"])
+def test_a_rollback_decides_on_the_contact_as_a_concurrent_edit_left_it(
+    app: Flask, run: ImportRunner, edit: str
+) -> None:
+    """A person's edit in flight when the rollback reaches the contact: the rollback waits for
+    it, then keeps the contact if the edit was saved, and restores it if it was not."""
+    tenant = make_tenant("Racing")
+    job = _scenario(run, tenant)
+    person = db.engine.connect()
+    person.execute(
+        update(Contact)
+        .where(Contact.tenant_id == tenant.id, Contact.email_normalized == "old0@example.com")
+        .values(first_name="Edited meanwhile")
+    )
+    start_rollback(job)
+    failures: list[BaseException] = []
+
+    def roll_back() -> None:
+        with app.app_context():
+            try:
+                run_rollback(job.id, batch_size=100)
+            except BaseException as exc:  # pragma: no cover - reported below
+                failures.append(exc)
+
+    worker = threading.Thread(target=roll_back)
+    worker.start()
+    deadline = time.monotonic() + 30
+    while _lock_waiters() == 0:
+        assert time.monotonic() < deadline, "the rollback never waited for the edit"
+        time.sleep(0.02)
+    if edit == "committed":
+        person.commit()
+    else:
+        person.rollback()
+    person.close()
+    worker.join(30)
+    assert not worker.is_alive() and not failures, failures
+    (status, result, left, contacts) = _outcome(job.id, tenant)
+    assert status == ("rolled_back", "completed") and left == 0
+    if edit == "committed":
+        assert contacts["old0@example.com"]["first_name"] == "Edited meanwhile"
+        assert "old0@example.com" in result["keptContacts"]
+        assert result["kept"] == 3
+    else:
+        assert contacts["old0@example.com"]["first_name"] == "Old0"
+        assert "old0@example.com" not in result["keptContacts"]
+        assert result["kept"] == 2
