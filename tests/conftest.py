@@ -201,6 +201,19 @@ def runner(app: Flask) -> FlaskCliRunner:
     return app.test_cli_runner()
 
 
+def lock_waiters() -> int:
+    """Statements of this database waiting for a row lock (a new snapshot each time)."""
+    with db.engine.connect() as conn:
+        return int(
+            conn.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND wait_event_type = 'Lock'"
+                )
+            )
+        )
+
+
 def make_tenant(name: str | None = None) -> Tenant:
     """A tenant with a default workspace."""
     tenant = Tenant(name=name or f"Tenant {uuid.uuid4().hex[:8]}")

@@ -7,12 +7,12 @@ import threading
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from app.extensions import db
 from app.jobs.submit import enqueue_import
 from app.models import Contact, ImportJob, Tenant, User
-from tests.conftest import csrf_token
+from tests.conftest import csrf_token, lock_waiters
 from tests.faults.conftest import (
     IMPORT_OPTIONS,
     FlakyProxy,
@@ -77,19 +77,6 @@ def test_rollback_is_refused_while_running_and_cancel_stops_at_the_next_batch_bo
         lambda: fresh_import(job.id).rollback_status == "completed", 60, "the rollback to finish"
     )
     assert fresh_import(job.id).status == "rolled_back" and contacts(tenant) == 0
-
-
-def lock_waiters() -> int:
-    """Statements of this database waiting for a row lock (a new snapshot each time)."""
-    with db.engine.connect() as conn:
-        return int(
-            conn.scalar(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                    "AND wait_event_type = 'Lock'"
-                )
-            )
-        )
 
 
 @pytest.mark.parametrize("first", ["worker", "click"])

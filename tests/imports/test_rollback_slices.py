@@ -23,7 +23,7 @@ from app.imports.rollback_job import mark_rollback_failed, run_rollback, start_r
 from app.imports.rollback_tally import Part, RollbackTally
 from app.models import Contact, ImportJob, Tenant
 from app.models.types import new_id
-from tests.conftest import make_tenant
+from tests.conftest import lock_waiters, make_tenant
 from tests.imports.conftest import ImportRunner, add_contact, csv_bytes, snapshot
 
 pytestmark = pytest.mark.both_databases
@@ -193,18 +193,6 @@ def test_a_slice_holds_the_same_ids_in_sql_and_in_python(app: Flask) -> None:
             assert set(in_text) == in_python
 
 
-def _lock_waiters() -> int:
-    with db.engine.connect() as conn:
-        return int(
-            conn.scalar(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                    "AND wait_event_type = 'Lock'"
-                )
-            )
-        )
-
-
 @pytest.mark.postgresql_only(reason="a person's edit on another connection, row locks")
 @pytest.mark.parametrize("edit", ["committed", "abandoned"])
 def test_a_rollback_decides_on_the_contact_as_a_concurrent_edit_left_it(
@@ -233,7 +221,7 @@ def test_a_rollback_decides_on_the_contact_as_a_concurrent_edit_left_it(
     worker = threading.Thread(target=roll_back)
     worker.start()
     deadline = time.monotonic() + 30
-    while _lock_waiters() == 0:
+    while lock_waiters() == 0:
         assert time.monotonic() < deadline, "the rollback never waited for the edit"
         time.sleep(0.02)
     if edit == "committed":
