@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -64,7 +65,13 @@ class Contact(db.Model):
         UniqueConstraint("tenant_id", "email_normalized", name="uq_contacts_tenant_email"),
         Index("ix_contacts_tenant_created", "tenant_id", "created_at"),
         Index("ix_contacts_tenant_updated", "tenant_id", "updated_at"),
-        Index("ix_contacts_created_by_import", "created_by_import_id", "id"),
+        Index(  # only a rollback reads it, for one import: no entry for other contacts
+            "ix_contacts_created_by_import",
+            "created_by_import_id",
+            "id",
+            postgresql_where=text("created_by_import_id IS NOT NULL"),
+            sqlite_where=text("created_by_import_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUIDType, primary_key=True, default=new_id)

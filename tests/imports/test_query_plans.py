@@ -18,7 +18,7 @@ from sqlalchemy import Connection, text
 
 from app.extensions import db
 from app.imports.batch_lookups import fetch_earlier_rows, fetch_existing
-from app.imports.rollback_sql import next_events, refresh_statistics
+from app.imports.rollback_sql import delete_created_in_sql, next_events, refresh_statistics
 from app.imports.rollback_tally import RollbackTally
 from app.models import Contact, ImportEvent, ImportJob, Tenant
 from tests.faults.conftest import bulk_contacts
@@ -198,3 +198,63 @@ def test_a_rollback_batch_reads_only_its_journal_rows_from_the_cursor(
     assert [r.row_number for r in rows] == list(range(18999, 18899, -1))
     read = {name: after[name] - before[name] for name in after}
     assert read["seq"] == 0 and sum(read.values()) <= 101, read
+
+
+def test_a_rollback_deletes_its_created_contacts_reading_only_each_batch(
+    app: Flask, tenant: Tenant
+) -> None:
+    """20,000 contacts an import created, each with a tag, statistics taken after its first 300:
+    after a first batch of 1,000, a batch of 5,000 reads 5,000 contacts from the index and
+    5,000 links, not the 19,000 contacts left (then sorted) nor the links the first deleted."""
+    job = ImportJob(tenant_id=tenant.id, status="completed")
+    db.session.add(job)
+    db.session.commit()
+    bulk_contacts(tenant.id, 2000, tag="older")
+
+    def created(first: int, last: int) -> None:
+        db.session.execute(
+            text(
+                "INSERT INTO contacts (id, tenant_id, email, email_normalized, custom_fields, "
+                "subscription_status, emails_opened, emails_clicked, created_at, updated_at, "
+                "created_by_import_id) SELECT gen_random_uuid(), :tenant, 'n' || g || "
+                "'@example.com', 'n' || g || '@example.com', '{}', 'subscribed', 0, 0, now(), "
+                "now(), :job FROM generate_series(CAST(:first AS int), CAST(:last AS int)) g"
+            ),
+            {"tenant": tenant.id, "job": job.id, "first": first, "last": last},
+        )
+        db.session.commit()
+
+    created(1, 300)  # the statistics see the import's first contacts only
+    with db.engine.connect() as conn:
+        conn.execute(text("ANALYZE contacts"))
+        conn.execute(text("ANALYZE contact_tags"))
+        conn.commit()
+    created(301, 20000)
+    db.session.execute(
+        text(
+            "INSERT INTO contact_tags (contact_id, tag_id) SELECT c.id, t.id FROM contacts c "
+            "JOIN tags t ON t.tenant_id = c.tenant_id WHERE c.created_by_import_id = :job"
+        ),
+        {"job": job.id},
+    )
+    db.session.commit()
+    tally = RollbackTally()
+    conn = db.engine.connect()
+    try:
+        refresh_statistics(conn)  # what a rollback does first
+        conn.commit()
+        assert delete_created_in_sql(conn, job.id, tally, False, 1000) == 1000
+        conn.commit()
+        flush_statistics(conn)
+        contacts, links = contact_reads(), contact_reads("contact_tags")
+        assert delete_created_in_sql(conn, job.id, tally, False, 5000) == 5000
+        conn.commit()
+        flush_statistics(conn)
+        contacts_read = {k: v - contacts[k] for k, v in contact_reads().items()}
+        links_read = {k: v - links[k] for k, v in contact_reads("contact_tags").items()}
+    finally:
+        conn.close()
+    assert tally.deleted == 6000
+    # (the DELETE by id may scan a table this small; the batch's read is the index's)
+    assert contacts_read["ix_contacts_created_by_import"] <= 5001, contacts_read
+    assert links_read["seq"] == 0 and sum(links_read.values()) <= 5001, links_read
