@@ -276,3 +276,57 @@ def test_a_small_sheet_counts_its_rows_exactly_for_progress(
     with open_table(str(path)) as table:
         info = table.info
     assert spreadsheet.progress_spreadsheet_rows(str(path), info) == 1_000
+
+
+def test_reading_a_header_parses_only_the_strings_and_rows_it_needs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker reads a large sheet's header only (a child reads the rows): it parses the
+    first piece of the sheet and the shared strings its cells point to, not the whole parts."""
+    path = tmp_path / "shared.xlsx"
+    write_tall_workbook(path, 0)  # the package's other parts; the sheet is replaced below
+    with zipfile.ZipFile(path) as source:
+        parts = {name: source.read(name) for name in source.namelist()}
+    strings = ["Email", "Name", "Number"]
+    cells = ['<row r="1">' + "".join(f'<c t="s"><v>{n}</v></c>' for n in range(3)) + "</row>"]
+    for r in range(30_000):  # as Excel writes them: every text in the shared strings part
+        strings += [f"person{r}@example.com", f"Person {r}"]
+        cells.append(
+            f'<row r="{r + 2}"><c t="s"><v>{3 + 2 * r}</v></c><c t="s"><v>{4 + 2 * r}</v></c>'
+            f"<c><v>{r}</v></c></row>"
+        )
+    parts["xl/worksheets/sheet1.xml"] = (
+        "<worksheet><sheetData>" + "".join(cells) + "</sheetData></worksheet>"
+    ).encode()
+    parts["xl/sharedStrings.xml"] = (
+        "<sst>" + "".join(f"<si><t>{text}</t></si>" for text in strings) + "</sst>"
+    ).encode()
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, content in parts.items():
+            archive.writestr(name, content)
+    fed: list[int] = []
+    feed = xlsx_stream._SheetReader.feed
+
+    def counted(self: xlsx_stream._SheetReader, data: bytes, *, final: bool) -> None:
+        fed.append(len(data))
+        feed(self, data, final=final)
+
+    monkeypatch.setattr(xlsx_stream._SheetReader, "feed", counted)
+    book = xlsx_stream.StreamingWorkbook(str(path))
+    try:
+        part = book.sheets[0].part
+        assert (
+            book.part_size(part) > 1_000_000 and book.part_size("xl/sharedStrings.xml") > 1_000_000
+        )
+        rows = book.rows(part)
+        assert next(rows) == (1, 0, ["Email", "Name", "Number"])
+        rows.close()
+        assert sum(fed) <= xlsx_stream.FIRST_PIECE_BYTES
+        strings = book._shared_strings().items
+        assert 3 <= len(strings) < 5_000  # of the 60,003 the part holds
+        # read on, every string is there when a cell needs it
+        last = list(book.rows(part))[-1]
+        assert last == (30_001, 0, ["person29999@example.com", "Person 29999", "29999"])
+        assert len(strings) == 60_003
+    finally:
+        book.close()

@@ -31,6 +31,7 @@ from app.imports.readers.cell_text import (
 )
 
 CHUNK_BYTES = 1 << 20
+FIRST_PIECE_BYTES = 1 << 16
 DATE, DURATION = "date", "duration"
 
 _BUILTIN_FORMATS = {**dict.fromkeys((*range(14, 23), 45, 47), DATE), 46: DURATION}
@@ -67,7 +68,7 @@ class StreamingWorkbook:
         except (zipfile.BadZipFile, OSError) as exc:
             raise WorkbookDamaged from exc
         self._names = {name.replace("\\", "/").lower(): name for name in self._archive.namelist()}
-        self._strings: list[str] | None = None
+        self._strings: _SharedStrings | None = None
         try:
             base = _office_document_folder(self._read("_rels/.rels"))
             self.sheets, self.date_1904 = _workbook_sheets(
@@ -83,6 +84,8 @@ class StreamingWorkbook:
 
     def close(self) -> None:
         """Close the package file."""
+        if self._strings is not None:
+            self._strings.close()
         self._archive.close()
 
     def rows(self, part: str) -> Iterator[tuple[int, int, list[str]]]:
@@ -97,9 +100,11 @@ class StreamingWorkbook:
         reader = _SheetReader(strings, self._styles, self.date_1904)
         try:
             with self._archive.open(member) as stream:
-                while piece := stream.read(CHUNK_BYTES):
+                size = FIRST_PIECE_BYTES  # a header is read without parsing a megabyte of rows
+                while piece := stream.read(size):
                     reader.feed(piece, final=False)
                     yield from reader.take()
+                    size = CHUNK_BYTES
             reader.feed(b"", final=True)
         except (expat.ExpatError, zipfile.BadZipFile, EOFError, ValueError) as exc:
             raise WorkbookDamaged(part) from exc
@@ -141,11 +146,11 @@ class StreamingWorkbook:
         first = int(found.group(1))
         return first, int(found.group(2) or first)
 
-    def _shared_strings(self) -> list[str]:
-        """The shared strings, read on first use."""
+    def _shared_strings(self) -> _SharedStrings:
+        """The shared strings, read as far as the cells read so far need."""
         if self._strings is None:
             member = self._member(self._base + "sharedStrings.xml")
-            self._strings = [] if member is None else _read_shared_strings(self._archive, member)
+            self._strings = _SharedStrings(self._archive, member)
         return self._strings
 
     def _member(self, name: str) -> str | None:
@@ -362,46 +367,64 @@ class _StringReader:
         return "".join(self.parts)
 
 
-def _read_shared_strings(archive: zipfile.ZipFile, member: str) -> list[str]:
-    """Every `<si>` of the shared strings part, in order."""
-    strings: list[str] = []
-    current: _StringReader | None = None
-    parser = _safe_parser()
+class _SharedStrings:
+    """The `<si>` of the shared strings part, in order, parsed only as far as a cell needs.
 
-    def start(name: str, attributes: dict[str, str]) -> None:
-        nonlocal current
+    Reading a header (the worker's only read of a large sheet) needs the first few strings,
+    not the whole part: on a 100,000-row sheet that was most of a second.
+    """
+
+    def __init__(self, archive: zipfile.ZipFile, member: str | None) -> None:
+        self.items: list[str] = []
+        self._member = member or ""
+        self._stream: Any = None if member is None else archive.open(member)
+        self._current: _StringReader | None = None
+        self._piece = FIRST_PIECE_BYTES  # doubled per read: a header needs the first strings
+        self._parser = parser = _safe_parser()
+        parser.StartElementHandler = self._start
+        parser.EndElementHandler = self._end
+        parser.CharacterDataHandler = self._characters
+
+    def reach(self, index: int) -> bool:
+        """Parse on until string `index` is read; False when the part holds no such string."""
+        try:
+            while len(self.items) <= index and self._stream is not None:
+                piece = self._stream.read(self._piece)
+                self._piece = min(self._piece * 2, CHUNK_BYTES)
+                self._parser.Parse(piece, not piece)
+                if not piece:
+                    self.close()
+        except (expat.ExpatError, zipfile.BadZipFile, EOFError, ValueError) as exc:
+            self.close()
+            raise WorkbookDamaged(self._member) from exc
+        return index < len(self.items)
+
+    def close(self) -> None:
+        """Stop reading the part (the strings read so far stay)."""
+        if self._stream is not None:
+            self._stream.close()
+            self._stream = None
+
+    def _start(self, name: str, attributes: dict[str, str]) -> None:
         tag = _local(name)
-        if current is not None:
-            current.start(tag, attributes)
+        if self._current is not None:
+            self._current.start(tag, attributes)
         elif tag == "si":
-            current = _StringReader()
+            self._current = _StringReader()
 
-    def end(name: str) -> None:
-        nonlocal current
-        if current is None:
+    def _end(self, name: str) -> None:
+        if self._current is None:
             return
         tag = _local(name)
         if tag == "si":
-            strings.append(current.value())
-            current = None
+            self.items.append(self._current.value())
+            self._current = None
         else:
-            current.end(tag)
+            self._current.end(tag)
 
-    def characters(data: str) -> None:
-        if current is not None and current.text is not None:
-            current.text.append(data)
-
-    parser.StartElementHandler = start
-    parser.EndElementHandler = end
-    parser.CharacterDataHandler = characters
-    try:
-        with archive.open(member) as stream:
-            while piece := stream.read(CHUNK_BYTES):
-                parser.Parse(piece, False)
-        parser.Parse(b"", True)
-    except (expat.ExpatError, zipfile.BadZipFile, EOFError, ValueError) as exc:
-        raise WorkbookDamaged(member) from exc
-    return strings
+    def _characters(self, data: str) -> None:
+        if self._current is not None and self._current.text is not None:
+            self._current.text.append(data)
 
 
 def reference(text: str) -> tuple[int, int | None]:
@@ -433,8 +456,9 @@ def iso_text(value: str) -> str:
 class _SheetReader:
     """expat handlers for a worksheet: turns `<row>`/`<c>` events into finished rows of text."""
 
-    def __init__(self, strings: list[str], styles: dict[str, str], date_1904: bool) -> None:
-        self._strings = strings
+    def __init__(self, strings: _SharedStrings, styles: dict[str, str], date_1904: bool) -> None:
+        self._strings = strings.items  # grows in place as `_more` reads on
+        self._more = strings.reach
         self._styles = styles
         self._date_1904 = date_1904
         self._parser = parser = _safe_parser()
@@ -541,7 +565,7 @@ class _SheetReader:
             if not raw:
                 return None
             index = int(raw) if raw.isascii() and raw.isdigit() else 0
-            if index >= len(self._strings):
+            if index >= len(self._strings) and not self._more(index):
                 raise WorkbookDamaged("shared string index")
             return self._strings[index]
         if kind == "str":
