@@ -83,9 +83,8 @@ def _run_rollback(job: ImportJob, batch_size: int) -> ImportJob:
     job.rollback_status = "processing"
     job.heartbeat_at = utcnow()
     db.session.commit()
-    refresh_statistics(db.session.connection())
-    db.session.commit()
     parts = RollbackTally.from_dict(job.rollback_result).parts(_connections())
+    refresh_statistics(db.session.connection())
     db.session.commit()  # the slices write the job on their own connections: nothing held here
     if len(parts) == 1:
         _run_part(job.id, parts[0], job.rollback_force, batch_size, threading.Event())

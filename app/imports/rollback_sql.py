@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     Column,
     Connection,
     Integer,
@@ -24,6 +25,7 @@ from sqlalchemy import (
     insert,
     select,
     text,
+    true,
     tuple_,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -31,7 +33,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from app.imports.bulk import without_jit
 from app.imports.rollback_tally import WHOLE, Part, RollbackTally, count_kept, keep_many
 from app.imports.upsert import STANDARD_FIELDS
-from app.models import ImportEvent
+from app.models import Contact, ImportEvent
 
 
 def _after_cursor(tally: RollbackTally) -> Any:
@@ -75,9 +77,8 @@ def next_events(job_id: uuid.UUID, tally: RollbackTally, limit: int, *columns: A
     return query if cursor is None else query.where(cursor)
 
 
-# A contact the chunk holds
-# twice (rows of two batches) is reverted once per rank, newest first, as the loop above does.
-# One test per field the import may have written (a JSON null equals an empty column, as in
+# A contact the chunk holds twice (rows of two batches) is reverted once per rank, newest first
+# (`revert_in_sql`). One test per field the import may have written (a JSON null equals an empty column, as in
 # `rollback.changed_since`): building the contact as JSON for every key of every journal row
 # was most of a rollback batch's time.
 _FIELD_CHANGED = " OR ".join(
@@ -102,6 +103,9 @@ _OUTCOME = f"""CASE
 END"""  # nosec B608 # built from our own column names at import, never from data; values bound
 
 
+_CREATED_CHUNK = Table(  # as `_CHUNK`: the created contacts a batch read
+    "created_chunk", MetaData(), Column("id", Uuid), Column("mine", Boolean)
+)
 _CHUNK = Table(  # a temporary table of each connection, not part of the schema
     "rollback_chunk",
     MetaData(),
@@ -257,23 +261,18 @@ def delete_created_in_sql(
         "CREATE TEMP TABLE IF NOT EXISTS created_chunk (id uuid, mine bool, deleted bool "
         "DEFAULT false) ON COMMIT DELETE ROWS"
     )
-    after = "AND id > :after" if tally.created_after else ""
-    mine = "get_byte(uuid_send(id), 15) % :of = :number" if part.of > 1 else "true"  # Part.holds
-    params = {
-        "job": job_id,
-        "after": tally.created_after,
-        "limit": limit * part.of,
-        "force": force,
-        "of": part.of,
-        "number": part.number,
-    }
-    conn.execute(  # every slice reads every id (from the index) and keeps its own
-        text(
-            f"INSERT INTO created_chunk (id, mine) SELECT id, {mine} FROM contacts "  # nosec B608 # constant SQL; values bound
-            f"WHERE created_by_import_id = :job {after} ORDER BY id LIMIT :limit"
-        ),
-        params,
+    contacts = Contact.__table__
+    mine = part.holds(contacts.c.id)
+    scan = (  # every slice reads every id (from the index) and keeps its own
+        select(contacts.c.id, true() if mine is None else mine)
+        .where(contacts.c.created_by_import_id == job_id)
+        .order_by(contacts.c.id)
+        .limit(limit * part.of)
     )
+    if tally.created_after:
+        scan = scan.where(contacts.c.id > uuid.UUID(tally.created_after))
+    conn.execute(insert(_CREATED_CHUNK).from_select(["id", "mine"], scan))
+    params = {"job": job_id, "force": force}
     last = conn.execute(text("SELECT id FROM created_chunk ORDER BY id DESC LIMIT 1")).first()
     if last is None:
         return None
