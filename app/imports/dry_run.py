@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select
 
 from app.extensions import db
-from app.imports.batch_lookups import fetch_existing
+from app.imports.batch_lookups import fetch_existing, refresh_tenant_statistics
 from app.imports.importing import import_settings
 from app.imports.options import ImportOptions, OptionsError
 from app.imports.parsing import FileFormatError
@@ -86,6 +86,7 @@ def run_dry_run(
             repeats: list[dict[str, int]] = []
             segment_new = segment_already = 0
             processed = 0
+            refresh_tenant_statistics(db.session.connection())  # see its docstring
             try:
                 for batch in validated_batches(table, validator, 0, batch_size):
                     processed += batch.consumed

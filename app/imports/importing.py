@@ -15,7 +15,11 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
-from app.imports.batch_lookups import fetch_earlier_rows, fetch_existing
+from app.imports.batch_lookups import (
+    fetch_earlier_rows,
+    fetch_existing,
+    refresh_tenant_statistics,
+)
 from app.imports.batch_write import write_batch
 from app.imports.bulk import insert_rows, without_jit
 from app.imports.copy_lines import encode_rows
@@ -249,13 +253,18 @@ def _run_import(job: ImportJob, batch_size: int | None) -> ImportJob:
             else:
                 batches = prefetch(validated_batches(table, validator, skip, batch_size, encode))
             writer = _BatchWriter(settings, staged)
+            large = (job.total_rows or 0) >= current_app.config["IMPORT_PARALLEL_ROWS"]
+            if large:  # the tenant as it is now, and again once its first batch is in
+                _refresh_statistics()
             try:
-                for batch in batches:
+                for number, batch in enumerate(batches):
                     if _commit_batch(job, writer, batch, progress):
                         log.info(
                             "import %s: cancelled after row %d", job.id, progress.processed + 1
                         )
                         return _end(job, "cancelled")
+                    if large and number == 0:
+                        _refresh_statistics()
             except FileFormatError as exc:
                 return _fail(
                     job,
@@ -265,6 +274,11 @@ def _run_import(job: ImportJob, batch_size: int | None) -> ImportJob:
         job.total_rows = progress.processed
     log.info("import %s: completed (%d rows)", job.id, progress.processed)
     return _end(job, "completed")
+
+
+def _refresh_statistics() -> None:
+    refresh_tenant_statistics(db.session.connection())
+    db.session.commit()
 
 
 def staged_writer(settings: ImportSettings, targets: dict[str, FieldTarget]) -> StagedWriter | None:

@@ -21,7 +21,9 @@ from app.imports.batch_lookups import fetch_earlier_rows, fetch_existing
 from app.imports.rollback_sql import delete_created_in_sql, next_events, refresh_statistics
 from app.imports.rollback_tally import RollbackTally
 from app.models import Contact, ImportEvent, ImportJob, Tenant
+from tests.conftest import make_tenant
 from tests.faults.conftest import bulk_contacts
+from tests.imports.conftest import ImportRunner, csv_bytes
 
 
 def contact_reads(table: str = "contacts") -> dict[str, int]:
@@ -54,8 +56,9 @@ def test_the_batch_lookup_reads_only_its_emails_after_the_tenant_grew(
     emails = [f"p{i}@example.com" for i in range(10)]
     db.session.add_all(Contact(tenant_id=tenant.id, email=e, email_normalized=e) for e in emails)
     db.session.commit()
-    with db.engine.connect() as conn:
+    with db.engine.connect() as conn:  # statistics that know the tenant (small)
         conn.execute(text("ANALYZE contacts"))
+        conn.commit()
     conn = db.engine.connect()
     try:
         for _ in range(15):  # prepared by psycopg after 5, generic plan tried after 5 more
@@ -258,3 +261,29 @@ def test_a_rollback_deletes_its_created_contacts_reading_only_each_batch(
     # (the DELETE by id may scan a table this small; the batch's read is the index's)
     assert contacts_read["ix_contacts_created_by_import"] <= 5001, contacts_read
     assert links_read["seq"] == 0 and sum(links_read.values()) <= 5001, links_read
+
+
+def test_an_import_into_a_tenant_the_statistics_miss_probes_the_email_index(
+    app: Flask, tenant: Tenant, run: ImportRunner
+) -> None:
+    """Statistics taken while another tenant held every contact: this tenant's 20,000 look like
+    none, and a walk of its (tenant, updated_at) index looked cheaper than an email probe. The
+    import samples the tenants again first: its 300 rows read 300 index entries, not 20,000
+    per lookup."""
+    known = make_tenant("Known")
+    bulk_contacts(known.id, 500)
+    with db.engine.connect() as conn:
+        conn.execute(text("ANALYZE contacts"))
+        conn.commit()
+    bulk_contacts_after(tenant.id, 20_000)
+    app.config["IMPORT_PARALLEL_ROWS"] = 100  # counts as large: its reads go to a child
+    rows = [["Email", "First"]] + [[f"d{i}@example.com", f"New {i}"] for i in range(1, 301)]
+    before = contact_reads()
+    job = run(
+        tenant, csv_bytes(rows), batch_size=100, mapping={"Email": "email", "First": "first_name"}
+    )
+    flush_statistics(db.session.connection())
+    read = {name: count - before[name] for name, count in contact_reads().items()}
+    assert (job.status, job.updated_count) == ("completed", 300)
+    assert read["ix_contacts_tenant_updated"] == read["ix_contacts_tenant_created"] == 0, read
+    assert read["seq"] == 0 and read["uq_contacts_tenant_email"] <= 1000, read
