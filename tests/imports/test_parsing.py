@@ -1049,3 +1049,13 @@ def test_json_whole_numbers_are_written_out_past_28_digits(written: str, read: s
     from app.imports.readers.json_records import decimal_text
 
     assert decimal_text(Decimal(written)) == read
+
+
+def test_utf8_in_a_legacy_file_past_the_last_header_is_named_by_position() -> None:
+    """Found by `test_reader_fuzz`: the value sat in a column with no header (IndexError)."""
+    from app.imports.readers.delimited import _utf8_in_legacy_file
+
+    message = _utf8_in_legacy_file(2, ["", "ﺣ۸", "ﻗ"], ["1"], "cp1006")
+    assert message is not None and message.startswith(
+        "Row 2: the value in column 2 (it has no header)"
+    )

@@ -232,6 +232,13 @@ def _line_limit(limits: ReaderLimits) -> int:
     return limits.max_columns * (limits.max_cell_chars + 3)
 
 
+def _column(headers: list[str], index: int) -> str:
+    """A column as a message names it: by its header, or by position past the last header."""
+    if index < len(headers) and headers[index]:
+        return f'column "{headers[index]}"'
+    return f"column {index + 1} (it has no header)"
+
+
 def _utf8_in_legacy_file(
     line: int, row: list[str], headers: list[str], encoding: str
 ) -> str | None:
@@ -250,7 +257,7 @@ def _utf8_in_legacy_file(
         if _MISREAD_UTF8.search(as_utf8):
             label = _ENCODING_LABELS.get(encoding, encoding)
             return (
-                f'Row {line}: the value in column "{headers[index]}" ("{as_utf8[:40]}") is UTF-8 '
+                f'Row {line}: the value in {_column(headers, index)} ("{as_utf8[:40]}") is UTF-8 '
                 f"text, but the rows above it are {label}: the file mixes two text encodings. "
                 "Re-save the whole file as UTF-8 (in Excel: Save As > CSV UTF-8) and upload it "
                 "again."
