@@ -25,6 +25,7 @@ from app.imports.bulk import insert_rows, without_jit
 from app.imports.copy_lines import encode_rows
 from app.imports.error_report import write_error_report
 from app.imports.mapping import FieldTarget
+from app.imports.named_objects import NewField, create_custom_fields, ensure_segment
 from app.imports.options import ImportOptions, OptionsError
 from app.imports.parsing import FileFormatError, progress_total
 from app.imports.pipeline import (
@@ -44,7 +45,6 @@ from app.models import (
     CustomField,
     ImportJob,
     ImportRowError,
-    Segment,
 )
 from app.models.types import utcnow
 from app.notifications import notify
@@ -88,34 +88,27 @@ class Progress:
 
 def _ensure_custom_fields(tenant_id: uuid.UUID, targets: dict[str, FieldTarget]) -> dict[str, str]:
     """Types of the mapped custom fields, creating the ones the import declares."""
-    existing = {
-        f.key: f
-        for f in db.session.scalars(select(CustomField).where(CustomField.tenant_id == tenant_id))
-    }
-    types: dict[str, str] = {}
-    for header, target in targets.items():
-        if target.kind != "custom" or not target.key:
-            continue
-        field_ = existing.get(target.key)
-        if field_ is None:
-            if not target.custom_type:
-                raise OptionsError(
-                    [
-                        f"Column '{header}' is mapped to the custom field '{target.key}', which does not "
-                        "exist: choose a type so the import can create it (e.g. zip:text)."
-                    ]
-                )
-            field_ = CustomField(
-                tenant_id=tenant_id,
-                key=target.key,
-                field_type=target.custom_type,
-                label=header.strip()[:200] or target.key,
+    existing = dict(
+        db.session.execute(
+            select(CustomField.key, CustomField.field_type).where(
+                CustomField.tenant_id == tenant_id
             )
-            db.session.add(field_)
-            db.session.flush()
-            existing[target.key] = field_
-        types[target.key] = field_.field_type
-    return types
+        ).all()
+    )
+    declared: list[NewField] = []
+    for header, target in targets.items():
+        if target.kind != "custom" or not target.key or target.key in existing:
+            continue
+        if not target.custom_type:
+            raise OptionsError(
+                [
+                    f"Column '{header}' is mapped to the custom field '{target.key}', which does not "
+                    "exist: choose a type so the import can create it (e.g. zip:text)."
+                ]
+            )
+        declared.append(NewField(target.key, header.strip() or target.key, target.custom_type))
+    existing.update(create_custom_fields(db.session.connection(), tenant_id, declared))
+    return {t.key: existing[t.key] for t in targets.values() if t.kind == "custom" and t.key}
 
 
 def _ensure_segment(job: ImportJob, name: str | None) -> uuid.UUID | None:
@@ -123,17 +116,11 @@ def _ensure_segment(job: ImportJob, name: str | None) -> uuid.UUID | None:
         return None
     if job.segment_id:
         return job.segment_id
-    name = name.strip()[:200]
-    segment = db.session.scalar(
-        select(Segment).where(Segment.tenant_id == job.tenant_id, Segment.name == name)
-    )
-    if segment is None:
-        segment = Segment(tenant_id=job.tenant_id, name=name)
-        db.session.add(segment)
-        db.session.flush()
+    segment_id, created = ensure_segment(db.session.connection(), job.tenant_id, name.strip()[:200])
+    if created:
         job.created_segment = True
-    job.segment_id = segment.id
-    return segment.id
+    job.segment_id = segment_id
+    return segment_id
 
 
 def import_settings(

@@ -34,6 +34,7 @@ from app.imports.mapping import (
     rule_name,
     target_to_spec,
 )
+from app.imports.named_objects import NewField, create_custom_fields
 from app.imports.options import ImportOptions, OptionsError
 from app.imports.parsing import (
     FileFormatError,
@@ -570,18 +571,14 @@ def start_import(job: ImportJob) -> None:
     options, state = options_of(job), state_of(job)
     custom = custom_fields()
     new_fields = state.get("new_fields") or {}
+    declared: list[NewField] = []
     for header, spec in options.field_mapping.items():
         target = parse_target(spec)
         if target.kind == "custom" and target.custom_type and target.key not in custom:
             label = (new_fields.get(header) or {}).get("name") or header
-            field = CustomField(
-                tenant_id=current_tenant_id(),
-                key=str(target.key),
-                label=label[:200],
-                field_type=target.custom_type,
-            )
-            db.session.add(field)
-            custom[field.key] = field
+            declared.append(NewField(str(target.key), label, target.custom_type))
+    # a colleague's import may create the same field first: it is then used as it is
+    create_custom_fields(db.session.connection(), current_tenant_id(), declared)
     state.pop("sample", None)
     job.import_options = {**options.to_dict(), "wizard": state}
     enqueue_import(job)
