@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.imports.batch_lookups import fetch_existing, refresh_tenant_statistics
+from app.imports.corrections import correction_counts, load_corrections
 from app.imports.importing import import_settings
 from app.imports.options import ImportOptions, OptionsError
 from app.imports.parsing import FileFormatError
@@ -22,6 +23,7 @@ from app.imports.pipeline import (
     open_source,
     validated_batches,
 )
+from app.imports.review import forget_refused, record_refused
 from app.imports.service import ImportRefused
 from app.imports.upsert import REPEATS_KEPT, batch_rounds, plan_batch
 from app.imports.validation import (
@@ -87,8 +89,16 @@ def run_dry_run(
             segment_new = segment_already = 0
             processed = 0
             refresh_tenant_statistics(db.session.connection())  # see its docstring
+            fixes = load_corrections(job.id)
+            problems: Counter[str] = Counter()
+            forget_refused(job.id)
             try:
-                for batch in validated_batches(table, validator, 0, batch_size):
+                for batch in validated_batches(table, validator, 0, batch_size, fixes=fixes):
+                    problems.update(
+                        record_refused(
+                            db.session.connection(), job.id, batch, validator, table.headers
+                        )
+                    )
                     processed += batch.consumed
                     error_rows += len({e.row for e, _ in batch.errors})
                     for e, _raw in batch.errors:
@@ -156,6 +166,7 @@ def run_dry_run(
                     db.session.commit()
             except FileFormatError as exc:
                 return _dry_run_failed(job, str(exc))
+    corrected_rows, skipped_rows = correction_counts(job.id)
     result = {
         "processedRows": processed,
         "wouldCreate": counts["created"],
@@ -180,6 +191,11 @@ def run_dry_run(
             for (old, new), n in sorted(status_changes.items(), key=lambda i: (-i[1], i[0]))
         ],
         "domainTypos": sorted(typos.values(), key=lambda t: -t["count"]),
+        # the review table's filters: every kind of problem found, by column, with its rows
+        "problems": dict(problems.most_common()),
+        "headers": table.headers,
+        "correctedRows": corrected_rows,
+        "skippedRows": skipped_rows,
     }
     job.dry_run = result
     job.dry_run_status = "completed"

@@ -23,6 +23,7 @@ from app.imports.batch_lookups import (
 from app.imports.batch_write import write_batch
 from app.imports.bulk import insert_rows, without_jit
 from app.imports.copy_lines import encode_rows
+from app.imports.corrections import correction_counts, load_corrections
 from app.imports.error_report import write_error_report
 from app.imports.mapping import FieldTarget
 from app.imports.named_objects import NewField, create_custom_fields, ensure_segment
@@ -214,6 +215,7 @@ def _run_import(job: ImportJob, batch_size: int | None) -> ImportJob:
                 _ensure_segment(job, options.segment_name)
                 if job.total_rows is None:
                     job.total_rows = progress_total(path, table.info)
+                job.corrected_rows, job.review_skipped_rows = correction_counts(job.id)
                 job.file_type = table.info.file_type
                 job.import_options = {
                     **(job.import_options or {}),
@@ -233,12 +235,15 @@ def _run_import(job: ImportJob, batch_size: int | None) -> ImportJob:
             staged = staged_writer(settings, targets)
             encode = encode_rows if staged is not None else None
             skip = progress.processed
+            fixes = load_corrections(job.id)
             if (job.total_rows or 0) >= current_app.config["IMPORT_PARALLEL_ROWS"]:
                 batches = validated_in_child(
-                    path, table, validator, skip, batch_size, encode=encode
+                    path, table, validator, skip, batch_size, encode=encode, fixes=fixes
                 )
             else:
-                batches = prefetch(validated_batches(table, validator, skip, batch_size, encode))
+                batches = prefetch(
+                    validated_batches(table, validator, skip, batch_size, encode, fixes)
+                )
             writer = _BatchWriter(settings, staged)
             large = (job.total_rows or 0) >= current_app.config["IMPORT_PARALLEL_ROWS"]
             if large:  # the tenant as it is now, and again once its first batch is in

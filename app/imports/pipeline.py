@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.imports.copy_lines import StagedRows
+from app.imports.corrections import Corrections, corrected
 from app.imports.mapping import FieldTarget
 from app.imports.options import ImportOptions
 from app.imports.parsing import FileFormatError, ReaderLimits, open_table
@@ -46,6 +47,8 @@ class ValidatedBatch:
     rows: list[CleanRow]
     errors: list[tuple[RowError, list[str]]]
     staged: StagedRows | None = None  # the rows as COPY text, when the writer asked for it
+    # with corrections: the original cells of the rows they touched (skipped ones included)
+    touched: list[tuple[int, list[str]]] | None = None
 
 
 def error_dict(error: RowError) -> dict[str, Any]:
@@ -66,11 +69,14 @@ def validated_batches(
     skip: int,
     batch_size: int,
     encode: Encoder | None = None,
+    fixes: Corrections | None = None,
 ) -> Iterator[ValidatedBatch]:
     """The file's rows after the first `skip`, validated, `batch_size` at a time.
 
     With `encode`, each batch carries its clean rows as the writer's COPY text instead of
-    objects: the reading process formats them, the writer only streams them.
+    objects: the reading process formats them, the writer only streams them. `fixes`: the
+    corrections made in the browser, applied to their rows (a skipped row is consumed and
+    goes nowhere).
     """
     rows = table.rows()
     if skip:
@@ -82,9 +88,17 @@ def validated_batches(
             return
         clean: list[CleanRow] = []
         errors: list[tuple[RowError, list[str]]] = []
+        touched: list[tuple[int, list[str]]] | None = [] if fixes else None
         for source in chunk:
+            if fixes and source.line in fixes:
+                fix = fixes[source.line]
+                touched.append((source.line, source.values))  # type: ignore[union-attr]
+                if fix is None:
+                    continue
+                source = corrected(source, fix)
             if source.error:
-                errors.append((RowError(source.line, None, "", source.error), source.values))
+                error = RowError(source.line, None, "", source.error, "unreadable")
+                errors.append((error, source.values))
                 continue
             result = validator.validate(source.line, source.values)
             if isinstance(result, list):
@@ -92,9 +106,9 @@ def validated_batches(
             else:
                 clean.append(result)
         if encode is not None:
-            yield ValidatedBatch(len(chunk), [], errors, staged=encode(clean))
+            yield ValidatedBatch(len(chunk), [], errors, staged=encode(clean), touched=touched)
         else:
-            yield ValidatedBatch(len(chunk), clean, errors)
+            yield ValidatedBatch(len(chunk), clean, errors, touched=touched)
 
 
 def prefetch(batches: Iterator[ValidatedBatch], depth: int = 2) -> Iterator[ValidatedBatch]:
@@ -141,6 +155,7 @@ def validated_in_child(
     batch_size: int,
     depth: int = 4,
     encode: Encoder | None = None,
+    fixes: Corrections | None = None,
 ) -> Iterator[ValidatedBatch]:
     """Read and validate in a forked process, so validation runs beside the database work.
 
@@ -164,7 +179,9 @@ def validated_in_child(
                 sheet=info.sheet,
                 limits=reader_limits(),
             ) as child_table:
-                for batch in validated_batches(child_table, validator, skip, batch_size, encode):
+                for batch in validated_batches(
+                    child_table, validator, skip, batch_size, encode, fixes
+                ):
                     channel.put(("batch", batch))
             channel.put(("done", None))
         except FileFormatError as exc:

@@ -94,6 +94,9 @@ class RowError:
     column: str | None
     value: str
     message: str
+    # what kind of problem, for grouping and filtering refused rows: "missing", "invalid",
+    # "too_long", or "unreadable" (the row itself could not be read; no column)
+    code: str = "invalid"
 
 
 @dataclass(frozen=True)
@@ -208,6 +211,25 @@ class RowValidator:
         self._pick = _picker(indices)
         self._width = max(indices) + 1
 
+    def imported_value(self, column: str, clean: CleanRow) -> str | None:
+        """What a column's cell of a clean row is imported as, as text (None: not mapped)."""
+        if column == self._email_column:
+            return clean.email
+        for key, text_column in self._text_columns.items():
+            if text_column == column:
+                return clean.fields.get(key) or ""
+        for key, _position, custom_column, _convert in self._custom:
+            if custom_column == column:
+                value = clean.custom.get(key)
+                return "" if value is None else str(value)
+        for key, _position, consent_column, _convert in self._consent:
+            if consent_column == column:
+                value = clean.fields.get(key)
+                return "" if value is None else str(value)
+        if any(tag_column == column for tag_column, _position in self._tags):
+            return ", ".join(clean.tags)
+        return None
+
     def validate(self, row: int, values: list[str]) -> CleanRow | list[RowError]:
         """Clean one row, or say everything that is wrong with it."""
         if len(values) < self._width:
@@ -245,7 +267,8 @@ class RowValidator:
                         row,
                         column,
                         value,
-                        f"The value in column '{column}' is {len(value):,} "
+                        code="too_long",
+                        message=f"The value in column '{column}' is {len(value):,} "
                         f"characters long; {_FIELD_LABELS[key]} can hold at most "
                         f"{FIELD_MAX_LENGTH[key]}: shorten it.",
                     )
@@ -264,7 +287,7 @@ class RowValidator:
                 f"{self._row_label} {row} has no email address in column '{column}': "
                 f"add one or remove the {self._row_label.lower()}."
             )
-            errors.append(RowError(row, column, email, message))
+            errors.append(RowError(row, column, email, message, "missing"))
             return ""
         if not self._check_email:
             local, at, domain = email.rpartition("@")
@@ -323,7 +346,7 @@ class RowValidator:
                         f"The tag '{_shown(tag)}' in column '{column}' has {len(tag)} characters: "
                         f"shorten it to at most {TAG_MAX_LENGTH}."
                     )
-                    errors.append(RowError(row, column, cell, message))
+                    errors.append(RowError(row, column, cell, message, "too_long"))
                     continue
                 seen.add(folded)
                 tags.append(tag)

@@ -12,7 +12,7 @@ from app.models.contact import (
     segment_contacts,
 )
 from app.models.exports import ExportJob
-from app.models.imports import ImportEvent, ImportJob, ImportRowError
+from app.models.imports import Correction, ImportEvent, ImportJob, ImportRowError, RefusedRow
 from app.models.notifications import Notification
 from app.models.tenancy import ApiToken, Tenant, User, UserSession, Workspace, hash_token
 
@@ -22,12 +22,14 @@ __all__ = [
     "SUBSCRIPTION_STATUSES",
     "ApiToken",
     "Contact",
+    "Correction",
     "CustomField",
     "ExportJob",
     "ImportEvent",
     "ImportJob",
     "ImportRowError",
     "Notification",
+    "RefusedRow",
     "Segment",
     "Tag",
     "Tenant",

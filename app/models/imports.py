@@ -114,6 +114,10 @@ class ImportJob(db.Model):
     # Added by migration 0004 for the API: a retried request with the same key gets this job.
     idempotency_key: Mapped[str | None] = mapped_column(String(255))
 
+    # Added by migration 0016: rows corrected, and rows skipped, in the review before the start
+    corrected_rows: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    review_skipped_rows: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+
     @property
     def is_finished(self) -> bool:
         """True once the import stopped for good: completed, failed or cancelled."""
@@ -190,3 +194,47 @@ class ImportRowError(db.Model):
     value: Mapped[str | None] = mapped_column(Text)
     message: Mapped[str] = mapped_column(Text)
     raw: Mapped[list[str] | None] = mapped_column(JSONType)
+
+
+class RefusedRow(db.Model):
+    """A row the dry run found it would refuse (or that has corrections), for the review table.
+
+    Written by each dry run of a draft (the previous run's rows are replaced); `cells` are the
+    row's original cells, `problems` what is wrong with the row as corrected so far (empty once
+    the corrections fix it), `problem_keys` the same problems as `|column\\x1fcode|` text that
+    a filter matches with LIKE (a draft has at most a few tens of thousands of these rows).
+    """
+
+    __tablename__ = "import_refused_rows"
+
+    import_job_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("import_jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    row_number: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    cells: Mapped[list[str]] = mapped_column(JSONType)
+    problems: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)
+    problem_keys: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # the problems the dry run found, kept when corrections fix the row: its filter still finds it
+    found_keys: Mapped[str] = mapped_column(Text, default="", server_default="")
+
+
+class Correction(db.Model):
+    """A cell corrected in the browser (or a row skipped), applied as the import reads the row.
+
+    The uploaded file is never changed: the import, its dry run and its error report apply these
+    to the rows they read, by row number, so row numbers, the journal and rollback stay exact.
+    `column_index` is the cell's position among the file's columns; SKIP_ROW marks a row the
+    person chose not to import.
+    """
+
+    __tablename__ = "import_corrections"
+
+    SKIP_ROW = -1
+
+    import_job_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("import_jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    row_number: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    column_index: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    value: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)

@@ -112,6 +112,7 @@ def test_a_row_without_email_names_row_and_column():
         column="Email",
         value="",
         message="Row 12 has no email address in column 'Email': add one or remove the row.",
+        code="missing",
     )
 
 

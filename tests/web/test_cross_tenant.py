@@ -271,6 +271,16 @@ PROBES: list[Probe] = [
         "GET",
         lambda o: f"/imports/{o.draft.id}/dry-run/errors.csv",
     ),
+    Probe("wizard.review", "GET", lambda o: f"/imports/{o.draft.id}/review"),
+    Probe("wizard.save_review_page", "POST", lambda o: f"/imports/{o.draft.id}/review"),
+    Probe("wizard.save_review_row", "POST", lambda o: f"/imports/{o.draft.id}/review/row"),
+    Probe(
+        "wizard.save_review_row",
+        "POST",
+        lambda o: f"/imports/{o.draft.id}/review/row",
+        htmx=True,
+    ),
+    Probe("wizard.review_bulk", "POST", lambda o: f"/imports/{o.draft.id}/review/bulk"),
     Probe("wizard.start", "POST", lambda o: f"/imports/{o.draft.id}/start"),
     Probe("wizard.discard", "POST", lambda o: f"/imports/{o.draft.id}/discard"),
     # a running and a finished import

@@ -30,6 +30,7 @@ from werkzeug.routing import Rule
 from wtforms import Form
 
 from app.extensions import db, limiter
+from app.imports.dry_run import run_dry_run
 from app.models import ImportJob, Tenant, User
 from app.web.auth.forms import ChangePasswordForm, LoginForm
 from app.web.exports.forms import ExportForm
@@ -76,6 +77,13 @@ def _draft_steps(seed: Seed) -> list[Any]:
     return [seed.draft().id, seed.objects.finished.id]
 
 
+def _reviewed_draft(seed: Seed) -> list[Any]:
+    """A draft whose dry run has finished (its row 4 refused), and a finished import."""
+    job = seed.draft()
+    run_dry_run(job.id)
+    return [job.id, seed.objects.finished.id]
+
+
 def _import_pages(seed: Seed) -> list[Any]:
     o = seed.objects
     return [o.finished.id, o.running.id, o.draft.id]
@@ -96,6 +104,10 @@ PATH_VALUES: dict[str, Callable[[Seed], list[Any]]] = {
     "wizard.dry_run_errors": _draft_steps,
     "wizard.start": _draft_steps,
     "wizard.discard": _draft_steps,
+    "wizard.review": _reviewed_draft,
+    "wizard.save_review_page": _reviewed_draft,
+    "wizard.save_review_row": _reviewed_draft,
+    "wizard.review_bulk": _reviewed_draft,
     "wizard.job": lambda s: [s.objects.running.id, s.objects.finished.id],
     "wizard.cancel": lambda s: [s.objects.running.id, s.objects.finished.id],
     "wizard.error_report": lambda s: [s.objects.finished.id],
@@ -117,6 +129,7 @@ QUERY_PARAMS: dict[str, list[str]] = {
     "exports.new": ["segment", "tag"],
     "exports.count": ["order"],
     "auth.login": ["next"],
+    "wizard.review": ["problem", "after", "before"],
 }
 QUERY_FORMS: dict[str, type[Form]] = {"exports.count": ExportForm}  # a form read from the URL
 
@@ -172,6 +185,21 @@ FORMS: dict[str, FormSpec] = {
         lambda s, v: {**options_form(), "action": "continue"},
     ),
     "wizard.dry_run": FormSpec(),
+    "wizard.save_review_page": FormSpec(
+        None,
+        ("rows", "cell-4-0", "skip-4", "problem", "after", "before"),
+        lambda s, v: {"rows": "4", "cell-4-0": "bad@example.com", "cell-4-1": "Bad"},
+    ),
+    "wizard.save_review_row": FormSpec(
+        None,
+        ("row", "cell-4-0", "skip-4", "problem", "after", "before"),
+        lambda s, v: {"row": "4", "cell-4-0": "bad@example.com"},
+    ),
+    "wizard.review_bulk": FormSpec(
+        None,
+        ("action", "bulk_problem", "value", "column", "problem", "after", "before"),
+        lambda s, v: {"action": "lower", "column": "1"},
+    ),
     "wizard.start": FormSpec(),
     "wizard.discard": FormSpec(),
     "wizard.cancel": FormSpec(),

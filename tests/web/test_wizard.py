@@ -431,7 +431,7 @@ def test_options_are_saved_and_a_dry_run_shows_what_would_happen(
     assert "1 row matches unsubscribed or bounced contacts" in page
     assert "Last name 2" in visible(page)  # both would get a new last name
     assert "would join the segment “Spring leads”" in page
-    assert "Download the row with errors (CSV)" in page
+    assert "download the row with errors (CSV)" in page
     assert db.session.scalar(select(func.count(Contact.id))) == 2  # nothing written
 
 

@@ -230,7 +230,7 @@ def fingerprint(options: ImportOptions) -> str:
 
 def save(job: ImportJob, options: ImportOptions, state: dict[str, Any]) -> None:
     """Store options and state on the draft; a dry run of other options no longer counts."""
-    stale = state.get("dry_run_for") != fingerprint(options)
+    stale = _options_checked(state) != fingerprint(options)
     if stale and job.dry_run_status in ("completed", "failed"):
         job.dry_run_status = None
         job.dry_run = None
@@ -546,17 +546,42 @@ def options_problems(job: ImportJob) -> list[str]:
     return problems
 
 
+def _checked_for(options: ImportOptions, state: dict[str, Any]) -> str:
+    """What a dry run is made for: the options, and how many times corrections were saved."""
+    saved = int(state.get("corrections") or 0)
+    return f"{fingerprint(options)}/{saved}" if saved else fingerprint(options)
+
+
+def _options_checked(state: dict[str, Any]) -> str:
+    return str(state.get("dry_run_for") or "").split("/")[0]
+
+
 def dry_run_is_current(job: ImportJob) -> bool:
-    """True when the stored dry run was made for the options as they are now."""
-    return job.dry_run_status is not None and state_of(job).get("dry_run_for") == fingerprint(
+    """True when the stored dry run was made for the options and corrections as they are now."""
+    state = state_of(job)
+    return job.dry_run_status is not None and state.get("dry_run_for") == _checked_for(
+        options_of(job), state
+    )
+
+
+def corrections_changed_only(job: ImportJob) -> bool:
+    """True when the finished dry run is for these options, only rows were corrected since."""
+    return job.dry_run_status == "completed" and _options_checked(state_of(job)) == fingerprint(
         options_of(job)
     )
+
+
+def corrections_saved(job: ImportJob) -> None:
+    """Note that rows were corrected: the dry run's counts no longer say what the import does."""
+    state = state_of(job)
+    state["corrections"] = int(state.get("corrections") or 0) + 1
+    job.import_options = {**(job.import_options or {}), "wizard": state}
 
 
 def start_dry_run(job: ImportJob) -> None:
     """Queue a dry run over the whole file for the current options (unless one is running)."""
     options, state = options_of(job), state_of(job)
-    current = fingerprint(options)
+    current = _checked_for(options, state)
     if job.dry_run_status in ("pending", "processing") and state.get("dry_run_for") == current:
         return
     state["dry_run_for"] = current

@@ -35,6 +35,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from app.extensions import db
 from app.imports.consent import NEW_CONTACT_STATUSES, NON_SUBSCRIBED
+from app.imports.corrections import apply_corrections, load_corrections
 from app.imports.error_report import error_report_stream
 from app.imports.mapping import STANDARD_FIELDS, MappingError, parse_target
 from app.imports.parsing import FileFormatError, open_table
@@ -165,6 +166,27 @@ def _wants_json() -> bool:
 def _draft(job_id: str) -> ImportJob:
     job = get_scoped_or_404(ImportJob, job_id)
     if job.status != "draft":
+        raise AlreadyStarted(job.id)
+    return job
+
+
+def locked_draft(job_id: str) -> ImportJob:
+    """The draft, its row locked until the commit: of two requests that change or start it
+    (two tabs), the second waits and sees what the first did (an import started: refused)."""
+    try:
+        key = uuid.UUID(job_id)
+    except ValueError:
+        abort(404)
+    job = db.session.scalar(
+        scoped(ImportJob)
+        .where(ImportJob.id == key)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if job is None:
+        abort(404)
+    if job.status != "draft":
+        db.session.rollback()
         raise AlreadyStarted(job.id)
     return job
 
@@ -611,6 +633,8 @@ def _dry_run_context(job: ImportJob) -> dict[str, Any]:
         "options": drafts.options_of(job),
         "dry_run": result,
         "dry_run_current": current,
+        # rows were corrected in the review since this check: its counts are out of date
+        "corrected_since": not current and drafts.corrections_changed_only(job),
         "dry_run_running": running,
         "dry_run_percent": percent,
         "dry_run_estimate": estimate,
@@ -664,6 +688,7 @@ def dry_run_errors(job_id: str) -> Any:
             sheet=options.sheet,
         )
         validator = new_validator(table, options, targets, custom_types)
+        fixes = load_corrections(job.id)  # corrected rows as corrected, skipped ones left out
     except (StorageError, FileFormatError, MappingError, ValueError):
         shutil.rmtree(folder, ignore_errors=True)
         abort(404)
@@ -674,7 +699,12 @@ def dry_run_errors(job_id: str) -> Any:
             buffer = io.StringIO()
             writer = csv.writer(buffer)
             for count, cells in enumerate(
-                error_report_rows(table.headers, table.rows(), validator, table.info.row_label)
+                error_report_rows(
+                    table.headers,
+                    apply_corrections(table.rows(), fixes),
+                    validator,
+                    table.info.row_label,
+                )
             ):
                 writer.writerow(cells)
                 if count % 500 == 0:
@@ -698,21 +728,7 @@ def dry_run_errors(job_id: str) -> Any:
 @login_required
 def start(job_id: str) -> Any:
     """Queue the import of a draft (once, even from two tabs)."""
-    try:
-        key = uuid.UUID(job_id)
-    except ValueError:
-        abort(404)
-    job = db.session.scalar(
-        scoped(ImportJob)
-        .where(ImportJob.id == key)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    if job is None:
-        abort(404)
-    if job.status != "draft":
-        db.session.rollback()
-        raise AlreadyStarted(job.id)
+    job = locked_draft(job_id)
     problems = drafts.options_problems(job)
     if problems:
         db.session.rollback()
@@ -756,6 +772,7 @@ def import_outcome(job: ImportJob) -> list[BarSegment]:
             ("unchanged", "unchanged", job.unchanged_count),
             ("repeated", "repeated an earlier row", job.repeated_count),
             ("skipped", "skipped", job.skipped_count),
+            ("review-skipped", "skipped in the review", job.review_skipped_rows),
             ("refused", "refused for errors", job.error_count),
         ]
     )

@@ -1,0 +1,466 @@
+"""The review of refused rows before an import: record them, page through them, correct them.
+
+A draft's dry run records every row it would refuse (`RefusedRow`: the original cells and the
+problems), and every row a person already corrected or skipped. The review table pages through
+them by row number, optionally only the rows with one problem ("invalid phone numbers in
+'Mobile'"); a correction is validated by the same `RowValidator` as the import, at once, and
+stored as a `Correction` that the import applies as it reads the row.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import delete, func, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from app.extensions import db
+from app.imports.bulk import insert_rows
+from app.imports.corrections import Corrections, corrected
+from app.imports.mapping import MappingError
+from app.imports.options import ImportOptions
+from app.imports.pipeline import declared_custom_types
+from app.imports.readers.table import SourceRow
+from app.imports.validation import CleanRow, RowError, RowValidator, ValidationOptions
+from app.models import Correction, ImportJob, RefusedRow
+from app.models.types import utcnow
+
+PAGE_SIZE = 50
+MAX_CELL_LENGTH = 10_000
+_SEP = "\x1f"
+
+
+def problem_key(column: str | None, code: str) -> str:
+    """One kind of problem in one column, as filters name it."""
+    return f"{column or ''}{_SEP}{code}"
+
+
+def split_key(key: str) -> tuple[str | None, str]:
+    column, _, code = key.partition(_SEP)
+    return column or None, code
+
+
+def _keys_text(errors: list[RowError]) -> str:
+    keys = sorted({problem_key(e.column, e.code) for e in errors})
+    return "|" + "|".join(keys) + "|" if keys else ""
+
+
+def _problems(errors: list[RowError], headers: list[str]) -> list[dict[str, Any]]:
+    return [
+        {
+            "column": e.column,
+            "index": headers.index(e.column) if e.column in headers else None,
+            "code": e.code,
+            "message": e.message,
+        }
+        for e in errors
+    ]
+
+
+def _errors(result: CleanRow | list[RowError]) -> list[RowError]:
+    return [] if isinstance(result, CleanRow) else result
+
+
+def record_refused(
+    conn: Connection,
+    job_id: uuid.UUID,
+    batch: Any,
+    validator: RowValidator,
+    headers: list[str],
+) -> Counter[str]:
+    """Record a dry run batch's refused rows and the rows corrections touched; the problems
+    found, counted by key (a touched row counts with the problems of its original cells)."""
+    refused: dict[int, tuple[list[str], list[RowError]]] = {}
+    for error, values in batch.errors:
+        refused.setdefault(error.row, (values, []))[1].append(error)
+    touched = dict(batch.touched or [])
+    found: Counter[str] = Counter()
+    records = []
+    for line in sorted(set(refused) | set(touched)):
+        current = refused.get(line, ([], []))[1]
+        original = touched.get(line)
+        first = _errors(validator.validate(line, original)) if original is not None else current
+        cells = original if original is not None else refused[line][0]
+        found.update({problem_key(e.column, e.code) for e in first})
+        records.append(
+            {
+                "import_job_id": job_id,
+                "row_number": line,
+                "cells": list(cells),
+                "problems": _problems(current, headers),
+                "problem_keys": _keys_text(current),
+                "found_keys": _keys_text([*first, *current]),
+            }
+        )
+    insert_rows(conn, RefusedRow.__table__, records)
+    return found
+
+
+def forget_refused(job_id: uuid.UUID) -> None:
+    """Drop a draft's recorded rows (a new dry run records them again)."""
+    db.session.execute(delete(RefusedRow).where(RefusedRow.import_job_id == job_id))
+
+
+# -- the table ------------------------------------------------------------------------------
+
+
+@dataclass
+class ReviewRow:
+    """One row of the review table as it would be imported now."""
+
+    number: int
+    cells: dict[int, str]  # the value now, by column position
+    original: dict[int, str]
+    problems: dict[int, list[str]]  # messages by column position
+    row_problems: list[str]  # messages about the row as a whole
+    skipped: bool
+    normalized: dict[int, str] = field(default_factory=dict)  # what a fixed cell becomes
+
+    @property
+    def fixed(self) -> bool:
+        return not self.skipped and not self.problems and not self.row_problems
+
+    def corrected(self, index: int) -> bool:
+        return self.cells.get(index, "") != self.original.get(index, "")
+
+
+@dataclass
+class ReviewPage:
+    rows: list[ReviewRow]
+    columns: list[tuple[int, str]]
+    problem: str | None
+    next_after: int | None
+    previous_before: int | None
+    first_page: bool
+
+
+@dataclass
+class ReviewTotals:
+    """Rows in the review: still refused, fixed by corrections, skipped."""
+
+    rows: int
+    refused: int
+    skipped: int
+
+    @property
+    def fixed(self) -> int:
+        return max(self.rows - self.refused - self.skipped, 0)
+
+
+class Reviewer:
+    """The review of one draft: its columns, its validator and its corrections."""
+
+    def __init__(
+        self, job: ImportJob, validator: RowValidator, headers: list[str], shown: list[int]
+    ):
+        self.job = job
+        self.validator = validator
+        self.headers = headers
+        self.columns = [(i, headers[i]) for i in shown]
+        self._shown = set(shown)
+
+    # reading
+
+    def totals(self) -> ReviewTotals:
+        of_job = RefusedRow.import_job_id == self.job.id
+        rows = db.session.scalar(select(func.count()).select_from(RefusedRow).where(of_job)) or 0
+        skipped_rows = select(Correction.row_number).where(
+            Correction.import_job_id == self.job.id,
+            Correction.column_index == Correction.SKIP_ROW,
+        )
+        refused = db.session.scalar(
+            select(func.count())
+            .select_from(RefusedRow)
+            .where(
+                of_job, RefusedRow.problem_keys != "", RefusedRow.row_number.not_in(skipped_rows)
+            )
+        )
+        skipped = db.session.scalar(select(func.count()).select_from(skipped_rows.subquery()))
+        return ReviewTotals(rows, refused or 0, skipped or 0)
+
+    def page(
+        self,
+        problem: str | None = None,
+        after: int | None = None,
+        before: int | None = None,
+        size: int = PAGE_SIZE,
+    ) -> ReviewPage:
+        """One page of rows in row order, after or before a row number (keyset paging)."""
+        query = select(RefusedRow).where(RefusedRow.import_job_id == self.job.id)
+        if problem:
+            pattern = "%|" + _like_escaped(problem) + "|%"
+            query = query.where(
+                or_(
+                    RefusedRow.problem_keys.like(pattern, escape="\\"),
+                    RefusedRow.found_keys.like(pattern, escape="\\"),
+                )
+            )
+        if before is not None:
+            query = query.where(RefusedRow.row_number < before).order_by(
+                RefusedRow.row_number.desc()
+            )
+        else:
+            query = query.where(RefusedRow.row_number > (after or 0)).order_by(
+                RefusedRow.row_number
+            )
+        records = list(db.session.scalars(query.limit(size + 1)))
+        more = len(records) > size
+        records = records[:size]
+        if before is not None:
+            records.reverse()
+        fixes = self._fixes([r.row_number for r in records])
+        rows = [self._row(r, fixes.get(r.row_number, {})) for r in records]
+        if before is None:  # forward from `after`: more rows follow when one more was read
+            first, last = not after, not more
+        else:  # backward from `before`: more rows come first when one more was read
+            first, last = not more, False
+        return ReviewPage(
+            rows=rows,
+            columns=self.columns,
+            problem=problem,
+            next_after=rows[-1].number if rows and not last else None,
+            previous_before=rows[0].number if rows and not first else None,
+            first_page=first,
+        )
+
+    def row(self, number: int) -> ReviewRow | None:
+        record = db.session.get(RefusedRow, (self.job.id, number))
+        if record is None:
+            return None
+        return self._row(record, self._fixes([number]).get(number, {}))
+
+    def filters(self) -> list[tuple[str, int]]:
+        """Every kind of problem the dry run found, with how many rows had it."""
+        counts = ((self.job.dry_run or {}).get("problems")) or {}
+        return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+
+    def _fixes(self, numbers: list[int] | None) -> Corrections:
+        """The corrections of these rows (None: of every row), SKIP_ROW among the columns."""
+        fixes: Corrections = {}
+        if numbers is not None and not numbers:
+            return fixes
+        query = select(Correction.row_number, Correction.column_index, Correction.value).where(
+            Correction.import_job_id == self.job.id
+        )
+        if numbers is not None:
+            query = query.where(Correction.row_number.in_(numbers))
+        for row, column, value in db.session.execute(query):
+            cells = fixes.setdefault(row, {})
+            assert cells is not None  # nosec B101 # only dicts are stored here
+            cells[column] = value or ""
+        return fixes
+
+    def _row(self, record: RefusedRow, fix: dict[int, str]) -> ReviewRow:
+        skipped = Correction.SKIP_ROW in fix
+        cells_fix = {k: v for k, v in fix.items() if k != Correction.SKIP_ROW}
+        original = list(record.cells)
+        source = corrected(SourceRow(record.row_number, original), cells_fix)
+        result = self.validator.validate(record.row_number, source.values)
+        width = len(self.headers)
+        values = [*source.values, *[""] * (width - len(source.values))]
+        row = ReviewRow(
+            number=record.row_number,
+            cells={i: values[i] for i, _ in self.columns},
+            original={i: (original[i] if i < len(original) else "") for i, _ in self.columns},
+            problems={},
+            row_problems=[],
+            skipped=skipped,
+        )
+        for error in _errors(result):
+            index = self.headers.index(error.column) if error.column in self.headers else None
+            if index is None or index not in self._shown:
+                row.row_problems.append(error.message)
+            else:
+                row.problems.setdefault(index, []).append(error.message)
+        if isinstance(result, CleanRow):
+            row.normalized = self._normalized(result, row)
+        return row
+
+    def _normalized(self, clean: CleanRow, row: ReviewRow) -> dict[int, str]:
+        """What each corrected cell is imported as, where that differs from what was typed."""
+        shown: dict[int, str] = {}
+        for index, header in self.columns:
+            if not row.corrected(index):
+                continue
+            value = self.validator.imported_value(header, clean)
+            if value is not None and value != row.cells[index].strip():
+                shown[index] = value
+        return shown
+
+    # writing
+
+    def save(self, number: int, cells: dict[int, str], skip: bool) -> ReviewRow | None:
+        """Store a row's cells as the person left them and whether to skip it; validate it."""
+        record = db.session.get(RefusedRow, (self.job.id, number))
+        if record is None:
+            return None
+        original = list(record.cells)
+        for index, value in cells.items():
+            if index not in self._shown:
+                continue
+            value = value[:MAX_CELL_LENGTH]
+            before = original[index] if index < len(original) else ""
+            _store(self.job.id, number, index, None if value == before else value)
+        _store(self.job.id, number, Correction.SKIP_ROW, "" if skip else None)
+        return self.refresh(record)
+
+    def refresh(self, record: RefusedRow, fix: dict[int, str] | None = None) -> ReviewRow:
+        """Validate a row with its corrections again and store its problems."""
+        if fix is None:
+            fix = load_row_fix(self.job.id, record.row_number)
+        row = self._row(record, fix)
+        cells_fix = {k: v for k, v in fix.items() if k != Correction.SKIP_ROW}
+        source = corrected(SourceRow(record.row_number, list(record.cells)), cells_fix)
+        errors = _errors(self.validator.validate(record.row_number, source.values))
+        record.problems = _problems(errors, self.headers)
+        record.problem_keys = _keys_text(errors)
+        return row
+
+    def fix_problem(self, problem: str, action: str, value: str = "") -> int:
+        """Fix every row that has a problem now: `set` its cell to a value, `clear` the cell, or
+        `skip` the row. Returns how many rows it changed."""
+        column, _code = split_key(problem)
+        index = self.headers.index(column) if column in self.headers else None
+        records = self.rows_with(problem)
+        if action != "skip" and (index is None or index not in self._shown):
+            return 0
+        for record in records:
+            if action == "skip":
+                _store(self.job.id, record.row_number, Correction.SKIP_ROW, "")
+                continue
+            assert index is not None  # nosec B101 # checked above for set and clear
+            new = value[:MAX_CELL_LENGTH] if action == "set" else ""
+            before = record.cells[index] if index < len(record.cells) else ""
+            _store(self.job.id, record.row_number, index, None if new == before else new)
+        self._refresh_all(records)
+        return len(records)
+
+    def transform_column(self, index: int, how: str) -> int:
+        """Trim or lower-case one column of every row in the review; how many cells changed."""
+        if index not in self._shown or how not in _TRANSFORMS:
+            return 0
+        records = self.all_rows()
+        fixes = self._fixes(None)
+        changed = 0
+        for record in records:
+            fix = fixes.get(record.row_number) or {}
+            before = record.cells[index] if index < len(record.cells) else ""
+            now = fix.get(index, before)
+            new = _TRANSFORMS[how](now)
+            if new != now:
+                _store(self.job.id, record.row_number, index, None if new == before else new)
+                changed += 1
+        self._refresh_all(records)
+        return changed
+
+    def _refresh_all(self, records: list[RefusedRow]) -> None:
+        fixes = self._fixes([r.row_number for r in records]) if len(records) < 1000 else None
+        if fixes is None:
+            fixes = self._fixes(None)
+        for record in records:
+            self.refresh(record, fixes.get(record.row_number) or {})
+
+    def rows_with(self, problem: str) -> list[RefusedRow]:
+        """The rows that have this problem now (the targets of a bulk fix)."""
+        pattern = "%|" + _like_escaped(problem) + "|%"
+        return list(
+            db.session.scalars(
+                select(RefusedRow)
+                .where(
+                    RefusedRow.import_job_id == self.job.id,
+                    RefusedRow.problem_keys.like(pattern, escape="\\"),
+                )
+                .order_by(RefusedRow.row_number)
+            )
+        )
+
+    def all_rows(self) -> list[RefusedRow]:
+        return list(
+            db.session.scalars(
+                select(RefusedRow)
+                .where(RefusedRow.import_job_id == self.job.id)
+                .order_by(RefusedRow.row_number)
+            )
+        )
+
+
+def new_validator_for(
+    headers: list[str],
+    row_label: str,
+    options: ImportOptions,
+    targets: dict[str, Any],
+    tenant_id: uuid.UUID,
+) -> RowValidator:
+    """The import's validator for a draft, without opening its file."""
+    return RowValidator(
+        headers,
+        targets,
+        declared_custom_types(tenant_id, targets),
+        ValidationOptions(options.validate_email, options.validate_phone, options.default_region),
+        row_label,
+    )
+
+
+_TRANSFORMS = {"trim": lambda v: " ".join(v.split()), "lower": str.lower}
+
+
+def reviewer_for(job: ImportJob) -> Reviewer | None:
+    """The review of a draft whose dry run has finished; None before that."""
+    result = job.dry_run or {}
+    headers = result.get("headers")
+    if job.dry_run_status != "completed" or not headers:
+        return None
+    options = ImportOptions.from_dict(job.import_options or {})
+    try:
+        targets = options.targets()
+        validator = new_validator_for(headers, job.row_label, options, targets, job.tenant_id)
+    except (MappingError, ValueError):
+        return None
+    shown = [i for i, h in enumerate(headers) if h in targets and headers.index(h) == i]
+    return Reviewer(job, validator, headers, shown)
+
+
+def load_row_fix(job_id: uuid.UUID, number: int) -> dict[int, str]:
+    return {
+        column: value or ""
+        for column, value in db.session.execute(
+            select(Correction.column_index, Correction.value).where(
+                Correction.import_job_id == job_id, Correction.row_number == number
+            )
+        )
+    }
+
+
+def _store(job_id: uuid.UUID, number: int, index: int, value: str | None) -> None:
+    """Set one correction (None removes it), safe against a second tab saving the same cell."""
+    key = (
+        Correction.import_job_id == job_id,
+        Correction.row_number == number,
+        Correction.column_index == index,
+    )
+    if value is None:
+        db.session.execute(delete(Correction).where(*key))
+        return
+    dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
+    values = {
+        "import_job_id": job_id,
+        "row_number": number,
+        "column_index": index,
+        "value": value,
+        "updated_at": utcnow(),
+    }
+    stmt = dialect.insert(Correction).values(**values)
+    db.session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["import_job_id", "row_number", "column_index"],
+            set_={"value": value, "updated_at": values["updated_at"]},
+        )
+    )
+
+
+def _like_escaped(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

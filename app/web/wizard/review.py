@@ -1,0 +1,176 @@
+"""The review step's table of refused rows: correct cells in place, skip rows, bulk fixes.
+
+Every action is a normal form (the page works without JavaScript: one form per page of rows);
+htmx saves one row when a cell changes and swaps in that row as validated.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import login_required
+from werkzeug.wrappers import Response as BaseResponse
+
+from app.extensions import db
+from app.imports.mapping import parse_target
+from app.imports.review import PAGE_SIZE, Reviewer, reviewer_for, split_key
+from app.models import ImportJob
+from app.web.wizard import drafts
+from app.web.wizard.views import _draft, bp, locked_draft
+
+CODE_LABELS = {
+    "missing": "Missing {what}",
+    "invalid": "Invalid {what}",
+    "too_long": "Too long: {what}",
+    "unreadable": "Rows that could not be read",
+}
+WHAT = {
+    "email": "email addresses",
+    "phone": "phone numbers",
+    "tags": "tags",
+}
+
+
+def problem_label(job: ImportJob, key: str) -> str:
+    """'Invalid phone numbers in “Mobile”' for a problem key."""
+    column, code = split_key(key)
+    if column is None:
+        return CODE_LABELS["unreadable"]
+    target = parse_target(drafts.options_of(job).field_mapping.get(column, "ignore"))
+    what = WHAT.get(str(target.key if target.kind == "standard" else target.kind), "values")
+    return CODE_LABELS.get(code, "{what}").format(what=what) + f" in “{column}”"
+
+
+def _reviewer(job: ImportJob) -> Reviewer:
+    reviewer = reviewer_for(job)
+    if reviewer is None:
+        flash("Check the file first: the review lists the rows the check would refuse.", "error")
+        abort(redirect(url_for("wizard.confirm", job_id=job.id), 303))
+    if not drafts.dry_run_is_current(job) and not drafts.corrections_changed_only(job):
+        flash("The options changed since the check: check the file again to review its rows.")
+        abort(redirect(url_for("wizard.confirm", job_id=job.id), 303))
+    return reviewer
+
+
+def _number(text: str) -> int | None:
+    """A row or column number as a form sends it (ASCII digits, within a row count)."""
+    return int(text) if re.fullmatch(r"[0-9]{1,9}", text) else None
+
+
+def _int(name: str) -> int | None:
+    return _number(request.values.get(name, ""))
+
+
+def _here(job: ImportJob) -> str:
+    """The review page the person was on (filter and position kept)."""
+    args = {k: request.values[k] for k in ("problem", "after", "before") if request.values.get(k)}
+    return url_for("wizard.review", job_id=job.id, **args)
+
+
+@bp.route("/<job_id>/review")
+@login_required
+def review(job_id: str) -> Any:
+    """The rows the import would refuse, a page at a time, each bad cell editable."""
+    job = _draft(job_id)
+    reviewer = _reviewer(job)
+    problem = request.args.get("problem") or None
+    filters = reviewer.filters()
+    if problem and problem not in dict(filters):
+        problem = None
+    page = reviewer.page(problem, after=_int("after"), before=_int("before"), size=PAGE_SIZE)
+    return render_template(
+        "wizard/review.html",
+        job=job,
+        page=page,
+        totals=reviewer.totals(),
+        filters=[(key, problem_label(job, key), count) for key, count in filters],
+        problem=problem,
+        problem_name=problem_label(job, problem) if problem else None,
+        steps=None,
+    )
+
+
+def _cells_of(number: int, reviewer: Reviewer) -> dict[int, str]:
+    return {
+        index: request.form[f"cell-{number}-{index}"]
+        for index, _header in reviewer.columns
+        if f"cell-{number}-{index}" in request.form
+    }
+
+
+@bp.post("/<job_id>/review")
+@login_required
+def save_review_page(job_id: str) -> BaseResponse:
+    """Save every row of the page as the form left it (the way without JavaScript)."""
+    job = locked_draft(job_id)
+    reviewer = _reviewer(job)
+    numbers = [n for n in map(_number, request.form.getlist("rows")) if n is not None]
+    fixed = 0
+    for number in numbers[: PAGE_SIZE * 2]:
+        row = reviewer.save(
+            number, _cells_of(number, reviewer), skip=bool(request.form.get(f"skip-{number}"))
+        )
+        fixed += bool(row and row.fixed)
+    drafts.corrections_saved(job)
+    db.session.commit()
+    flash(f"Saved. {fixed:,} of the {len(numbers):,} rows on this page would now be imported.")
+    return redirect(_here(job), 303)
+
+
+@bp.post("/<job_id>/review/row")
+@login_required
+def save_review_row(job_id: str) -> Any:
+    """Save one row (htmx, when a cell changes; `row` names it) and return it as validated."""
+    job = locked_draft(job_id)
+    reviewer = _reviewer(job)
+    number = _int("row")
+    if number is None:
+        abort(400)
+    row = reviewer.save(
+        number, _cells_of(number, reviewer), skip=bool(request.form.get(f"skip-{number}"))
+    )
+    if row is None:
+        abort(404)
+    drafts.corrections_saved(job)
+    db.session.commit()
+    if not request.htmx:
+        return redirect(_here(job), 303)
+    return render_template(
+        "wizard/_review_row.html", job=job, row=row, columns=reviewer.columns, swapped=True
+    )
+
+
+@bp.post("/<job_id>/review/bulk")
+@login_required
+def review_bulk(job_id: str) -> BaseResponse:
+    """Fix every row with one problem at once, or trim / lower-case a column."""
+    job = locked_draft(job_id)
+    reviewer = _reviewer(job)
+    action = request.form.get("action", "")
+    if action in ("set", "clear", "skip"):
+        key = request.form.get("bulk_problem", "")
+        if key not in dict(reviewer.filters()):
+            abort(400)
+        value = request.form.get("value", "")
+        if action == "set" and not value.strip():
+            flash("Type the value to put in those cells.", "error")
+            return redirect(_here(job), 303)
+        count = reviewer.fix_problem(key, action, value)
+        done = {"set": f"set to “{value}”", "clear": "cleared", "skip": "skipped"}[action]
+        what = ("row" if action == "skip" else "cell") + ("" if count == 1 else "s")
+        flash(f"{problem_label(job, key)}: {count:,} {what} {done}.")
+    elif action in ("trim", "lower"):
+        index = _int("column")
+        if index is None or index not in dict(reviewer.columns):
+            abort(400)
+        count = reviewer.transform_column(index, action)
+        done = "extra spaces removed" if action == "trim" else "changed to lower case"
+        cells = "cell" if count == 1 else "cells"
+        flash(f"“{dict(reviewer.columns)[index]}”: {count:,} {cells} {done}.")
+    else:
+        abort(400)
+    drafts.corrections_saved(job)
+    db.session.commit()
+    return redirect(_here(job), 303)

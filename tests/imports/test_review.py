@@ -1,0 +1,152 @@
+"""The review of refused rows before an import: recorded by the dry run, corrected in place,
+applied by the import at the right rows."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from app.extensions import db
+from app.imports.dry_run import run_dry_run
+from app.imports.importing import run_import
+from app.imports.review import problem_key, reviewer_for
+from app.imports.rollback_job import run_rollback, start_rollback
+from app.models import Contact, Correction, ImportJob, ImportRowError, Tenant
+from tests.imports.conftest import csv_bytes, new_job, snapshot
+
+pytestmark = pytest.mark.both_databases
+
+MAPPING = {"Email": "email", "Name": "first_name", "Phone": "phone"}
+ROWS = [
+    ["Email", "Name", "Phone", "Notes"],
+    ["ann@x.com", "Ann", "+44 20 7946 0958", "keep"],  # row 2
+    ["bob-at-x.com", "Bob", "+44 20 7946 0959", ""],  # 3: invalid email
+    ["cy@x.com", "Cy", "12", ""],  # 4: invalid phone
+    ["di@x.com", "Di", "nonsense", ""],  # 5: invalid phone
+    ["", "Eve", "+44 20 7946 0961", ""],  # 6: no email
+]
+
+
+def draft(tenant: Tenant, rows: list[list[str]] = ROWS) -> ImportJob:
+    job = new_job(
+        tenant, csv_bytes(rows), mapping=dict(MAPPING), validate_phone=True, default_region="GB"
+    )
+    job.status = "draft"
+    db.session.commit()
+    run_dry_run(job.id)
+    db.session.refresh(job)
+    return job
+
+
+def test_the_dry_run_records_each_refused_row_with_its_cells_and_problems(tenant: Tenant) -> None:
+    job = draft(tenant)
+    assert job.dry_run["errorRows"] == 4
+    assert job.dry_run["problems"] == {
+        problem_key("Phone", "invalid"): 2,
+        problem_key("Email", "invalid"): 1,
+        problem_key("Email", "missing"): 1,
+    }
+    reviewer = reviewer_for(job)
+    assert reviewer is not None
+    assert reviewer.columns == [(0, "Email"), (1, "Name"), (2, "Phone")]  # not the ignored one
+    page = reviewer.page()
+    assert [r.number for r in page.rows] == [3, 4, 5, 6]
+    bob = page.rows[0]
+    assert bob.cells == {0: "bob-at-x.com", 1: "Bob", 2: "+44 20 7946 0959"}
+    assert list(bob.problems) == [0] and "not a valid email" in bob.problems[0][0].lower()
+    phones = reviewer.page(problem=problem_key("Phone", "invalid"))
+    assert [r.number for r in phones.rows] == [4, 5]
+    totals = reviewer.totals()
+    assert (totals.rows, totals.refused, totals.fixed, totals.skipped) == (4, 4, 0, 0)
+
+
+def test_corrections_are_validated_at_once_and_applied_by_the_import_at_their_rows(
+    tenant: Tenant,
+) -> None:
+    job = draft(tenant)
+    reviewer = reviewer_for(job)
+    assert reviewer is not None
+    fixed = reviewer.save(3, {0: "bob@x.com"}, skip=False)
+    assert fixed is not None and fixed.fixed and fixed.corrected(0)
+    still = reviewer.save(4, {2: "also wrong"}, skip=False)
+    assert still is not None and not still.fixed and "not a valid phone" in still.problems[2][0]
+    phone = reviewer.save(4, {2: "020 7946 0960"}, skip=False)
+    assert phone is not None and phone.fixed
+    assert phone.normalized == {2: "+442079460960"}  # shown as it will be imported
+    skipped = reviewer.save(5, {}, skip=True)
+    assert skipped is not None and skipped.skipped
+    db.session.commit()
+    totals = reviewer.totals()
+    assert (totals.refused, totals.fixed, totals.skipped) == (1, 2, 1)
+
+    job.status = "pending"
+    db.session.commit()
+    job = run_import(job.id, batch_size=2)
+    assert job.status == "completed"
+    assert (job.created_count, job.error_count) == (3, 1)
+    assert (job.corrected_rows, job.review_skipped_rows) == (2, 1)
+    contacts = snapshot(tenant.id)
+    assert sorted(contacts) == ["ann@x.com", "bob@x.com", "cy@x.com"]
+    assert contacts["cy@x.com"]["phone"] == "+442079460960"
+    # the journal and the error report keep the file's row numbers
+    bob = db.session.scalar(select(Contact).where(Contact.email == "bob@x.com"))
+    assert bob is not None and bob.created_from_row == 3
+    refused = db.session.scalars(select(ImportRowError.row_number)).all()
+    assert refused == [6]  # only what is still refused
+
+    start_rollback(job)
+    run_rollback(job.id)
+    assert snapshot(tenant.id) == {}
+
+
+def test_bulk_fixes_set_clear_skip_and_transform(tenant: Tenant) -> None:
+    rows = [
+        ["Email", "Name", "Phone"],
+        ["  ANN@X.COM ", "Ann", "12"],
+        ["bob@x.com", "Bob", "13"],
+        ["cy@x", "Cy", "+44 20 7946 0958"],
+    ]
+    job = draft(tenant, rows)
+    reviewer = reviewer_for(job)
+    assert reviewer is not None
+    phone = problem_key("Phone", "invalid")
+    assert reviewer.fix_problem(phone, "set", "+44 20 7946 0999") == 2
+    assert [r.number for r in reviewer.page(problem=phone).rows] == [2, 3]  # still found
+    assert reviewer.totals().refused == 1
+    assert reviewer.fix_problem(problem_key("Email", "invalid"), "skip") == 1
+    assert reviewer.totals().skipped == 1
+    assert reviewer.transform_column(0, "lower") == 1  # "  ANN@X.COM " -> "  ann@x.com "
+    assert reviewer.transform_column(0, "trim") == 1
+    db.session.commit()
+    fixes = dict(
+        db.session.execute(
+            select(Correction.row_number, Correction.value).where(Correction.column_index == 0)
+        ).all()
+    )
+    assert fixes == {2: "ann@x.com"}
+    assert reviewer.fix_problem(phone, "clear") == 0  # no row has that problem any more
+
+
+def test_a_second_dry_run_keeps_corrected_and_skipped_rows_in_the_review(tenant: Tenant) -> None:
+    job = draft(tenant)
+    reviewer = reviewer_for(job)
+    assert reviewer is not None
+    reviewer.save(3, {0: "bob@x.com"}, skip=False)
+    reviewer.save(5, {}, skip=True)
+    db.session.commit()
+    run_dry_run(job.id)
+    db.session.refresh(job)
+    assert job.dry_run["errorRows"] == 2  # rows 4 and 6; 3 fixed, 5 skipped
+    assert (job.dry_run["correctedRows"], job.dry_run["skippedRows"]) == (1, 1)
+    reviewer = reviewer_for(job)
+    assert reviewer is not None
+    page = reviewer.page()
+    assert [(r.number, r.fixed, r.skipped) for r in page.rows] == [
+        (3, True, False),
+        (4, False, False),
+        (5, False, True),
+        (6, False, False),
+    ]
+    # the fixed row is still found by the problem it had
+    email = reviewer.page(problem=problem_key("Email", "invalid"))
+    assert [r.number for r in email.rows] == [3]
