@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -60,6 +62,11 @@ class ImportOptions:
         """The mapping with parsed targets (columns set to ignore left out)."""
         parsed = {header: parse_target(spec) for header, spec in self.field_mapping.items()}
         return {h: t for h, t in parsed.items() if t.kind != "ignore"}
+
+    def fingerprint(self) -> str:
+        """A short hash of everything the import would do, to tell whether a dry run is current."""
+        text = json.dumps(self.to_dict(), sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def check(self, headers: list[str] | None = None) -> None:
         """Raise OptionsError listing every problem (mapping, strategy, rules, region)."""

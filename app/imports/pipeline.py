@@ -70,13 +70,15 @@ def validated_batches(
     batch_size: int,
     encode: Encoder | None = None,
     fixes: Corrections | None = None,
+    only: frozenset[int] | None = None,
 ) -> Iterator[ValidatedBatch]:
     """The file's rows after the first `skip`, validated, `batch_size` at a time.
 
     With `encode`, each batch carries its clean rows as the writer's COPY text instead of
     objects: the reading process formats them, the writer only streams them. `fixes`: the
     corrections made in the browser, applied to their rows (a skipped row is consumed and
-    goes nowhere).
+    goes nowhere). `only`: the row numbers to read (a follow-up import's corrected rows); the
+    others are consumed and go nowhere.
     """
     rows = table.rows()
     if skip:
@@ -90,6 +92,8 @@ def validated_batches(
         errors: list[tuple[RowError, list[str]]] = []
         touched: list[tuple[int, list[str]]] | None = [] if fixes else None
         for source in chunk:
+            if only is not None and source.line not in only:
+                continue
             if fixes and source.line in fixes:
                 fix = fixes[source.line]
                 touched.append((source.line, source.values))  # type: ignore[union-attr]
@@ -156,6 +160,7 @@ def validated_in_child(
     depth: int = 4,
     encode: Encoder | None = None,
     fixes: Corrections | None = None,
+    only: frozenset[int] | None = None,
 ) -> Iterator[ValidatedBatch]:
     """Read and validate in a forked process, so validation runs beside the database work.
 
@@ -180,7 +185,7 @@ def validated_in_child(
                 limits=reader_limits(),
             ) as child_table:
                 for batch in validated_batches(
-                    child_table, validator, skip, batch_size, encode, fixes
+                    child_table, validator, skip, batch_size, encode, fixes, only
                 ):
                     channel.put(("batch", batch))
             channel.put(("done", None))

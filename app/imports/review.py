@@ -44,12 +44,12 @@ def split_key(key: str) -> tuple[str | None, str]:
     return column or None, code
 
 
-def _keys_text(errors: list[RowError]) -> str:
+def keys_text(errors: list[RowError]) -> str:
     keys = sorted({problem_key(e.column, e.code) for e in errors})
     return "|" + "|".join(keys) + "|" if keys else ""
 
 
-def _problems(errors: list[RowError], headers: list[str]) -> list[dict[str, Any]]:
+def problems_of(errors: list[RowError], headers: list[str]) -> list[dict[str, Any]]:
     return [
         {
             "column": e.column,
@@ -91,9 +91,9 @@ def record_refused(
                 "import_job_id": job_id,
                 "row_number": line,
                 "cells": list(cells),
-                "problems": _problems(current, headers),
-                "problem_keys": _keys_text(current),
-                "found_keys": _keys_text([*first, *current]),
+                "problems": problems_of(current, headers),
+                "problem_keys": keys_text(current),
+                "found_keys": keys_text([*first, *current]),
             }
         )
     insert_rows(conn, RefusedRow.__table__, records)
@@ -316,8 +316,8 @@ class Reviewer:
         cells_fix = {k: v for k, v in fix.items() if k != Correction.SKIP_ROW}
         source = corrected(SourceRow(record.row_number, list(record.cells)), cells_fix)
         errors = _errors(self.validator.validate(record.row_number, source.values))
-        record.problems = _problems(errors, self.headers)
-        record.problem_keys = _keys_text(errors)
+        record.problems = problems_of(errors, self.headers)
+        record.problem_keys = keys_text(errors)
         return row
 
     def fix_problem(self, problem: str, action: str, value: str = "") -> int:

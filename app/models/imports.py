@@ -117,6 +117,10 @@ class ImportJob(db.Model):
     # Added by migration 0016: rows corrected, and rows skipped, in the review before the start
     corrected_rows: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     review_skipped_rows: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    # Added by migration 0017: the import whose refused rows this one imports, corrected
+    follow_up_of: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("import_jobs.id", ondelete="SET NULL"), index=True
+    )
 
     @property
     def is_finished(self) -> bool:

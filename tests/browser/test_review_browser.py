@@ -26,9 +26,8 @@ SIGNUPS = [
 ]
 
 
-def test_refused_rows_are_corrected_in_the_review_and_imported_with_no_error(
-    page: Page, user: User, tenant: Tenant, worker: subprocess.Popen[bytes], tmp_path: Path
-) -> None:
+def checked(page: Page, user: User, tmp_path: Path) -> None:
+    """Signed in, SIGNUPS uploaded and mapped, phone checks on: the confirm step's dry run."""
     sign_in(page, user.email)
     upload(page, write_csv(tmp_path / "signups.csv", SIGNUPS))
     page.get_by_role("button", name="Continue to mapping").click()
@@ -38,6 +37,12 @@ def test_refused_rows_are_corrected_in_the_review_and_imported_with_no_error(
     page.get_by_label("Refuse rows whose phone number is not a valid number").check()
     page.get_by_label("Default phone country").select_option("GB")
     page.get_by_role("button", name="Continue to review").click()
+
+
+def test_refused_rows_are_corrected_in_the_review_and_imported_with_no_error(
+    page: Page, user: User, tenant: Tenant, worker: subprocess.Popen[bytes], tmp_path: Path
+) -> None:
+    checked(page, user, tmp_path)
     page.wait_for_url(re.compile(r"/confirm$"))
     expect(page.locator("#would-fail")).to_have_text("4", timeout=30_000)
     page.get_by_role("button", name="Fix the 4 rows here").click()
@@ -109,3 +114,49 @@ def test_refused_rows_are_corrected_in_the_review_and_imported_with_no_error(
     ]
     assert contacts["alan@example.com"]["phone"] == "+447911123456"
     assert contacts["katherine@example.com"]["phone"] == "+442079460999"
+
+
+def test_a_finished_imports_refused_rows_are_fixed_and_imported_as_a_follow_up(
+    page: Page, user: User, tenant: Tenant, worker: subprocess.Popen[bytes], tmp_path: Path
+) -> None:
+    checked(page, user, tmp_path)
+    expect(page.locator("#would-fail")).to_have_text("4", timeout=30_000)
+    page.get_by_role("button", name="Start import").click()
+    page.wait_for_url(re.compile(r"/imports/[0-9a-f-]+$"))
+    first_url = page.url
+    expect(page.locator("#percent")).to_have_text("100%", timeout=60_000)
+    expect(page.locator("#count-errors")).to_have_text("4")
+
+    # After the import: the same table, for its refused rows.
+    page.get_by_role("button", name="Fix the 4 refused rows").click()
+    page.wait_for_url(re.compile(r"/review$"))
+    expect(page.get_by_role("heading", level=1)).to_have_text(
+        "Fix the rows the import of signups.csv refused"
+    )
+    with saved(page, "/review/row"):
+        page.get_by_label("Email, row 3").fill("grace@example.com")
+        page.get_by_label("Email, row 3").press("Tab")
+    expect(page.locator("#status-3")).to_have_text("Fixed")
+    with saved(page, "/review/row"):
+        page.get_by_label("Phone, row 5").fill("+44 20 7946 0999")
+        page.get_by_label("Phone, row 5").press("Tab")
+    expect(page.locator("#status-5")).to_have_text("Fixed")
+    screenshot(page, "follow-up-1-review")
+    page.get_by_role("button", name="Import the 2 corrected rows").click()
+
+    # The follow-up runs with its own counts and rollback, linked both ways.
+    page.wait_for_url(re.compile(r"/imports/[0-9a-f-]+$"))
+    assert page.url != first_url
+    expect(page.locator("#percent")).to_have_text("100%", timeout=60_000)
+    expect(page.locator("#count-created")).to_have_text("2")
+    expect(page.locator("#count-errors")).to_have_text("0")
+    expect(page.locator("#follows-up")).to_contain_text("the import of signups.csv")
+    expect(page.get_by_role("button", name="Roll back this import")).to_be_visible()
+    screenshot(page, "follow-up-2-done")
+    page.locator("#follows-up a").click()
+    expect(page.locator("#followed-up")).to_contain_text(
+        "corrected and imported by a follow-up import"
+    )
+
+    contacts = snapshot(tenant.id)
+    assert sorted(contacts) == ["ada@example.com", "grace@example.com", "katherine@example.com"]

@@ -281,6 +281,8 @@ PROBES: list[Probe] = [
         htmx=True,
     ),
     Probe("wizard.review_bulk", "POST", lambda o: f"/imports/{o.draft.id}/review/bulk"),
+    Probe("wizard.start_follow_up", "POST", lambda o: f"/imports/{o.draft.id}/review/start"),
+    Probe("wizard.follow_up", "POST", lambda o: f"/imports/{o.finished.id}/follow-up"),
     Probe("wizard.start", "POST", lambda o: f"/imports/{o.draft.id}/start"),
     Probe("wizard.discard", "POST", lambda o: f"/imports/{o.draft.id}/discard"),
     # a running and a finished import
@@ -357,6 +359,24 @@ PROBES: list[Probe] = [
         "api.cancel_import",
         "POST",
         lambda o: f"/api/contacts/import/{o.running.id}/cancel",
+        auth="token",
+    ),
+    Probe(
+        "api.import_errors",
+        "GET",
+        lambda o: f"/api/contacts/import/{o.finished.id}/errors",
+        auth="token",
+    ),
+    Probe(
+        "api.correct_rows",
+        "POST",
+        lambda o: f"/api/contacts/import/{o.finished.id}/corrections",
+        auth="token",
+    ),
+    Probe(
+        "api.start_follow_up",
+        "POST",
+        lambda o: f"/api/contacts/import/{o.finished.id}/follow-up",
         auth="token",
     ),
     Probe("api.get_export", "GET", lambda o: f"/api/contacts/export/{o.export.id}", auth="token"),

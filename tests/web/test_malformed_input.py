@@ -31,12 +31,14 @@ from wtforms import Form
 
 from app.extensions import db, limiter
 from app.imports.dry_run import run_dry_run
+from app.imports.importing import run_import
 from app.models import ImportJob, Tenant, User
 from app.web.auth.forms import ChangePasswordForm, LoginForm
 from app.web.exports.forms import ExportForm
 from app.web.wizard.drafts import NEW_FIELD
 from app.web.wizard.forms import OptionsForm, SourceForm, UploadForm
 from tests.conftest import AuthActions, csrf_token
+from tests.imports.conftest import new_job
 from tests.web.api.conftest import issue_token
 from tests.web.malformed import (
     BAD,
@@ -84,6 +86,17 @@ def _reviewed_draft(seed: Seed) -> list[Any]:
     return [job.id, seed.objects.finished.id]
 
 
+def _api_refused_rows(seed: Seed) -> list[Any]:
+    """A dry run and a finished import (no browser session), each refusing row 4 of LEADS."""
+    mapping = {"E-mail Address": "email", "Frist Name": "first_name"}
+    dry = new_job(seed.objects.tenant, LEADS, mapping=mapping)
+    dry.status = "draft"
+    db.session.commit()
+    run_dry_run(dry.id)
+    finished = run_import(new_job(seed.objects.tenant, LEADS, mapping=mapping).id)
+    return [dry.id, finished.id]
+
+
 def _import_pages(seed: Seed) -> list[Any]:
     o = seed.objects
     return [o.finished.id, o.running.id, o.draft.id]
@@ -108,6 +121,8 @@ PATH_VALUES: dict[str, Callable[[Seed], list[Any]]] = {
     "wizard.save_review_page": _reviewed_draft,
     "wizard.save_review_row": _reviewed_draft,
     "wizard.review_bulk": _reviewed_draft,
+    "wizard.start_follow_up": _reviewed_draft,
+    "wizard.follow_up": lambda s: [s.objects.finished.id, s.objects.running.id],
     "wizard.job": lambda s: [s.objects.running.id, s.objects.finished.id],
     "wizard.cancel": lambda s: [s.objects.running.id, s.objects.finished.id],
     "wizard.error_report": lambda s: [s.objects.finished.id],
@@ -117,6 +132,9 @@ PATH_VALUES: dict[str, Callable[[Seed], list[Any]]] = {
     "api.get_import": _import_pages,
     "api.rollback_import": _import_pages,
     "api.cancel_import": lambda s: [s.objects.running.id, s.objects.finished.id],
+    "api.import_errors": lambda s: [*_api_refused_rows(s), s.objects.draft.id],
+    "api.correct_rows": _api_refused_rows,
+    "api.start_follow_up": lambda s: _api_refused_rows(s)[1:],
     "api.get_export": lambda s: [s.objects.export.id],
     "api.download_export": lambda s: [s.objects.export.id],
     "api.get_contact": lambda s: [s.objects.contact.id],
@@ -201,6 +219,8 @@ FORMS: dict[str, FormSpec] = {
         lambda s, v: {"action": "lower", "column": "1"},
     ),
     "wizard.start": FormSpec(),
+    "wizard.start_follow_up": FormSpec(),
+    "wizard.follow_up": FormSpec(),
     "wizard.discard": FormSpec(),
     "wizard.cancel": FormSpec(),
     "history.rollback": FormSpec(None, ("force",), lambda s, v: {"force": "yes"}),
@@ -437,6 +457,7 @@ def test_no_api_operation_answers_malformed_input_with_a_server_error(
             "options": {"dryRun": True},
         },
         "rollbackImport": {"force": True},
+        "correctImportRows": {"rows": [{"rowNumber": 4, "cells": {"E-mail Address": "x@y.com"}}]},
         "presignUpload": {"fileName": "leads.csv"},
     }
     for (endpoint, method), (template, op) in documented(app, doc).items():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import uuid
 
 import pytest
 from flask.testing import FlaskClient
@@ -205,3 +206,53 @@ def test_the_error_file_applies_corrections_and_neutralizes_formulas(
     assert [r[3] for r in rows[1:]] == ["4"]  # 3 fixed, 5 skipped
     assert rows[1][2] == '\'=HYPERLINK("http://x")'
     assert db.session.scalar(select(func.count()).select_from(Contact)) == 0
+
+
+def test_a_finished_imports_refused_rows_are_fixed_and_imported_as_a_follow_up(
+    client: FlaskClient, signed_in: User, tenant: Tenant
+) -> None:
+    first = checked_draft(client)
+    assert post(client, f"/imports/{first.id}/start", {}).status_code == 303
+    work()
+    page = client.get(f"/imports/{first.id}").get_data(as_text=True)
+    assert 'id="fix-refused"' in page and "Fix the 3 refused rows" in page
+    token = csrf_token(client, f"/history/imports/{first.id}")
+    response = client.post(f"/imports/{first.id}/follow-up", data={"csrf_token": token})
+    assert response.status_code == 303
+    review_url = response.headers["Location"]
+    draft_id = review_url.split("/imports/")[1].split("/")[0]
+    draft = db.session.get(ImportJob, uuid.UUID(draft_id))
+    assert draft is not None and draft.follow_up_of == first.id
+    page = client.get(review_url).get_data(as_text=True)
+    assert "Fix the rows the import of leads.csv refused" in page
+    assert [int(n) for n in re.findall(r'id="review-row-(\d+)"', page)] == [3, 4, 5]
+    # the other steps of a follow-up lead back to its review
+    response = client.get(f"/imports/{draft.id}/mapping")
+    assert response.status_code == 303 and response.headers["Location"].endswith("/review")
+    # nothing corrected yet: nothing to import
+    token = csrf_token(client, review_url)
+    response = client.post(f"/imports/{draft.id}/review/start", data={"csrf_token": token})
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Correct at least one row first" in page
+
+    save_row(client, draft, 4, **{"cell-4-2": "020 7946 0960"})
+    page = client.get(review_url).get_data(as_text=True)
+    assert "Import the corrected row" in page
+    token = csrf_token(client, review_url)
+    response = client.post(f"/imports/{draft.id}/review/start", data={"csrf_token": token})
+    assert response.status_code == 303 and response.headers["Location"].endswith(
+        f"/imports/{draft.id}"
+    )
+    work()
+    db.session.expire_all()
+    assert (draft.status, draft.created_count, draft.error_count) == ("completed", 1, 0)
+    assert snapshot(tenant.id)["cy@example.com"]["phone"] == "+442079460960"
+    # linked both ways
+    original = client.get(f"/history/imports/{first.id}").get_data(as_text=True)
+    assert f'href="/history/imports/{draft.id}"' in original and "a follow-up import" in original
+    assert 'id="fix-refused"' not in original
+    follow = client.get(f"/history/imports/{draft.id}").get_data(as_text=True)
+    assert (
+        f'href="/history/imports/{first.id}"' in follow
+        and "refused, corrected in the browser" in follow
+    )

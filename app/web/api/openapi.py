@@ -366,6 +366,42 @@ ME = obj(
 )
 
 
+REFUSED_ROW = obj(
+    {
+        "rowNumber": INTEGER,
+        "cells": {
+            "type": "object",
+            "additionalProperties": STRING,
+            "description": "The row's cells by column header, as they would be imported now "
+            "(a dry run's corrections applied).",
+        },
+        "errors": {
+            "type": "array",
+            "items": obj({"column": nullable(STRING), "message": STRING}),
+            "description": "What is wrong, by column (null: the row as a whole); empty once "
+            "corrections fix the row or when it is skipped.",
+        },
+        "corrected": {
+            "type": "object",
+            "additionalProperties": STRING,
+            "description": "The cells corrected so far, by column header.",
+        },
+        "skipped": BOOLEAN,
+    },
+    "A row the import refused (or the dry run would refuse), numbered as in the file.",
+)
+CORRECTIONS_RESULT = obj(
+    {
+        "importId": UUID,
+        "followUpOf": nullable(UUID),
+        "correctedRows": COUNT,
+        "rows": {"type": "array", "items": ref("RefusedRow")},
+    },
+    "Where the corrections are kept (the dry run itself, or the finished import's follow-up, "
+    "which `followUpOf` names), how many rows are corrected, and each row sent, validated.",
+)
+
+
 def page(item: str, description: str) -> dict[str, Any]:
     """A page of a newest-first list."""
     return obj(
@@ -616,6 +652,48 @@ def _paths() -> dict[str, Any]:
                 body=json_body("RollbackBody", required=False),
             )
         },
+        "/api/contacts/import/{jobId}/errors": {
+            "get": operation(
+                "listImportErrors",
+                "List an import's refused rows",
+                "The rows a finished import refused, or that a dry run would refuse, in the "
+                "order of the file, each with its cells and what is wrong. Correct them with "
+                "POST .../corrections.",
+                {200: ok("RefusedRowPage", "A page of refused rows.")},
+                (404, 409),
+                tag="Imports",
+                parameters=[job_id, CURSOR, LIMIT],
+            )
+        },
+        "/api/contacts/import/{jobId}/corrections": {
+            "post": operation(
+                "correctImportRows",
+                "Correct refused rows",
+                "New values for cells of refused rows (by column header), or rows to skip; each "
+                "row comes back validated as the import validates it. A dry run keeps its "
+                "corrections and applies them when it is imported; a finished import's go to "
+                "its follow-up import (made on the first call), started with POST "
+                ".../follow-up. The uploaded file is never changed.",
+                {200: ok("CorrectionsResult", "The corrections were saved.")},
+                (404, 409, 413, 415, 422),
+                tag="Imports",
+                parameters=[job_id],
+                body=json_body("CorrectionsBody"),
+            )
+        },
+        "/api/contacts/import/{jobId}/follow-up": {
+            "post": operation(
+                "startFollowUpImport",
+                "Import the corrected rows",
+                "Start the follow-up of a finished import: only its corrected rows, with the "
+                "same file, mapping and options, as an import of their own (own journal and "
+                "rollback). Poll it at the Location.",
+                {202: ok("ImportResult", "The follow-up import was queued.", 202)},
+                (404, 409),
+                tag="Imports",
+                parameters=[job_id],
+            )
+        },
         "/api/contacts/import/{jobId}/cancel": {
             "post": operation(
                 "cancelImport",
@@ -764,6 +842,16 @@ def _document() -> dict[str, Any]:
         "Rollback": ROLLBACK,
         "DryRun": DRY_RUN,
         "ImportPage": page("ImportSummary", "Imports, newest first."),
+        "RefusedRow": REFUSED_ROW,
+        "RefusedRowPage": obj(
+            {
+                "items": {"type": "array", "items": ref("RefusedRow")},
+                "nextCursor": nullable(STRING),
+            },
+            "Refused rows in the order of the file. Pass `nextCursor` as `cursor` for the next "
+            "page; null on the last one.",
+        ),
+        "CorrectionsResult": CORRECTIONS_RESULT,
         "ExportJob": EXPORT_JOB,
         "ExportAccepted": obj({"jobId": UUID}, "The export's id."),
         "ExportPage": page("ExportJob", "Exports, newest first."),
@@ -779,6 +867,7 @@ def _document() -> dict[str, Any]:
     for model in (
         schemas.ImportRequestBody,
         schemas.RollbackBody,
+        schemas.CorrectionsBody,
         schemas.PresignBody,
         schemas.ExportOptionsBody,
     ):

@@ -137,6 +137,26 @@ class RollbackBody(ApiModel):
     force: bool = Field(False, description="Also restore contacts that changed since the import.")
 
 
+class RowCorrection(ApiModel):
+    """One refused row corrected: new values by column header, or the row skipped."""
+
+    row_number: int = Field(
+        ge=1, le=2**31 - 1, description="The row's number, as `errors` gives it."
+    )
+    cells: dict[Header, Annotated[str, Field(max_length=10_000)]] = Field(
+        default_factory=dict,
+        description="New values by the file's column header (only the columns the import reads); "
+        "a cell set back to its value in the file is no longer corrected.",
+    )
+    skip: bool = Field(False, description="Leave the row out of the import.")
+
+
+class CorrectionsBody(ApiModel):
+    """Corrections of refused rows, validated as the import validates them."""
+
+    rows: list[RowCorrection] = Field(min_length=1, max_length=500)
+
+
 class PresignBody(ApiModel):
     """A file about to be uploaded straight to S3."""
 

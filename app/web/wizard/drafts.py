@@ -8,7 +8,6 @@ Reload, the back button and a second tab all read this one row.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -224,8 +223,7 @@ def state_of(job: ImportJob) -> dict[str, Any]:
 
 def fingerprint(options: ImportOptions) -> str:
     """A short hash of everything the import would do, to tell whether a dry run is current."""
-    text = json.dumps(options.to_dict(), sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return options.fingerprint()
 
 
 def save(job: ImportJob, options: ImportOptions, state: dict[str, Any]) -> None:

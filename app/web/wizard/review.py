@@ -10,15 +10,24 @@ import re
 from typing import Any
 
 from flask import abort, flash, redirect, render_template, request, url_for
-from flask_login import login_required
+from flask_login import current_user, login_required
 from werkzeug.wrappers import Response as BaseResponse
 
 from app.extensions import db
+from app.imports.follow_up import (
+    FOLLOWED_UP,
+    NothingToFollowUp,
+    can_follow_up,
+    corrected_row_numbers,
+    follow_up_of,
+    open_follow_up,
+)
 from app.imports.mapping import parse_target
 from app.imports.review import PAGE_SIZE, Reviewer, reviewer_for, split_key
 from app.models import ImportJob
+from app.tenancy import get_scoped_or_404
 from app.web.wizard import drafts
-from app.web.wizard.views import _draft, bp, locked_draft
+from app.web.wizard.views import QUEUE_ERRORS, _draft, bp, locked_draft
 
 CODE_LABELS = {
     "missing": "Missing {what}",
@@ -88,7 +97,8 @@ def review(job_id: str) -> Any:
         filters=[(key, problem_label(job, key), count) for key, count in filters],
         problem=problem,
         problem_name=problem_label(job, problem) if problem else None,
-        steps=None,
+        followed=db.session.get(ImportJob, job.follow_up_of) if job.follow_up_of else None,
+        corrected=len(corrected_row_numbers(job.id)) if job.follow_up_of else 0,
     )
 
 
@@ -138,7 +148,14 @@ def save_review_row(job_id: str) -> Any:
     if not request.htmx:
         return redirect(_here(job), 303)
     return render_template(
-        "wizard/_review_row.html", job=job, row=row, columns=reviewer.columns, swapped=True
+        "wizard/_review_row.html",
+        job=job,
+        row=row,
+        columns=reviewer.columns,
+        swapped=True,
+        totals=reviewer.totals(),
+        followed=job.follow_up_of,
+        corrected=len(corrected_row_numbers(job.id)) if job.follow_up_of else 0,
     )
 
 
@@ -174,3 +191,57 @@ def review_bulk(job_id: str) -> BaseResponse:
     drafts.corrections_saved(job)
     db.session.commit()
     return redirect(_here(job), 303)
+
+
+# -- follow-ups: the refused rows of a finished import ---------------------------------------
+
+
+@bp.app_context_processor
+def follow_up_helpers() -> dict[str, Any]:
+    def follow_up_facts(job: ImportJob) -> dict[str, Any]:
+        followed = db.session.get(ImportJob, job.follow_up_of) if job.follow_up_of else None
+        follow_up = follow_up_of(job) if job.status in FOLLOWED_UP else None
+        return {
+            "followed": followed,
+            "follow_up": follow_up,
+            "can": follow_up is None and can_follow_up(job),
+        }
+
+    return {"follow_up_facts": follow_up_facts}
+
+
+@bp.post("/<job_id>/follow-up")
+@login_required
+def follow_up(job_id: str) -> BaseResponse:
+    """Open the review of a finished import's refused rows (a follow-up draft, made once)."""
+    job = get_scoped_or_404(ImportJob, job_id)
+    try:
+        draft = open_follow_up(job, current_user.id)
+    except NothingToFollowUp as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("history.import_detail", job_id=job.id), 303)
+    if draft.status != "draft":
+        return redirect(url_for("history.import_detail", job_id=draft.id), 303)
+    return redirect(url_for("wizard.review", job_id=draft.id), 303)
+
+
+@bp.post("/<job_id>/review/start")
+@login_required
+def start_follow_up(job_id: str) -> BaseResponse:
+    """Import the corrected rows of a follow-up (once, even from two tabs)."""
+    job = locked_draft(job_id)
+    if not job.follow_up_of:
+        db.session.rollback()
+        return redirect(url_for("wizard.confirm", job_id=job.id), 303)
+    if not corrected_row_numbers(job.id):
+        db.session.rollback()
+        flash("Correct at least one row first: only corrected rows are imported.", "error")
+        return redirect(url_for("wizard.review", job_id=job.id), 303)
+    try:
+        drafts.start_import(job)
+    except QUEUE_ERRORS:
+        db.session.rollback()
+        flash("The import could not be started: the job queue is not reachable. Try again in a "
+              "minute; your corrections are saved.", "error")  # fmt: skip
+        return redirect(url_for("wizard.review", job_id=job.id), 303)
+    return redirect(url_for("wizard.job", job_id=job.id), 303)

@@ -163,10 +163,24 @@ def _wants_json() -> bool:
     return request.accept_mimetypes.best == "application/json"
 
 
+# what a follow-up draft (refused rows of an import, corrected) offers: its mapping and options
+# are those of the import it follows up, so the other steps send it to its review
+FOLLOW_UP_ENDPOINTS = {
+    "wizard.review",
+    "wizard.save_review_page",
+    "wizard.save_review_row",
+    "wizard.review_bulk",
+    "wizard.start_follow_up",
+    "wizard.discard",
+}
+
+
 def _draft(job_id: str) -> ImportJob:
     job = get_scoped_or_404(ImportJob, job_id)
     if job.status != "draft":
         raise AlreadyStarted(job.id)
+    if job.follow_up_of and request.endpoint not in FOLLOW_UP_ENDPOINTS:
+        abort(redirect(url_for("wizard.review", job_id=job.id), 303))
     return job
 
 
@@ -729,6 +743,9 @@ def dry_run_errors(job_id: str) -> Any:
 def start(job_id: str) -> Any:
     """Queue the import of a draft (once, even from two tabs)."""
     job = locked_draft(job_id)
+    if job.follow_up_of:  # started from its review, where its corrected rows are counted
+        db.session.rollback()
+        return redirect(url_for("wizard.review", job_id=job.id), 303)
     problems = drafts.options_problems(job)
     if problems:
         db.session.rollback()

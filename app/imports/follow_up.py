@@ -1,0 +1,150 @@
+"""Follow-up imports: the refused rows of a finished import, corrected and imported on their own.
+
+"Fix the N refused rows" makes a draft that follows up the import: same uploaded file, same
+mapping and options, and the first import's refused rows recorded for the review table (from
+its `ImportRowError`s, validated again so each problem has its code). Starting it imports only
+the rows a person corrected, with their row numbers in the file, into a journal of its own: each
+import's rollback undoes exactly its own changes.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from typing import Any
+
+from sqlalchemy import select
+
+from app.extensions import db
+from app.imports.bulk import insert_rows
+from app.imports.options import ImportOptions
+from app.imports.review import keys_text, new_validator_for, problem_key, problems_of
+from app.imports.validation import CleanRow, RowError
+from app.models import Correction, ImportJob, ImportRowError, RefusedRow
+
+FOLLOWED_UP = ("completed", "cancelled", "failed")
+
+
+class NothingToFollowUp(Exception):
+    """The import has no refused rows to fix, or cannot be followed up (yet)."""
+
+
+def follow_up_of(job: ImportJob) -> ImportJob | None:
+    """The import's follow-up: a draft being corrected, or one started and not rolled back."""
+    return db.session.scalar(
+        select(ImportJob)
+        .where(ImportJob.follow_up_of == job.id, ImportJob.status != "rolled_back")
+        .order_by(ImportJob.created_at.desc())
+        .limit(1)
+    )
+
+
+def can_follow_up(job: ImportJob) -> bool:
+    """True when the import ended with refused rows and nothing follows it up yet."""
+    return job.status in FOLLOWED_UP and bool(job.error_count) and follow_up_of(job) is None
+
+
+def open_follow_up(job: ImportJob, user_id: uuid.UUID | None) -> ImportJob:
+    """The draft that fixes the import's refused rows, made (with its rows) if there is none."""
+    existing = follow_up_of(job)
+    if existing is not None:
+        return existing
+    if job.status not in FOLLOWED_UP or not job.error_count:
+        raise NothingToFollowUp("This import has no refused rows to fix.")
+    options = ImportOptions.from_dict(job.import_options or {})
+    stored = job.import_options or {}
+    headers = stored.get("source_headers") or (stored.get("wizard") or {}).get("headers")
+    if not headers:
+        raise NothingToFollowUp("This import does not say which columns its file had.")
+    draft = ImportJob(
+        tenant_id=job.tenant_id,
+        workspace_id=job.workspace_id,
+        file_name=job.file_name,
+        file_size=job.file_size,
+        file_url=job.file_url,
+        file_type=job.file_type,
+        field_mapping=job.field_mapping,
+        status="draft",
+        created_by=user_id,
+        follow_up_of=job.id,
+        total_rows=job.total_rows,
+        import_options={
+            **options.to_dict(),
+            "row_label": job.row_label,
+            "wizard": {
+                "headers": headers,
+                "row_label": job.row_label,
+                "reached": "confirm",
+                "dry_run_for": options.fingerprint(),
+            },
+        },
+        dry_run_status="completed",
+    )
+    db.session.add(draft)
+    db.session.flush()
+    problems = _record_refused_rows(job, draft, options, headers)
+    draft.dry_run = {"headers": headers, "problems": dict(problems.most_common())}
+    db.session.commit()
+    return draft
+
+
+def _record_refused_rows(
+    job: ImportJob, draft: ImportJob, options: ImportOptions, headers: list[str]
+) -> Counter[str]:
+    """The first import's refused rows as the draft's review rows; the problems counted."""
+    validator = new_validator_for(headers, job.row_label, options, options.targets(), job.tenant_id)
+    rows: dict[int, tuple[list[str], list[RowError]]] = {}
+    for number, column, value, message, raw in db.session.execute(
+        select(
+            ImportRowError.row_number,
+            ImportRowError.column,
+            ImportRowError.value,
+            ImportRowError.message,
+            ImportRowError.raw,
+        )
+        .where(ImportRowError.import_job_id == job.id)
+        .order_by(ImportRowError.row_number, ImportRowError.id)
+    ):
+        stored = RowError(
+            number, column, value or "", message, "invalid" if column else "unreadable"
+        )
+        rows.setdefault(number, (list(raw or []), []))[1].append(stored)
+    found: Counter[str] = Counter()
+    records: list[dict[str, Any]] = []
+    for number, (cells, stored_errors) in rows.items():
+        result = validator.validate(number, cells)
+        # validated again for the problems' codes; a row refused for a reason the cells alone do
+        # not show (it could not be read) keeps the message it was refused with
+        errors = stored_errors if isinstance(result, CleanRow) else result
+        found.update({problem_key(e.column, e.code) for e in errors})
+        keys = keys_text(errors)
+        records.append(
+            {
+                "import_job_id": draft.id,
+                "row_number": number,
+                "cells": cells,
+                "problems": problems_of(errors, headers),
+                "problem_keys": keys,
+                "found_keys": keys,
+            }
+        )
+    insert_rows(db.session.connection(), RefusedRow.__table__, records)
+    return found
+
+
+def corrected_row_numbers(job_id: uuid.UUID) -> frozenset[int]:
+    """The rows a follow-up imports: those with a corrected cell, unless skipped."""
+    skipped = select(Correction.row_number).where(
+        Correction.import_job_id == job_id, Correction.column_index == Correction.SKIP_ROW
+    )
+    return frozenset(
+        db.session.scalars(
+            select(Correction.row_number)
+            .where(
+                Correction.import_job_id == job_id,
+                Correction.column_index != Correction.SKIP_ROW,
+                Correction.row_number.not_in(skipped),
+            )
+            .distinct()
+        )
+    )
