@@ -48,8 +48,9 @@ def run_dry_run(
     if job is None:
         raise ImportRefused(f"There is no import {job_id}.")
     options = ImportOptions.from_dict(job.import_options or {})
+    run = uuid.uuid4().hex  # a newer dry run of the same draft replaces it: this one then stops
     job.dry_run_status = "processing"
-    job.dry_run = {"processedRows": 0}
+    job.dry_run = {"processedRows": 0, "run": run}
     job.heartbeat_at = utcnow()
     db.session.commit()
     result: dict[str, Any]
@@ -94,6 +95,8 @@ def run_dry_run(
             forget_refused(job.id)
             try:
                 for batch in validated_batches(table, validator, 0, batch_size, fixes=fixes):
+                    if not _still_current(job, run):
+                        return job.dry_run or {}
                     problems.update(
                         record_refused(
                             db.session.connection(), job.id, batch, validator, table.headers
@@ -161,7 +164,7 @@ def run_dry_run(
                             segment_new += len(members) - len(existing_members)
                         elif options.segment_name:
                             segment_new += len(members)
-                    job.dry_run = {"processedRows": processed}
+                    job.dry_run = {"processedRows": processed, "run": run}
                     job.heartbeat_at = utcnow()
                     db.session.commit()
             except FileFormatError as exc:
@@ -197,12 +200,29 @@ def run_dry_run(
         "correctedRows": corrected_rows,
         "skippedRows": skipped_rows,
     }
+    if not _still_current(job, run):
+        return job.dry_run or {}
     job.dry_run = result
     job.dry_run_status = "completed"
     if job.total_rows is None:
         job.total_rows = processed
     db.session.commit()
     return result
+
+
+def _still_current(job: ImportJob, run: str) -> bool:
+    """True while no newer dry run of the draft has started; the job row stays locked until the
+    batch commits, so a newer run starts (and clears the recorded rows) only after it."""
+    db.session.flush()
+    stored = db.session.scalar(
+        select(ImportJob.dry_run).where(ImportJob.id == job.id).with_for_update()
+    )
+    if (stored or {}).get("run") == run:
+        return True
+    log.info("dry run %s of import %s replaced by a newer one: stopping", run, job.id)
+    db.session.rollback()
+    db.session.refresh(job)
+    return False
 
 
 def mark_dry_run_failed(job_id: uuid.UUID | str, message: str) -> None:

@@ -116,6 +116,9 @@ def _record_refused_rows(
         # validated again for the problems' codes; a row refused for a reason the cells alone do
         # not show (it could not be read) keeps the message it was refused with
         errors = stored_errors if isinstance(result, CleanRow) else result
+        read_error = next((e.message for e in stored_errors if e.code == "unreadable"), None)
+        if read_error and errors is not stored_errors:
+            errors = [*errors, RowError(number, None, "", read_error, "unreadable")]
         found.update({problem_key(e.column, e.code) for e in errors})
         keys = keys_text(errors)
         records.append(
@@ -126,6 +129,7 @@ def _record_refused_rows(
                 "problems": problems_of(errors, headers),
                 "problem_keys": keys,
                 "found_keys": keys,
+                "read_error": read_error,
             }
         )
     insert_rows(db.session.connection(), RefusedRow.__table__, records)

@@ -47,8 +47,9 @@ class ValidatedBatch:
     rows: list[CleanRow]
     errors: list[tuple[RowError, list[str]]]
     staged: StagedRows | None = None  # the rows as COPY text, when the writer asked for it
-    # with corrections: the original cells of the rows they touched (skipped ones included)
-    touched: list[tuple[int, list[str]]] | None = None
+    # with corrections: the original cells of the rows they touched (skipped ones included),
+    # and why the row could not be read, if it could not
+    touched: list[tuple[int, list[str], str | None]] | None = None
 
 
 def error_dict(error: RowError) -> dict[str, Any]:
@@ -90,13 +91,13 @@ def validated_batches(
             return
         clean: list[CleanRow] = []
         errors: list[tuple[RowError, list[str]]] = []
-        touched: list[tuple[int, list[str]]] | None = [] if fixes else None
+        touched: list[tuple[int, list[str], str | None]] | None = [] if fixes else None
         for source in chunk:
             if only is not None and source.line not in only:
                 continue
             if fixes and source.line in fixes:
                 fix = fixes[source.line]
-                touched.append((source.line, source.values))  # type: ignore[union-attr]
+                touched.append((source.line, source.values, source.error))  # type: ignore[union-attr]
                 if fix is None:
                     continue
                 source = corrected(source, fix)

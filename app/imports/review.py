@@ -31,16 +31,22 @@ from app.models.types import utcnow
 
 PAGE_SIZE = 50
 MAX_CELL_LENGTH = 10_000
-_SEP = "\x1f"
 
 
 def problem_key(column: str | None, code: str) -> str:
-    """One kind of problem in one column, as filters name it."""
-    return f"{column or ''}{_SEP}{code}"
+    """One kind of problem in one column, as filters name it: the column's name in hex (a name
+    may hold any character, `|` included, and a key must never be part of another), a dot,
+    the code."""
+    return f"{(column or '').encode().hex()}.{code}"
 
 
 def split_key(key: str) -> tuple[str | None, str]:
-    column, _, code = key.partition(_SEP)
+    """The column (None: the row as a whole) and the code of a problem key."""
+    hexed, _, code = key.partition(".")
+    try:
+        column = bytes.fromhex(hexed).decode()
+    except ValueError:  # not a key this module made (e.g. a URL typed by hand)
+        return None, ""
     return column or None, code
 
 
@@ -77,23 +83,29 @@ def record_refused(
     refused: dict[int, tuple[list[str], list[RowError]]] = {}
     for error, values in batch.errors:
         refused.setdefault(error.row, (values, []))[1].append(error)
-    touched = dict(batch.touched or [])
+    touched = {line: (values, error) for line, values, error in batch.touched or []}
     found: Counter[str] = Counter()
     records = []
     for line in sorted(set(refused) | set(touched)):
         current = refused.get(line, ([], []))[1]
-        original = touched.get(line)
-        first = _errors(validator.validate(line, original)) if original is not None else current
-        cells = original if original is not None else refused[line][0]
+        read_error = next((e.message for e in current if e.code == "unreadable"), None)
+        if line in touched:
+            original, read_error = touched[line]
+            first = _errors(validator.validate(line, original))
+            if read_error:
+                first.append(RowError(line, None, "", read_error, "unreadable"))
+        else:
+            original, first = refused[line][0], current
         found.update({problem_key(e.column, e.code) for e in first})
         records.append(
             {
                 "import_job_id": job_id,
                 "row_number": line,
-                "cells": list(cells),
+                "cells": list(original),
                 "problems": problems_of(current, headers),
                 "problem_keys": keys_text(current),
                 "found_keys": keys_text([*first, *current]),
+                "read_error": read_error,
             }
         )
     insert_rows(conn, RefusedRow.__table__, records)
@@ -200,31 +212,34 @@ class Reviewer:
                 )
             )
         if before is not None:
-            query = query.where(RefusedRow.row_number < before).order_by(
+            page = query.where(RefusedRow.row_number < before).order_by(
                 RefusedRow.row_number.desc()
             )
         else:
-            query = query.where(RefusedRow.row_number > (after or 0)).order_by(
-                RefusedRow.row_number
-            )
-        records = list(db.session.scalars(query.limit(size + 1)))
-        more = len(records) > size
-        records = records[:size]
+            page = query.where(RefusedRow.row_number > (after or 0)).order_by(RefusedRow.row_number)
+        records = list(db.session.scalars(page.limit(size)))
         if before is not None:
             records.reverse()
         fixes = self._fixes([r.row_number for r in records])
         rows = [self._row(r, fixes.get(r.row_number, {})) for r in records]
-        if before is None:  # forward from `after`: more rows follow when one more was read
-            first, last = not after, not more
-        else:  # backward from `before`: more rows come first when one more was read
-            first, last = not more, False
+
+        def any_row(condition: Any) -> bool:
+            return db.session.scalar(select(query.where(condition).exists())) or False
+
+        # whether rows lie before and after this page, asked of the table (an empty page, a
+        # cursor past either end and a short last page all get the right links)
+        if rows:
+            earlier = any_row(RefusedRow.row_number < rows[0].number)
+            later = any_row(RefusedRow.row_number > rows[-1].number)
+        else:
+            earlier = later = False
         return ReviewPage(
             rows=rows,
             columns=self.columns,
             problem=problem,
-            next_after=rows[-1].number if rows and not last else None,
-            previous_before=rows[0].number if rows and not first else None,
-            first_page=first,
+            next_after=rows[-1].number if later else None,
+            previous_before=rows[0].number if earlier else None,
+            first_page=not earlier and not (not rows and (after or before is not None)),
         )
 
     def row(self, number: int) -> ReviewRow | None:
@@ -270,13 +285,16 @@ class Reviewer:
             row_problems=[],
             skipped=skipped,
         )
-        for error in _errors(result):
+        errors = _errors(result)
+        if record.read_error and not cells_fix:  # nobody confirmed the cells of that row yet
+            errors.append(RowError(record.row_number, None, "", record.read_error, "unreadable"))
+        for error in errors:
             index = self.headers.index(error.column) if error.column in self.headers else None
             if index is None or index not in self._shown:
                 row.row_problems.append(error.message)
             else:
                 row.problems.setdefault(index, []).append(error.message)
-        if isinstance(result, CleanRow):
+        if isinstance(result, CleanRow) and not row.row_problems:
             row.normalized = self._normalized(result, row)
         return row
 
@@ -316,6 +334,8 @@ class Reviewer:
         cells_fix = {k: v for k, v in fix.items() if k != Correction.SKIP_ROW}
         source = corrected(SourceRow(record.row_number, list(record.cells)), cells_fix)
         errors = _errors(self.validator.validate(record.row_number, source.values))
+        if record.read_error and not cells_fix:
+            errors.append(RowError(record.row_number, None, "", record.read_error, "unreadable"))
         record.problems = problems_of(errors, self.headers)
         record.problem_keys = keys_text(errors)
         return row
@@ -365,17 +385,23 @@ class Reviewer:
             self.refresh(record, fixes.get(record.row_number) or {})
 
     def rows_with(self, problem: str) -> list[RefusedRow]:
-        """The rows that have this problem now (the targets of a bulk fix)."""
+        """The rows that have this problem now and are not skipped (a bulk fix's targets)."""
+        return list(db.session.scalars(self._with(problem).order_by(RefusedRow.row_number)))
+
+    def left(self, problem: str) -> int:
+        """How many rows still have this problem (skipped ones left out)."""
+        return db.session.scalar(select(func.count()).select_from(self._with(problem).subquery()))
+
+    def _with(self, problem: str) -> Any:
         pattern = "%|" + _like_escaped(problem) + "|%"
-        return list(
-            db.session.scalars(
-                select(RefusedRow)
-                .where(
-                    RefusedRow.import_job_id == self.job.id,
-                    RefusedRow.problem_keys.like(pattern, escape="\\"),
-                )
-                .order_by(RefusedRow.row_number)
-            )
+        skipped = select(Correction.row_number).where(
+            Correction.import_job_id == self.job.id,
+            Correction.column_index == Correction.SKIP_ROW,
+        )
+        return select(RefusedRow).where(
+            RefusedRow.import_job_id == self.job.id,
+            RefusedRow.problem_keys.like(pattern, escape="\\"),
+            RefusedRow.row_number.not_in(skipped),
         )
 
     def all_rows(self) -> list[RefusedRow]:

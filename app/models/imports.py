@@ -220,6 +220,8 @@ class RefusedRow(db.Model):
     problem_keys: Mapped[str] = mapped_column(Text, default="", server_default="")
     # the problems the dry run found, kept when corrections fix the row: its filter still finds it
     found_keys: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # why the row could not be read at all (migration 0017): refused until its cells are corrected
+    read_error: Mapped[str | None] = mapped_column(Text)
 
 
 class Correction(db.Model):

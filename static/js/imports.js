@@ -1,5 +1,6 @@
 // The import wizard's progressive enhancements. Every step works without this file: it shows
-// the chosen file, refuses a too-large one before sending it, and shows upload progress.
+// the chosen file, refuses a too-large one before sending it, and shows upload progress; the
+// review of refused rows keeps what is being typed while a row is saved.
 (function () {
   "use strict";
   document.documentElement.classList.add("js");
@@ -117,6 +118,50 @@
       xhr.send(new FormData(form));
     });
   }
+
+  // The review of refused rows saves a row when one of its cells changes and swaps the row in
+  // as validated. The person has usually moved on to the next cell and may be typing in it
+  // while the answer travels: keep that cell's text, caret and focus across the swap.
+  var typing = null;
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var row = event.detail.target;
+    var active = document.activeElement;
+    typing = null;
+    if (!row || !row.id || row.id.indexOf("review-row-") !== 0 || !active || !row.contains(active)) {
+      return;
+    }
+    if ((active.tagName === "INPUT" && active.type === "text") || active.tagName === "TEXTAREA") {
+      typing = { id: active.id, value: active.value,
+                 start: active.selectionStart, end: active.selectionEnd };
+    }
+  });
+  // in the same task as the swap, so that no key typed meanwhile is lost
+  document.addEventListener("htmx:afterSwap", function () {
+    if (!typing) {
+      return;
+    }
+    var cell = document.getElementById(typing.id);
+    if (cell && cell.value !== typing.value) {
+      // set by a script, the text would not count as a change when the cell is left: say it
+      cell.value = typing.value;
+      var changed = false;
+      var noteChange = function () { changed = true; };
+      cell.addEventListener("change", noteChange);
+      cell.addEventListener("blur", function () {
+        cell.removeEventListener("change", noteChange);
+        if (!changed) {
+          cell.dispatchEvent(new Event("change", { bubbles: true }));
+        }
+      }, { once: true });
+    }
+    if (cell) {
+      cell.focus();
+      try {
+        cell.setSelectionRange(typing.start, typing.end);
+      } catch (ignored) { /* a field without a caret */ }
+    }
+    typing = null;
+  });
 
   document.addEventListener("DOMContentLoaded", function () {
     var upload = document.getElementById("upload-form");

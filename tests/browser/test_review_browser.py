@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -160,3 +161,31 @@ def test_a_finished_imports_refused_rows_are_fixed_and_imported_as_a_follow_up(
 
     contacts = snapshot(tenant.id)
     assert sorted(contacts) == ["ada@example.com", "grace@example.com", "katherine@example.com"]
+
+
+def test_typing_in_the_next_cell_survives_the_row_being_saved(
+    page: Page, user: User, tenant: Tenant, worker: subprocess.Popen[bytes], tmp_path: Path
+) -> None:
+    checked(page, user, tmp_path)
+    expect(page.locator("#would-fail")).to_have_text("4", timeout=30_000)
+    page.get_by_role("button", name="Fix the 4 rows here").click()
+    page.wait_for_url(re.compile(r"/review$"))
+
+    def slowly(route):  # type: ignore[no-untyped-def]
+        time.sleep(0.8)  # the answer is still on its way while the person types on
+        route.continue_()
+
+    page.route("**/review/row", slowly)
+    email = page.get_by_label("Email, row 3")
+    with saved(page, "/review/row"):
+        email.fill("grace@example.com")
+        email.press("Tab")  # saves row 3; the focus moves to its first name
+        page.keyboard.press("End")
+        page.keyboard.type(" Hopper")
+    expect(page.locator("#status-3")).to_have_text("Fixed")
+    name = page.get_by_label("First Name, row 3")
+    expect(name).to_have_value("Grace Hopper")
+    expect(name).to_be_focused()
+    with saved(page, "/review/row"):
+        name.press("Tab")
+    expect(page.locator("#review-row-3")).to_contain_text("Was: Grace")

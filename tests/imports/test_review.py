@@ -3,6 +3,8 @@ applied by the import at the right rows."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from sqlalchemy import select
 
@@ -12,6 +14,7 @@ from app.imports.importing import run_import
 from app.imports.review import problem_key, reviewer_for
 from app.imports.rollback_job import run_rollback, start_rollback
 from app.models import Contact, Correction, ImportJob, ImportRowError, Tenant
+from tests.conftest import lock_waiters
 from tests.imports.conftest import csv_bytes, new_job, snapshot
 
 pytestmark = pytest.mark.both_databases
@@ -27,9 +30,16 @@ ROWS = [
 ]
 
 
-def draft(tenant: Tenant, rows: list[list[str]] = ROWS) -> ImportJob:
+def draft(
+    tenant: Tenant, rows: list[list[str]] = ROWS, mapping: dict[str, str] | None = None
+) -> ImportJob:
+    """A draft of these rows whose dry run has finished (phone checks on, GB by default)."""
     job = new_job(
-        tenant, csv_bytes(rows), mapping=dict(MAPPING), validate_phone=True, default_region="GB"
+        tenant,
+        csv_bytes(rows),
+        mapping=dict(mapping or MAPPING),
+        validate_phone=True,
+        default_region="GB",
     )
     job.status = "draft"
     db.session.commit()
@@ -150,3 +160,110 @@ def test_a_second_dry_run_keeps_corrected_and_skipped_rows_in_the_review(tenant:
     # the fixed row is still found by the problem it had
     email = reviewer.page(problem=problem_key("Email", "invalid"))
     assert [r.number for r in email.rows] == [3]
+
+
+def test_a_column_name_holding_a_bar_is_never_taken_for_another_column(tenant: Tenant) -> None:
+    """Problems were `|column\\x1fcode|` text: 'Mobile' matched inside 'Work|Mobile'."""
+    rows = [["Email", "Work|Mobile", "Mobile"], ["a@x.com", "12", "5"], ["b@x.com", "", "x"]]
+    mapping = {"Email": "email", "Work|Mobile": "phone", "Mobile": "mobile:number"}
+    reviewer = reviewer_for(draft(tenant, rows, mapping))
+    assert reviewer is not None
+    mobile = problem_key("Mobile", "invalid")
+    assert [r.row_number for r in reviewer.rows_with(mobile)] == [3]
+    assert [r.number for r in reviewer.page(problem=mobile).rows] == [3]
+    assert reviewer.fix_problem(mobile, "set", "7") == 1
+    db.session.commit()
+    assert db.session.scalars(select(Correction.row_number)).all() == [3]
+
+
+def test_a_row_that_could_not_be_read_stays_refused_until_its_cells_are_corrected(
+    tenant: Tenant,
+) -> None:
+    rows = [["Email", "Name"], ["a@x.com", "Ann", "surplus"], ["b@x.com", "Bob"]]
+    job = draft(tenant, rows, {"Email": "email", "Name": "first_name"})
+    reviewer = reviewer_for(job)
+    assert reviewer is not None
+    (row,) = reviewer.page().rows
+    assert row.number == 2 and not row.fixed and row.row_problems
+    assert reviewer.totals().refused == 1
+    row = reviewer.save(2, {1: "Anne"}, skip=False)
+    assert row is not None and row.fixed  # the person saw the cells and corrected them
+    db.session.commit()
+    job.status = "pending"
+    db.session.commit()
+    job = run_import(job.id)
+    assert (job.created_count, job.error_count) == (2, 0)
+    assert snapshot(tenant.id)["a@x.com"]["first_name"] == "Anne"
+
+
+def test_pages_know_what_lies_before_and_after_them(tenant: Tenant) -> None:
+    job = draft(tenant)  # refused rows 3, 4, 5, 6
+    reviewer = reviewer_for(job)
+    assert reviewer is not None
+    first = reviewer.page(size=2)
+    assert ([r.number for r in first.rows], first.previous_before, first.next_after) == (
+        [3, 4],
+        None,
+        4,
+    )
+    assert first.first_page
+    second = reviewer.page(after=4, size=2)
+    assert ([r.number for r in second.rows], second.previous_before, second.next_after) == (
+        [5, 6],
+        5,
+        None,
+    )
+    back = reviewer.page(before=5, size=2)
+    assert [r.number for r in back.rows] == [3, 4] and back.previous_before is None
+    assert reviewer.page(after=1, size=2).previous_before is None  # nothing before row 3
+    past = reviewer.page(before=99, size=2)
+    assert [r.number for r in past.rows] == [5, 6] and past.next_after is None
+    empty = reviewer.page(after=6)
+    assert empty.rows == [] and not empty.first_page  # offers the way back
+
+
+@pytest.mark.postgresql_only(reason="row locks order the two runs; SQLite has one writer at a time")
+def test_a_dry_run_replaced_by_a_newer_one_stops_without_writing(
+    tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two workers could run two dry runs of one draft (the options changed meanwhile)."""
+    import threading
+
+    import app.imports.dry_run as dry_run_module
+
+    engine = db.engine  # the thread has no app context
+
+    def newer_run_starts() -> None:  # waits for the batch holding the job row, as a worker would
+        with engine.connect() as other:
+            other.execute(
+                ImportJob.__table__.update()
+                .where(ImportJob.id == job.id)
+                .values(dry_run={"processedRows": 0, "run": "newer"})
+            )
+            other.commit()
+
+    newer = threading.Thread(target=newer_run_starts)
+
+    rows = [["Email", "Name"], *[[f"p{i}@x.com" if i % 2 else "bad", "P"] for i in range(10)]]
+    job = new_job(tenant, csv_bytes(rows), mapping={"Email": "email", "Name": "first_name"})
+    job.status = "draft"
+    db.session.commit()
+    calls = []
+    real = dry_run_module.record_refused
+
+    def record(*args: object) -> object:
+        calls.append(1)
+        if len(calls) == 1:  # a newer dry run starts (on another worker) during the first batch
+            newer.start()
+            deadline = time.monotonic() + 10
+            while lock_waiters() == 0:  # it waits for this batch's lock on the job row
+                assert time.monotonic() < deadline, "the newer run never waited for the lock"
+                time.sleep(0.01)
+        return real(*args)
+
+    monkeypatch.setattr(dry_run_module, "record_refused", record)
+    run_dry_run(job.id, batch_size=2)
+    newer.join(timeout=10)
+    db.session.expire_all()
+    assert len(calls) == 1  # stopped at the next batch
+    assert job.dry_run == {"processedRows": 0, "run": "newer"}  # the newer run's, untouched

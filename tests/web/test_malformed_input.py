@@ -205,12 +205,12 @@ FORMS: dict[str, FormSpec] = {
     "wizard.dry_run": FormSpec(),
     "wizard.save_review_page": FormSpec(
         None,
-        ("rows", "cell-4-0", "skip-4", "problem", "after", "before"),
+        ("rows", "cell-4-0", "was-4-0", "skip-4", "problem", "after", "before"),
         lambda s, v: {"rows": "4", "cell-4-0": "bad@example.com", "cell-4-1": "Bad"},
     ),
     "wizard.save_review_row": FormSpec(
         None,
-        ("row", "cell-4-0", "skip-4", "problem", "after", "before"),
+        ("row", "cell-4-0", "was-4-0", "skip-4", "problem", "after", "before"),
         lambda s, v: {"row": "4", "cell-4-0": "bad@example.com"},
     ),
     "wizard.review_bulk": FormSpec(

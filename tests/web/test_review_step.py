@@ -66,7 +66,7 @@ def test_the_refused_rows_are_listed_with_each_message_tied_to_its_cell(
     assert 'id="fix-refused-rows"' in confirm and "Fix the 3 rows here" in confirm
     page = client.get(f"/imports/{job.id}/review").get_data(as_text=True)
     assert [int(n) for n in re.findall(r'id="review-row-(\d+)"', page)] == [3, 4, 5]
-    cell = re.search(r'<input type="text" id="cell-3-0"[^>]*>', page)
+    cell = re.search(r'<input type="text" value="[^"]*" id="cell-3-0"[^>]*>', page)
     assert cell and 'aria-invalid="true"' in cell.group(0)
     assert 'aria-describedby="msg-3-0"' in cell.group(0)
     assert re.search(
@@ -74,7 +74,7 @@ def test_the_refused_rows_are_listed_with_each_message_tied_to_its_cell(
     )
     assert 'for="cell-3-0"' in page  # a label for the screen reader: column and row
     assert "&lt;b&gt;Bob&lt;/b&gt;" in page and "<b>Bob</b>" not in page  # escaped
-    assert "Invalid phone numbers in “Phone” (2)" in page
+    assert "Invalid phone numbers in “Phone” (2 found, 2 left)" in page
 
     only_phones = client.get(f"/imports/{job.id}/review", query_string={"problem": PHONE})
     numbers = re.findall(r'id="review-row-(\d+)"', only_phones.get_data(as_text=True))
@@ -256,3 +256,61 @@ def test_a_finished_imports_refused_rows_are_fixed_and_imported_as_a_follow_up(
         f'href="/history/imports/{first.id}"' in follow
         and "refused, corrected in the browser" in follow
     )
+
+
+def test_reading_the_file_differently_drops_the_corrections_and_says_so(
+    client: FlaskClient, signed_in: User
+) -> None:
+    job = checked_draft(client)
+    save_row(client, job, 4, **{"cell-4-2": "020 7946 0960"})
+    save_row(client, job, 5, **{"skip-5": "1"})
+    assert db.session.scalar(select(func.count()).select_from(Correction)) == 2
+    response = post(
+        client,
+        f"/imports/{job.id}/file",
+        {"file_type": "csv", "encoding": "utf-8", "delimiter": ";", "action": "reread"},
+    )
+    assert response.status_code == 303
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "the 2 corrections made in the review named rows and cells" in page
+    assert db.session.scalar(select(func.count()).select_from(Correction)) == 0
+
+
+def test_a_saved_page_stores_only_the_cells_the_person_changed(
+    client: FlaskClient, signed_in: User
+) -> None:
+    """A text box drops line breaks, and another tab may have corrected a cell since the page
+    was shown: cells posted as they were shown are left alone."""
+    job = checked_draft(client)
+    save_row(client, job, 4, **{"cell-4-2": "020 7946 0960"})  # "another tab"
+    form = {
+        "rows": ["3", "4"],
+        "cell-3-0": "bob@example.com",
+        "was-3-0": "bob-at-example.com",
+        "cell-3-1": "Bob",  # shown "<b>Bob</b>", changed: stored
+        "was-3-1": "<b>Bob</b>",
+        "cell-4-2": "12",  # the page was shown before the other tab's correction
+        "was-4-2": "12",
+        "cell-4-1": "Cy",
+        "was-4-1": "Cy",
+    }
+    assert post(client, f"/imports/{job.id}/review", form).status_code == 303
+    stored = db.session.execute(
+        select(Correction.row_number, Correction.column_index, Correction.value).order_by(
+            Correction.row_number, Correction.column_index
+        )
+    ).all()
+    assert stored == [(3, 0, "bob@example.com"), (3, 1, "Bob"), (4, 2, "020 7946 0960")]
+
+
+def test_each_row_tells_a_screen_reader_what_became_of_it(
+    client: FlaskClient, signed_in: User
+) -> None:
+    job = checked_draft(client)
+    page = client.get(f"/imports/{job.id}/review").get_data(as_text=True)
+    assert re.search(r'Skip<span class="visually-hidden"> row 4</span>', page)
+    assert '<p id="review-announce" class="visually-hidden" role="status"></p>' in page
+    row = save_row(client, job, 4, **{"cell-4-2": "020 7946 0960"})
+    assert re.search(r'<p id="review-announce"[^>]*hx-swap-oob="true">Row 4: fixed</p>', row)
+    row = save_row(client, job, 5, **{"cell-5-2": "still nonsense"})
+    assert re.search(r'id="review-announce"[^>]*>Row 5: still refused: [^<]*not a valid phone', row)

@@ -21,6 +21,7 @@ from itertools import islice
 from typing import Any, BinaryIO
 
 from flask import current_app
+from sqlalchemy import delete
 
 from app.extensions import db
 from app.imports.column_values import SUGGESTION_SAMPLE_ROWS
@@ -45,11 +46,12 @@ from app.imports.parsing import (
     open_table,
 )
 from app.imports.preview import PreviewColumn, PreviewRow, preview_rows
+from app.imports.review import forget_refused
 from app.imports.service import create_import_job, store_upload
 from app.imports.suggestions import suggestions_for
 from app.imports.validation import ValidationOptions
 from app.jobs.submit import enqueue_dry_run, enqueue_import
-from app.models import CustomField, ImportJob
+from app.models import Correction, CustomField, ImportJob
 from app.storage import StorageError, clean_file_name
 from app.tenancy import current_tenant_id, scoped
 
@@ -332,8 +334,11 @@ def reread(
     encoding: str | None,
     delimiter: str | None,
     sheet: str | None,
-) -> None:
-    """Read the stored file again with other settings; a new set of headers resets the mapping."""
+) -> int:
+    """Read the stored file again with other settings; a new set of headers resets the mapping.
+
+    Returns how many corrections of the review it dropped (they named rows and columns of the
+    file as read before)."""
     options, state = options_of(job), state_of(job)
     with local_copy(job) as path:
         facts = analyze_file(
@@ -349,7 +354,21 @@ def reread(
     state = _state_from_facts(facts, state)
     if headers_changed:
         _suggest(options, state, facts)
+    dropped = forget_corrections(job)  # made for the rows as the file was read before
+    if dropped:
+        state["corrections"] = 0
     save(job, options, state)
+    return dropped
+
+
+def forget_corrections(job: ImportJob) -> int:
+    """Drop a draft's corrections and recorded rows: a row number and a column position name
+    other cells once the file is read with another sheet, encoding, delimiter or type."""
+    dropped = db.session.execute(
+        delete(Correction).where(Correction.import_job_id == job.id)
+    ).rowcount
+    forget_refused(job.id)
+    return dropped or 0
 
 
 def _suggest(options: ImportOptions, state: dict[str, Any], facts: FileFacts) -> None:

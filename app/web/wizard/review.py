@@ -94,7 +94,9 @@ def review(job_id: str) -> Any:
         job=job,
         page=page,
         totals=reviewer.totals(),
-        filters=[(key, problem_label(job, key), count) for key, count in filters],
+        filters=[
+            (key, problem_label(job, key), count, reviewer.left(key)) for key, count in filters
+        ],
         problem=problem,
         problem_name=problem_label(job, problem) if problem else None,
         followed=db.session.get(ImportJob, job.follow_up_of) if job.follow_up_of else None,
@@ -103,11 +105,20 @@ def review(job_id: str) -> Any:
 
 
 def _cells_of(number: int, reviewer: Reviewer) -> dict[int, str]:
-    return {
-        index: request.form[f"cell-{number}-{index}"]
-        for index, _header in reviewer.columns
-        if f"cell-{number}-{index}" in request.form
-    }
+    """The cells of a row the person changed on the page: each comes with the value the page
+    showed (`was-`), and only a different one counts. So a cell nobody touched is never stored
+    (a browser drops line breaks from a text box; a second tab may have corrected it since)."""
+    cells = {}
+    for index, _header in reviewer.columns:
+        name = f"cell-{number}-{index}"
+        if name not in request.form:
+            continue
+        value = request.form[name].replace("\r\n", "\n")
+        shown = request.form.get(f"was-{number}-{index}")
+        if shown is not None and value == shown.replace("\r\n", "\n"):
+            continue
+        cells[index] = value
+    return cells
 
 
 @bp.post("/<job_id>/review")

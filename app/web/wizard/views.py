@@ -306,7 +306,13 @@ def source(job_id: str) -> Any:
             wanted.update(encoding=None, delimiter=None, sheet=None)
         if wanted != current:
             try:
-                drafts.reread(job, **wanted)
+                dropped = drafts.reread(job, **wanted)
+                if dropped:
+                    flash(
+                        f"The file is now read differently: the {dropped:,} correction"
+                        f"{'' if dropped == 1 else 's'} made in the review named rows and cells "
+                        "of the file as read before, and were removed."
+                    )
             except drafts.UploadRefused as exc:
                 error = str(exc)
         if error is None and request.form.get("action") == "continue" and not request.htmx:
