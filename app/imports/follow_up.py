@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.imports.bulk import insert_rows
+from app.imports.corrections import Corrections, load_corrections
 from app.imports.options import ImportOptions
 from app.imports.review import keys_text, new_validator_for, problem_key, problems_of
 from app.imports.validation import CleanRow, RowError
@@ -40,17 +41,38 @@ def follow_up_of(job: ImportJob) -> ImportJob | None:
 
 
 def can_follow_up(job: ImportJob) -> bool:
-    """True when the import ended with refused rows and nothing follows it up yet."""
-    return job.status in FOLLOWED_UP and bool(job.error_count) and follow_up_of(job) is None
+    """True when the import ended with refused rows, its file is kept, nothing follows it up
+    yet and no rollback of it was asked for."""
+    return (
+        job.status in FOLLOWED_UP
+        and bool(job.error_count)
+        and bool(job.file_url)
+        and job.rollback_status is None
+        and follow_up_of(job) is None
+    )
+
+
+def why_not_startable(first: ImportJob | None) -> str | None:
+    """Why a follow-up of this import cannot start now (None: it can)."""
+    if first is None or first.status not in FOLLOWED_UP or first.rollback_status is not None:
+        return "The import these rows came from was rolled back (or is being rolled back)."
+    if not first.file_url:
+        return "The file of the import these rows came from was deleted (files are kept 30 days)."
+    return None
 
 
 def open_follow_up(job: ImportJob, user_id: uuid.UUID | None) -> ImportJob:
     """The draft that fixes the import's refused rows, made (with its rows) if there is none."""
+    # the import's row locked: two tabs (or API calls) at once make one follow-up, not two
+    db.session.execute(select(ImportJob.id).where(ImportJob.id == job.id).with_for_update())
     existing = follow_up_of(job)
     if existing is not None:
         return existing
     if job.status not in FOLLOWED_UP or not job.error_count:
         raise NothingToFollowUp("This import has no refused rows to fix.")
+    reason = why_not_startable(job)
+    if reason:
+        raise NothingToFollowUp(reason)
     options = ImportOptions.from_dict(job.import_options or {})
     stored = job.import_options or {}
     headers = stored.get("source_headers") or (stored.get("wizard") or {}).get("headers")
@@ -137,9 +159,12 @@ def _record_refused_rows(
 
 
 def corrected_row_numbers(job_id: uuid.UUID) -> frozenset[int]:
-    """The rows a follow-up imports: those with a corrected cell, unless skipped."""
+    """The rows a follow-up imports: those corrected until nothing is wrong, unless skipped."""
     skipped = select(Correction.row_number).where(
         Correction.import_job_id == job_id, Correction.column_index == Correction.SKIP_ROW
+    )
+    fixed = select(RefusedRow.row_number).where(
+        RefusedRow.import_job_id == job_id, RefusedRow.problem_keys == ""
     )
     return frozenset(
         db.session.scalars(
@@ -148,7 +173,24 @@ def corrected_row_numbers(job_id: uuid.UUID) -> frozenset[int]:
                 Correction.import_job_id == job_id,
                 Correction.column_index != Correction.SKIP_ROW,
                 Correction.row_number.not_in(skipped),
+                Correction.row_number.in_(fixed),
             )
             .distinct()
         )
     )
+
+
+def corrections_with_earlier(job: ImportJob) -> Corrections:
+    """A follow-up's corrections over those of the imports it follows up: the rows it shows
+    are the rows as the first import read them (with that import's own corrections)."""
+    chain = []
+    current: ImportJob | None = job
+    while current is not None and len(chain) < 100:
+        chain.append(current.id)
+        current = db.session.get(ImportJob, current.follow_up_of) if current.follow_up_of else None
+    merged: Corrections = {}
+    for job_id in reversed(chain):
+        for row, fix in load_corrections(job_id).items():
+            before = merged.get(row)
+            merged[row] = None if fix is None else {**(before or {}), **fix}
+    return merged

@@ -25,7 +25,7 @@ from app.imports.bulk import insert_rows, without_jit
 from app.imports.copy_lines import encode_rows
 from app.imports.corrections import correction_counts, load_corrections
 from app.imports.error_report import write_error_report
-from app.imports.follow_up import corrected_row_numbers
+from app.imports.follow_up import corrected_row_numbers, corrections_with_earlier
 from app.imports.mapping import FieldTarget
 from app.imports.named_objects import NewField, create_custom_fields, ensure_segment
 from app.imports.options import ImportOptions, OptionsError
@@ -236,8 +236,9 @@ def _run_import(job: ImportJob, batch_size: int | None) -> ImportJob:
             staged = staged_writer(settings, targets)
             encode = encode_rows if staged is not None else None
             skip = progress.processed
-            fixes = load_corrections(job.id)
-            # a follow-up imports only the rows corrected since its first import refused them
+            # a follow-up imports only the rows corrected since its first import refused them,
+            # read as that import read them (its own corrections applied first)
+            fixes = corrections_with_earlier(job) if job.follow_up_of else load_corrections(job.id)
             only = corrected_row_numbers(job.id) if job.follow_up_of else None
             if (job.total_rows or 0) >= current_app.config["IMPORT_PARALLEL_ROWS"]:
                 batches = validated_in_child(

@@ -141,3 +141,18 @@ def remembered_mapping(tenant_id: uuid.UUID) -> dict[str, str]:
         for header, spec in (mapping or {}).items():
             remembered.setdefault(normalize_header(header), spec)
     return remembered
+
+
+def file_in_use(
+    key: str, besides: uuid.UUID | None = None, statuses: tuple[str, ...] | None = None
+) -> bool:
+    """True when an import (other than `besides`; in one of `statuses`, if given) reads this file.
+
+    A follow-up import reads the file of the import it follows up: the file goes only with the
+    last import that needs it."""
+    query = select(ImportJob.id).where(ImportJob.file_url == key)
+    if besides is not None:
+        query = query.where(ImportJob.id != besides)
+    if statuses is not None:
+        query = query.where(ImportJob.status.in_(statuses))
+    return db.session.scalar(query.limit(1)) is not None

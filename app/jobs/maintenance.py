@@ -10,6 +10,7 @@ from flask import current_app
 from sqlalchemy import delete, or_, select
 
 from app.extensions import db
+from app.imports.service import file_in_use
 from app.jobs.context import job_app_context
 from app.models import ImportJob, Tenant
 from app.models.types import utcnow
@@ -47,7 +48,7 @@ def expire_drafts(storage: Storage, now: datetime | None = None) -> int:
     ).all()
     db.session.commit()
     for key in keys:
-        if key:
+        if key and not file_in_use(key):  # a follow-up draft shares its first import's file
             storage.delete(key)
     return len(keys)
 
@@ -92,6 +93,9 @@ def expire_import_files(storage: Storage, now: datetime | None = None) -> int:
     ).all()
     deleted = 0
     for job in jobs:
+        waiting = (*IMPORTS_IN_FLIGHT, "draft")
+        if job.file_url and file_in_use(job.file_url, besides=job.id, statuses=waiting):
+            continue  # its follow-up is being corrected or runs: next time
         for key in (job.file_url, job.error_report_key):
             if key:
                 storage.delete(key)

@@ -226,6 +226,7 @@ def test_a_finished_imports_refused_rows_are_fixed_and_imported_as_a_follow_up(
     page = client.get(review_url).get_data(as_text=True)
     assert "Fix the rows the import of leads.csv refused" in page
     assert [int(n) for n in re.findall(r'id="review-row-(\d+)"', page)] == [3, 4, 5]
+    assert "Refused rows of <strong>leads.csv</strong>" in client.get("/").get_data(as_text=True)
     # the other steps of a follow-up lead back to its review
     response = client.get(f"/imports/{draft.id}/mapping")
     assert response.status_code == 303 and response.headers["Location"].endswith("/review")
@@ -251,6 +252,11 @@ def test_a_finished_imports_refused_rows_are_fixed_and_imported_as_a_follow_up(
     original = client.get(f"/history/imports/{first.id}").get_data(as_text=True)
     assert f'href="/history/imports/{draft.id}"' in original and "a follow-up import" in original
     assert 'id="fix-refused"' not in original
+    listed = client.get("/history").get_data(as_text=True)
+    assert (
+        "Follow-up import" in listed
+        and f'href="/history/imports/{first.id}">its first import' in listed
+    )
     follow = client.get(f"/history/imports/{draft.id}").get_data(as_text=True)
     assert (
         f'href="/history/imports/{first.id}"' in follow

@@ -159,6 +159,19 @@ _IMPORT_JOB_PROPERTIES = {
     "errorCount": COUNT,
     "errorReportUrl": nullable({"type": "string", "format": "uri"}),
     "failureMessage": nullable(STRING),
+    "correctedRows": {
+        **COUNT,
+        "description": "Rows corrected in the browser or with POST .../corrections before it ran.",
+    },
+    "followUpOf": {
+        **nullable(UUID),
+        "description": "For a follow-up import: the import whose refused rows it imports.",
+    },
+    "followUp": {
+        **nullable(UUID),
+        "description": "The follow-up import of this import's refused rows, if one was made "
+        "(a draft while they are being corrected).",
+    },
     "cancelRequested": BOOLEAN,
     "createdAt": nullable(TIME),
     "startedAt": nullable(TIME),

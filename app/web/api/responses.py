@@ -11,6 +11,7 @@ from urllib.parse import urljoin
 
 from flask import current_app, request, url_for
 
+from app.imports.follow_up import follow_up_of
 from app.imports.mapping import Suggestion, target_to_spec
 from app.imports.options import ImportOptions
 from app.imports.parsing import SourceInfo
@@ -132,6 +133,14 @@ def _rollback(job: ImportJob) -> dict[str, Any] | None:
     }
 
 
+def _follow_up_id(job: ImportJob) -> str | None:
+    """The import that imports this one's refused rows, corrected (only refused rows have one)."""
+    if not job.error_count or job.status == "draft":
+        return None
+    follow_up = follow_up_of(job)
+    return str(follow_up.id) if follow_up is not None else None
+
+
 def import_job(job: ImportJob, with_errors: bool = True) -> dict[str, Any]:
     """An import's state: status, progress, counts, first errors, rollback."""
     options = ImportOptions.from_dict(job.import_options or {})
@@ -145,6 +154,9 @@ def import_job(job: ImportJob, with_errors: bool = True) -> dict[str, Any]:
         "errorCount": job.error_count or 0,
         "errorReportUrl": _error_report_url(job),
         "failureMessage": job.failure_message,
+        "correctedRows": job.corrected_rows or 0,
+        "followUpOf": str(job.follow_up_of) if job.follow_up_of else None,
+        "followUp": _follow_up_id(job),
         "cancelRequested": bool(job.cancel_requested),
         "createdAt": iso(job.created_at),
         "startedAt": iso(job.started_at),

@@ -26,6 +26,7 @@ from app.imports.follow_up import (
     corrected_row_numbers,
     follow_up_of,
     open_follow_up,
+    why_not_startable,
 )
 from app.imports.review import Reviewer, ReviewRow, reviewer_for
 from app.jobs.submit import enqueue_import
@@ -206,15 +207,20 @@ def start_follow_up(job_id: str) -> Response:
     """Import the corrected rows of a finished import, as a follow-up with its own rollback."""
     job = get_scoped_or_404(ImportJob, job_id)
     target = follow_up_of(job) if job.status in FOLLOWED_UP else None
-    if target is None or target.status != "draft":
+    if target is not None and target.status != "draft":
+        raise ApiError(409, f"The corrected rows were already imported by {target.id}.")
+    if target is None:
         raise ApiError(409, "Correct rows first (POST .../corrections): nothing waits to import.")
+    reason = why_not_startable(job)
+    if reason:
+        raise ApiError(409, reason)
     target = db.session.scalar(select(ImportJob).where(ImportJob.id == target.id).with_for_update())
     if target is None or target.status != "draft":
         db.session.rollback()
         raise ApiError(409, "The follow-up import has already started.")
     if not corrected_row_numbers(target.id):
         db.session.rollback()
-        raise ApiError(409, "No row is corrected yet: only corrected rows are imported.")
+        raise ApiError(409, "No row is fixed yet: only the rows corrections fixed are imported.")
     try:
         enqueue_import(target)
     except QUEUE_ERRORS:

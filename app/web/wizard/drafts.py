@@ -47,7 +47,7 @@ from app.imports.parsing import (
 )
 from app.imports.preview import PreviewColumn, PreviewRow, preview_rows
 from app.imports.review import forget_refused
-from app.imports.service import create_import_job, store_upload
+from app.imports.service import create_import_job, file_in_use, store_upload
 from app.imports.suggestions import suggestions_for
 from app.imports.validation import ValidationOptions
 from app.jobs.submit import enqueue_dry_run, enqueue_import
@@ -627,11 +627,12 @@ def start_import(job: ImportJob) -> None:
 
 
 def discard(job: ImportJob) -> None:
-    """Delete a draft and its uploaded file."""
+    """Delete a draft and its uploaded file (unless another import reads it: a follow-up draft
+    shares the file of the import it follows up)."""
     key = job.file_url
     db.session.delete(job)
     db.session.commit()
-    if key:
+    if key and not file_in_use(key):
         try:
             current_app.extensions["storage"].delete(key)
         except StorageError:

@@ -15,12 +15,12 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from app.extensions import db
 from app.imports.follow_up import (
-    FOLLOWED_UP,
     NothingToFollowUp,
     can_follow_up,
     corrected_row_numbers,
     follow_up_of,
     open_follow_up,
+    why_not_startable,
 )
 from app.imports.mapping import parse_target
 from app.imports.review import PAGE_SIZE, Reviewer, reviewer_for, split_key
@@ -211,7 +211,7 @@ def review_bulk(job_id: str) -> BaseResponse:
 def follow_up_helpers() -> dict[str, Any]:
     def follow_up_facts(job: ImportJob) -> dict[str, Any]:
         followed = db.session.get(ImportJob, job.follow_up_of) if job.follow_up_of else None
-        follow_up = follow_up_of(job) if job.status in FOLLOWED_UP else None
+        follow_up = follow_up_of(job) if job.status != "draft" else None
         return {
             "followed": followed,
             "follow_up": follow_up,
@@ -244,9 +244,13 @@ def start_follow_up(job_id: str) -> BaseResponse:
     if not job.follow_up_of:
         db.session.rollback()
         return redirect(url_for("wizard.confirm", job_id=job.id), 303)
-    if not corrected_row_numbers(job.id):
+    reason = why_not_startable(db.session.get(ImportJob, job.follow_up_of))
+    if reason or not corrected_row_numbers(job.id):
         db.session.rollback()
-        flash("Correct at least one row first: only corrected rows are imported.", "error")
+        flash(
+            reason or "Correct at least one row first: only the rows you fixed are imported.",
+            "error",
+        )
         return redirect(url_for("wizard.review", job_id=job.id), 303)
     try:
         drafts.start_import(job)

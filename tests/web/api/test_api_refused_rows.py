@@ -68,7 +68,7 @@ def test_refused_rows_are_listed_corrected_and_imported_as_a_follow_up(
     assert response.status_code == 200, response.get_json()
     result = response.get_json()
     assert result["followUpOf"] == job["jobId"] and result["importId"] != job["jobId"]
-    assert result["correctedRows"] == 2
+    assert result["correctedRows"] == 1  # row 4 is corrected but still wrong: not counted
     rows = {r["rowNumber"]: r for r in result["rows"]}
     assert rows[3]["errors"] == [] and rows[3]["corrected"] == {"Email": "bob@example.com"}
     assert "not a valid phone number" in rows[4]["errors"][0]["message"]
@@ -78,6 +78,7 @@ def test_refused_rows_are_listed_corrected_and_imported_as_a_follow_up(
     )
     assert again.get_json()["importId"] == result["importId"]  # the same follow-up
     assert again.get_json()["rows"][0]["errors"] == []
+    assert again.get_json()["correctedRows"] == 2
 
     # refused: a row that was not refused, a column the import does not read
     bad = api.post(f"{url}/corrections", json={"rows": [{"rowNumber": 2, "cells": {"Email": "x"}}]})
@@ -89,6 +90,8 @@ def test_refused_rows_are_listed_corrected_and_imported_as_a_follow_up(
     assert started.status_code == 202
     follow = poll(api, started.headers["Location"], run_jobs, lambda j: j["status"] == "completed")
     assert (follow["created"], follow["errorCount"]) == (2, 0)
+    assert (follow["followUpOf"], follow["correctedRows"]) == (job["jobId"], 2)
+    assert api.get(url).get_json()["followUp"] == follow["jobId"]  # linked both ways
     assert api.post(f"{url}/follow-up").status_code == 409  # started already
     late = api.post(f"{url}/corrections", json={"rows": [{"rowNumber": 3, "skip": True}]})
     assert late.status_code == 409
