@@ -14,6 +14,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+import phonenumbers
+from phonenumbers import SUPPORTED_REGIONS
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
@@ -358,6 +360,36 @@ class Reviewer:
             _store(self.job.id, record.row_number, index, None if new == before else new)
         self._refresh_all(records)
         return len(records)
+
+    def read_as_country(self, problem: str, region: str) -> int:
+        """Read every phone number with this problem as a number of `region` (a country code
+        the number lacked); store the ones that are then valid. Returns how many it fixed."""
+        column, _code = split_key(problem)
+        index = self.headers.index(column) if column in self.headers else None
+        if index is None or index not in self._shown or region not in SUPPORTED_REGIONS:
+            return 0
+        records = self.rows_with(problem)
+        fixes = self._fixes([r.row_number for r in records]) if len(records) < 1000 else None
+        fixes = fixes if fixes is not None else self._fixes(None)
+        fixed = 0
+        for record in records:
+            before = record.cells[index] if index < len(record.cells) else ""
+            now = (fixes.get(record.row_number) or {}).get(index, before)
+            try:
+                number = phonenumbers.parse(now, region)
+            except phonenumbers.NumberParseException:
+                continue
+            if phonenumbers.is_valid_number(number):
+                international = phonenumbers.PhoneNumberFormat.INTERNATIONAL
+                _store(
+                    self.job.id,
+                    record.row_number,
+                    index,
+                    phonenumbers.format_number(number, international),
+                )
+                fixed += 1
+        self._refresh_all(records)
+        return fixed
 
     def transform_column(self, index: int, how: str) -> int:
         """Trim or lower-case one column of every row in the review; how many cells changed."""

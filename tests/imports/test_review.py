@@ -267,3 +267,18 @@ def test_a_dry_run_replaced_by_a_newer_one_stops_without_writing(
     db.session.expire_all()
     assert len(calls) == 1  # stopped at the next batch
     assert job.dry_run == {"processedRows": 0, "run": "newer"}  # the newer run's, untouched
+
+
+def test_phone_numbers_without_their_country_are_read_as_numbers_of_one(tenant: Tenant) -> None:
+    """The bulk fix for numbers written without a country code in a file of another country."""
+    rows = [["Email", "Name", "Phone"], ["a@x.com", "A", "202 555 0143"], ["b@x.com", "B", "12"]]
+    reviewer = reviewer_for(draft(tenant, rows))  # the import reads national numbers as GB
+    assert reviewer is not None
+    phone = problem_key("Phone", "invalid")
+    assert reviewer.read_as_country(phone, "US") == 1
+    assert reviewer.read_as_country(phone, "XX") == 0  # no such country
+    db.session.commit()
+    first, second = reviewer.page().rows
+    assert first.fixed and first.cells[2] == "+1 202-555-0143"
+    assert first.normalized == {2: "+12025550143"}
+    assert not second.fixed

@@ -215,7 +215,7 @@ FORMS: dict[str, FormSpec] = {
     ),
     "wizard.review_bulk": FormSpec(
         None,
-        ("action", "bulk_problem", "value", "column", "problem", "after", "before"),
+        ("action", "bulk_problem", "value", "region", "column", "problem", "after", "before"),
         lambda s, v: {"action": "lower", "column": "1"},
     ),
     "wizard.start": FormSpec(),

@@ -168,6 +168,11 @@ def test_bulk_fixes_from_the_page(client: FlaskClient, signed_in: User) -> None:
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "Invalid phone numbers in “Phone”: 2 cells set to “+44 20 7946 0000”." in page
     assert page.count(">Fixed<") == 2
+    response = post(
+        client, f"{url}/bulk", {"action": "country", "bulk_problem": PHONE, "region": "US"}
+    )
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "0 cells read as numbers of United States (US) and fixed." in page  # all fixed already
     response = post(client, f"{url}/bulk", {"action": "lower", "column": "1"})
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "“First Name”: 3 cells changed to lower case." in page

@@ -27,6 +27,7 @@ from app.imports.review import PAGE_SIZE, Reviewer, reviewer_for, split_key
 from app.models import ImportJob
 from app.tenancy import get_scoped_or_404
 from app.web.wizard import drafts
+from app.web.wizard.forms import countries
 from app.web.wizard.views import QUEUE_ERRORS, _draft, bp, locked_draft
 
 CODE_LABELS = {
@@ -100,6 +101,8 @@ def review(job_id: str) -> Any:
         problem=problem,
         problem_name=problem_label(job, problem) if problem else None,
         followed=db.session.get(ImportJob, job.follow_up_of) if job.follow_up_of else None,
+        countries=countries(),
+        region=drafts.options_of(job).default_region,
         corrected=len(corrected_row_numbers(job.id)) if job.follow_up_of else 0,
     )
 
@@ -177,7 +180,18 @@ def review_bulk(job_id: str) -> BaseResponse:
     job = locked_draft(job_id)
     reviewer = _reviewer(job)
     action = request.form.get("action", "")
-    if action in ("set", "clear", "skip"):
+    if action == "country":
+        key = request.form.get("bulk_problem", "")
+        region = request.form.get("region", "")
+        if key not in dict(reviewer.filters()) or region not in dict(countries()):
+            abort(400)
+        count = reviewer.read_as_country(key, region)
+        cells = "cell" if count == 1 else "cells"
+        flash(
+            f"{problem_label(job, key)}: {count:,} {cells} read as numbers of "
+            f"{dict(countries())[region]} and fixed."
+        )
+    elif action in ("set", "clear", "skip"):
         key = request.form.get("bulk_problem", "")
         if key not in dict(reviewer.filters()):
             abort(400)
