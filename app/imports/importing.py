@@ -240,6 +240,9 @@ def _run_import(job: ImportJob, batch_size: int | None) -> ImportJob:
             # read as that import read them (its own corrections applied first)
             fixes = corrections_with_earlier(job) if job.follow_up_of else load_corrections(job.id)
             only = corrected_row_numbers(job.id) if job.follow_up_of else None
+            if only is not None and job.corrected_rows != len(only):
+                job.corrected_rows = len(only)  # the rows it imports, not every one touched
+                db.session.commit()
             if (job.total_rows or 0) >= current_app.config["IMPORT_PARALLEL_ROWS"]:
                 batches = validated_in_child(
                     path, table, validator, skip, batch_size, encode=encode, fixes=fixes, only=only

@@ -12,7 +12,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from itertools import islice
+from itertools import islice, takewhile
 from typing import Any
 
 from flask import current_app
@@ -82,6 +82,9 @@ def validated_batches(
     others are consumed and go nowhere.
     """
     rows = table.rows()
+    if only is not None:  # no need to read past the last row wanted
+        last = max(only, default=0)
+        rows = takewhile(lambda source: source.line <= last, rows)
     if skip:
         for _ in islice(rows, skip):
             pass

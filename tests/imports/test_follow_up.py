@@ -74,6 +74,7 @@ def test_a_follow_up_imports_only_the_corrected_rows_and_rolls_back_on_its_own(
         0,
     )
     assert follow.corrected_rows == 2
+    assert follow.total_rows == 3  # rows 2 to 4 read: the file's row 5 and after were not needed
     contacts = snapshot(tenant.id)
     assert sorted(contacts) == ["ann@x.com", "bob@x.com", "cy@x.com", "eve@x.com"]
     bob = db.session.scalar(select(Contact).where(Contact.email == "bob@x.com"))

@@ -252,6 +252,8 @@ def test_a_finished_imports_refused_rows_are_fixed_and_imported_as_a_follow_up(
     work()
     db.session.expire_all()
     assert (draft.status, draft.created_count, draft.error_count) == ("completed", 1, 0)
+    done = client.get(f"/imports/{draft.id}").get_data(as_text=True)
+    assert re.search(r'id="summary">1 of 1 corrected row went in', done)
     assert snapshot(tenant.id)["cy@example.com"]["phone"] == "+442079460960"
     # linked both ways
     original = client.get(f"/history/imports/{first.id}").get_data(as_text=True)
