@@ -271,7 +271,15 @@ class Reviewer:
             cells[column] = value or ""
         return fixes
 
+    def _fixes_of(self, records: list[RefusedRow]) -> Corrections:
+        """The corrections of these rows (of every row when they are many: one plain read)."""
+        return self._fixes([r.row_number for r in records] if len(records) < 1000 else None)
+
     def _row(self, record: RefusedRow, fix: dict[int, str]) -> ReviewRow:
+        return self._checked(record, fix)[0]
+
+    def _checked(self, record: RefusedRow, fix: dict[int, str]) -> tuple[ReviewRow, list[RowError]]:
+        """The row as it would be imported now, and what is wrong with it (validated once)."""
         skipped = Correction.SKIP_ROW in fix
         cells_fix = {k: v for k, v in fix.items() if k != Correction.SKIP_ROW}
         original = list(record.cells)
@@ -298,7 +306,7 @@ class Reviewer:
                 row.problems.setdefault(index, []).append(error.message)
         if isinstance(result, CleanRow) and not row.row_problems:
             row.normalized = self._normalized(result, row)
-        return row
+        return row, errors
 
     def _normalized(self, clean: CleanRow, row: ReviewRow) -> dict[int, str]:
         """What each corrected cell is imported as, where that differs from what was typed."""
@@ -331,13 +339,8 @@ class Reviewer:
     def refresh(self, record: RefusedRow, fix: dict[int, str] | None = None) -> ReviewRow:
         """Validate a row with its corrections again and store its problems."""
         if fix is None:
-            fix = load_row_fix(self.job.id, record.row_number)
-        row = self._row(record, fix)
-        cells_fix = {k: v for k, v in fix.items() if k != Correction.SKIP_ROW}
-        source = corrected(SourceRow(record.row_number, list(record.cells)), cells_fix)
-        errors = _errors(self.validator.validate(record.row_number, source.values))
-        if record.read_error and not cells_fix:
-            errors.append(RowError(record.row_number, None, "", record.read_error, "unreadable"))
+            fix = self._fixes([record.row_number]).get(record.row_number) or {}
+        row, errors = self._checked(record, fix)
         record.problems = problems_of(errors, self.headers)
         record.problem_keys = keys_text(errors)
         return row
@@ -369,8 +372,7 @@ class Reviewer:
         if index is None or index not in self._shown or region not in SUPPORTED_REGIONS:
             return 0
         records = self.rows_with(problem)
-        fixes = self._fixes([r.row_number for r in records]) if len(records) < 1000 else None
-        fixes = fixes if fixes is not None else self._fixes(None)
+        fixes = self._fixes_of(records)
         fixed = 0
         for record in records:
             before = record.cells[index] if index < len(record.cells) else ""
@@ -410,9 +412,7 @@ class Reviewer:
         return changed
 
     def _refresh_all(self, records: list[RefusedRow]) -> None:
-        fixes = self._fixes([r.row_number for r in records]) if len(records) < 1000 else None
-        if fixes is None:
-            fixes = self._fixes(None)
+        fixes = self._fixes_of(records)
         for record in records:
             self.refresh(record, fixes.get(record.row_number) or {})
 
@@ -480,17 +480,6 @@ def reviewer_for(job: ImportJob) -> Reviewer | None:
         return None
     shown = [i for i, h in enumerate(headers) if h in targets and headers.index(h) == i]
     return Reviewer(job, validator, headers, shown)
-
-
-def load_row_fix(job_id: uuid.UUID, number: int) -> dict[int, str]:
-    return {
-        column: value or ""
-        for column, value in db.session.execute(
-            select(Correction.column_index, Correction.value).where(
-                Correction.import_job_id == job_id, Correction.row_number == number
-            )
-        )
-    }
 
 
 def _store(job_id: uuid.UUID, number: int, index: int, value: str | None) -> None:
