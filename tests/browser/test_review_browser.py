@@ -35,8 +35,11 @@ def checked(page: Page, user: User, tmp_path: Path) -> None:
     page.wait_for_url(re.compile(r"/mapping$"))
     page.locator("#continue").click()
     page.wait_for_url(re.compile(r"/options$"))
-    page.get_by_label("Refuse rows whose phone number is not a valid number").check()
-    page.get_by_label("Default phone country").select_option("GB")
+    # each change is saved as it is made: wait for it, or a late save could land after Continue
+    with saved(page, "/options"):
+        page.get_by_label("Refuse rows whose phone number is not a valid number").check()
+    with saved(page, "/options"):
+        page.get_by_label("Default phone country").select_option("GB")
     page.get_by_role("button", name="Continue to review").click()
 
 
