@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
-import tempfile
 import time
 import uuid
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,15 +30,7 @@ from app.imports.mapping import FieldTarget
 from app.imports.named_objects import NewField, create_custom_fields, ensure_segment
 from app.imports.options import ImportOptions, OptionsError
 from app.imports.parsing import FileFormatError, progress_total
-from app.imports.pipeline import (
-    ValidatedBatch,
-    error_dict,
-    new_validator,
-    open_source,
-    prefetch,
-    validated_batches,
-    validated_in_child,
-)
+from app.imports.pipeline import ValidatedBatch, error_dict, feed, opened_source
 from app.imports.service import BATCH_RETRIES, DB_ERRORS, ImportRefused, discard_transaction
 from app.imports.staged_write import BatchOutcome, StagedWriter, mapped_fields
 from app.imports.upsert import ConcurrentInsert, ImportSettings, batch_rounds, plan_batch
@@ -199,80 +191,86 @@ def _run_import(job: ImportJob, batch_size: int | None) -> ImportJob:
         return _end(job, "cancelled") if job.status in ("pending", "processing") else job
     log.info("import %s: starting at row %d", job.id, job.checkpoint_row + 1)
 
-    with tempfile.TemporaryDirectory(prefix="import-") as folder:
+    # a follow-up imports only the rows corrected since its first import refused them, read as
+    # that import read them (its own corrections applied first)
+    fixes = corrections_with_earlier(job) if job.follow_up_of else load_corrections(job.id)
+    only = corrected_row_numbers(job.id) if job.follow_up_of else None
+    with ExitStack() as stack:
         try:
             # the header only: a large file's rows are read again by the reading process, and
             # calamine would parse a whole workbook here for nothing
-            path, table = open_source(job, options, folder, stream=True)
-        except FileFormatError as exc:
+            source = stack.enter_context(
+                opened_source(
+                    job, stream=True, custom_types=_ensure_custom_fields, fixes=fixes, only=only
+                )
+            )
+        except (FileFormatError, OptionsError) as exc:
             return _fail(job, str(exc))
         except StorageError as exc:
             return _fail(job, f"The uploaded file could not be read from storage: {exc}")
-        with table:
-            try:
-                targets = options.targets()
-                options.check(table.headers)
-                custom_types = _ensure_custom_fields(job.tenant_id, targets)
-                _ensure_segment(job, options.segment_name)
-                if job.total_rows is None:
-                    job.total_rows = progress_total(path, table.info)
-                job.corrected_rows, job.review_skipped_rows = correction_counts(job.id)
-                job.file_type = table.info.file_type
-                job.import_options = {
-                    **(job.import_options or {}),
-                    "source_headers": table.headers,
-                    "row_label": table.info.row_label,
-                }
-                db.session.commit()
-            except OptionsError as exc:
-                return _fail(job, str(exc))
-            except FileFormatError as exc:
-                return _fail(job, str(exc))
-            settings = import_settings(job, options, targets, job.segment_id)
-            validator = new_validator(table, options, targets, custom_types)
-            progress = Progress.of(job)
-            # PostgreSQL takes the batch as COPY text and decides in SQL (`staged_write`);
-            # SQLite, in process, runs the same rules in Python (`upsert.plan_batch`).
-            staged = staged_writer(settings, targets)
-            encode = encode_rows if staged is not None else None
-            skip = progress.processed
-            # a follow-up imports only the rows corrected since its first import refused them,
-            # read as that import read them (its own corrections applied first)
-            fixes = corrections_with_earlier(job) if job.follow_up_of else load_corrections(job.id)
-            only = corrected_row_numbers(job.id) if job.follow_up_of else None
-            if only is not None and job.corrected_rows != len(only):
+        try:
+            _ensure_segment(job, options.segment_name)
+            if job.total_rows is None:
+                job.total_rows = progress_total(source.path, source.table.info)
+            job.corrected_rows, job.review_skipped_rows = correction_counts(job.id)
+            if only is not None:
                 job.corrected_rows = len(only)  # the rows it imports, not every one touched
-                db.session.commit()
-            if (job.total_rows or 0) >= current_app.config["IMPORT_PARALLEL_ROWS"]:
-                batches = validated_in_child(
-                    path, table, validator, skip, batch_size, encode=encode, fixes=fixes, only=only
-                )
-            else:
-                batches = prefetch(
-                    validated_batches(table, validator, skip, batch_size, encode, fixes, only)
-                )
-            writer = _BatchWriter(settings, staged)
-            large = (job.total_rows or 0) >= current_app.config["IMPORT_PARALLEL_ROWS"]
-            if large:  # the tenant as it is now, and again once its first batch is in
-                _refresh_statistics()
-            try:
-                for number, batch in enumerate(batches):
-                    if _commit_batch(job, writer, batch, progress):
-                        log.info(
-                            "import %s: cancelled after row %d", job.id, progress.processed + 1
-                        )
-                        return _end(job, "cancelled")
-                    if large and number == 0:
-                        _refresh_statistics()
-            except FileFormatError as exc:
-                return _fail(
-                    job,
-                    f"{exc} The rows before it were imported and can be rolled back.",
-                )
+            job.file_type = source.table.info.file_type
+            job.import_options = {
+                **(job.import_options or {}),
+                "source_headers": source.headers,
+                "row_label": source.table.info.row_label,
+            }
+            db.session.commit()
+        except (OptionsError, FileFormatError) as exc:
+            return _fail(job, str(exc))
+        settings = import_settings(job, options, source.targets, job.segment_id)
+        progress = Progress.of(job)
+        # PostgreSQL takes the batch as COPY text and decides in SQL (`staged_write`);
+        # SQLite, in process, runs the same rules in Python (`upsert.plan_batch`).
+        staged = staged_writer(settings, source.targets)
+        large = (job.total_rows or 0) >= current_app.config["IMPORT_PARALLEL_ROWS"]
+        sink = _ImportSink(job, _BatchWriter(settings, staged), progress, large)
+        if large:  # the tenant as it is now, and again once its first batch is in
+            _refresh_statistics()
+        try:
+            finished = feed(
+                source,
+                sink,
+                progress.processed,
+                batch_size,
+                parallel=large,  # read and validated in a process of its own
+                encode=encode_rows if staged is not None else None,
+                ahead=not large,
+            )
+        except FileFormatError as exc:
+            return _fail(job, f"{exc} The rows before it were imported and can be rolled back.")
+        if not finished:
+            log.info("import %s: cancelled after row %d", job.id, progress.processed + 1)
+            return _end(job, "cancelled")
     if job.total_rows is None or job.total_rows != progress.processed:
         job.total_rows = progress.processed
     log.info("import %s: completed (%d rows)", job.id, progress.processed)
     return _end(job, "completed")
+
+
+class _ImportSink:
+    """The import's use of the pipeline: each batch written and committed with its checkpoint;
+    a Cancel asked for since the last batch stops the reading."""
+
+    def __init__(
+        self, job: ImportJob, writer: _BatchWriter, progress: Progress, large: bool
+    ) -> None:
+        self.job, self.writer, self.progress, self.large = job, writer, progress, large
+        self.batches = 0
+
+    def take(self, batch: ValidatedBatch) -> bool:
+        if _commit_batch(self.job, self.writer, batch, self.progress):
+            return False
+        self.batches += 1
+        if self.large and self.batches == 1:
+            _refresh_statistics()  # the tenant's statistics once its first batch is in
+        return True
 
 
 def _refresh_statistics() -> None:

@@ -13,6 +13,7 @@ The readers themselves live in `app.imports.readers`.
 from __future__ import annotations
 
 from itertools import islice
+from typing import Protocol
 
 from app.imports.readers.delimited import (
     count_delimited_rows,
@@ -46,6 +47,7 @@ __all__ = [
     "count_data_rows",
     "detect_file_type",
     "estimate_data_rows",
+    "open_as",
     "open_table",
     "preview_rows",
     "progress_total",
@@ -104,13 +106,39 @@ def estimate_data_rows(path: str, info: SourceInfo) -> int:
     return estimate_json_rows(path, info)
 
 
+class ReadSettings(Protocol):
+    """How a file was found to be read: a `SourceInfo`, or an import's options."""
+
+    @property
+    def file_type(self) -> str | None: ...
+    @property
+    def encoding(self) -> str | None: ...
+    @property
+    def delimiter(self) -> str | None: ...
+    @property
+    def sheet(self) -> str | None: ...
+
+
+def open_as(
+    path: str,
+    settings: ReadSettings,
+    *,
+    limits: ReaderLimits = DEFAULT_LIMITS,
+    stream: bool = False,
+) -> Table:
+    """Open a file with the type, encoding, delimiter and sheet found for it before."""
+    return open_table(
+        path,
+        settings.file_type,
+        encoding=settings.encoding,
+        delimiter=settings.delimiter,
+        sheet=settings.sheet,
+        limits=limits,
+        stream=stream,
+    )
+
+
 def preview_rows(path: str, info: SourceInfo, n: int = 10) -> list[SourceRow]:
     """The first `n` data rows, read with the settings recorded in `info`."""
-    with open_table(
-        path,
-        info.file_type,
-        encoding=info.encoding,
-        delimiter=info.delimiter,
-        sheet=info.sheet,
-    ) as table:
+    with open_as(path, info) as table:
         return list(islice(table.rows(), n))

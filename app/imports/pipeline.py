@@ -1,19 +1,26 @@
 """Open an import's file, build its validator, and read it in validated batches.
 
-The import, the dry run and the error reports read a file the same way: these functions
-are that way, over plain values (the caller owns the database work)."""
+The import, the dry run and the refused-rows report read a file the same way, through one
+loop: `opened_source` downloads and opens the file, checks the mapping against its header and
+builds the validator; `feed` reads it in validated batches (in a forked process for large
+files) and hands each batch to a sink. The import's sink writes (`importing`), the dry run's
+counts (`dry_run`), the report's collects the refused rows (`error_report`). The callers own
+the database work.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
 import queue
+import tempfile
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import islice, takewhile
-from typing import Any
+from typing import Any, Protocol
 
 from flask import current_app
 from sqlalchemy import select
@@ -23,7 +30,7 @@ from app.imports.copy_lines import StagedRows
 from app.imports.corrections import Corrections, corrected
 from app.imports.mapping import FieldTarget
 from app.imports.options import ImportOptions
-from app.imports.parsing import FileFormatError, ReaderLimits, open_table
+from app.imports.parsing import FileFormatError, ReaderLimits, open_as
 from app.imports.service import storage
 from app.imports.validation import (
     CleanRow,
@@ -180,14 +187,7 @@ def validated_in_child(
 
     def produce() -> None:
         try:
-            with open_table(
-                path,
-                info.file_type,
-                encoding=info.encoding,
-                delimiter=info.delimiter,
-                sheet=info.sheet,
-                limits=reader_limits(),
-            ) as child_table:
+            with open_as(path, info, limits=reader_limits()) as child_table:
                 for batch in validated_batches(
                     child_table, validator, skip, batch_size, encode, fixes, only
                 ):
@@ -233,19 +233,111 @@ def reader_limits() -> ReaderLimits:
     return ReaderLimits(max_rows=current_app.config["IMPORT_MAX_ROWS"])
 
 
-def open_source(job: ImportJob, options: ImportOptions, folder: str, stream: bool = False) -> Any:
-    """Download an import's file and open it (`stream`: see `open_table`)."""
-    path = os.path.join(folder, "source")
-    storage().download_to(options.file_key, path)
-    return path, open_table(
-        path,
-        options.file_type,
-        encoding=options.encoding,
-        delimiter=options.delimiter,
-        sheet=options.sheet,
-        limits=reader_limits(),
-        stream=stream,
-    )
+CustomTypes = Callable[[uuid.UUID, dict[str, FieldTarget]], dict[str, str]]
+
+
+@dataclass
+class Source:
+    """An import's file, open, with what reading it as the import reads it takes."""
+
+    path: str
+    table: Any
+    options: ImportOptions
+    targets: dict[str, FieldTarget]
+    custom_types: dict[str, str]
+    validator: RowValidator
+    fixes: Corrections | None = None  # corrections made in the browser, by row number
+    only: frozenset[int] | None = None  # the rows to read (a follow-up import), None: all
+
+    @property
+    def headers(self) -> list[str]:
+        return list(self.table.headers)
+
+    def batches(
+        self,
+        skip: int = 0,
+        batch_size: int = 2000,
+        *,
+        parallel: bool = False,
+        encode: Encoder | None = None,
+        ahead: bool = False,
+    ) -> Iterator[ValidatedBatch]:
+        """The rows after the first `skip`, validated, `batch_size` at a time.
+
+        `parallel`: read and validate in a forked process (large files); `ahead`: on a
+        thread of this process, a few batches ahead of the caller."""
+        if parallel:
+            return validated_in_child(
+                self.path,
+                self.table,
+                self.validator,
+                skip,
+                batch_size,
+                encode=encode,
+                fixes=self.fixes,
+                only=self.only,
+            )
+        batches = validated_batches(
+            self.table, self.validator, skip, batch_size, encode, self.fixes, self.only
+        )
+        return prefetch(batches) if ahead else batches
+
+
+@contextmanager
+def opened_source(
+    job: ImportJob,
+    *,
+    stream: bool = False,
+    custom_types: CustomTypes | None = None,
+    fixes: Corrections | None = None,
+    only: frozenset[int] | None = None,
+) -> Iterator[Source]:
+    """Download an import's file into a temporary folder and open it, for as long as the block.
+
+    Raises, before the block runs, `StorageError` (the file cannot be fetched),
+    `FileFormatError` (it cannot be read) or `OptionsError` (the mapping does not fit its
+    header). `stream`: see `open_table`. `custom_types` gives the type of each mapped custom
+    field (by default as declared, or as the mapping would create it: `declared_custom_types`);
+    the import passes the function that creates the missing ones.
+    """
+    options = ImportOptions.from_dict(job.import_options or {})
+    with tempfile.TemporaryDirectory(prefix="import-") as folder:
+        path = os.path.join(folder, "source")
+        storage().download_to(options.file_key, path)
+        with open_as(path, options, limits=reader_limits(), stream=stream) as table:
+            targets = options.targets()
+            options.check(table.headers)
+            types = (custom_types or declared_custom_types)(job.tenant_id, targets)
+            validator = new_validator(table.headers, table.info.row_label, options, targets, types)
+            yield Source(path, table, options, targets, types, validator, fixes, only)
+
+
+class Sink(Protocol):
+    """What one use of the pipeline does with each validated batch."""
+
+    def take(self, batch: ValidatedBatch) -> bool:
+        """Handle one batch; False stops the reading (the batch was not taken)."""
+
+
+def feed(
+    source: Source,
+    sink: Sink,
+    skip: int = 0,
+    batch_size: int = 2000,
+    *,
+    parallel: bool = False,
+    encode: Encoder | None = None,
+    ahead: bool = False,
+) -> bool:
+    """Hand the source's batches (read as `Source.batches` reads them) to the sink, in order.
+
+    True when the whole file was taken, False when the sink stopped the reading. A
+    `FileFormatError` part-way (a row the reader cannot get past) reaches the caller after the
+    batches before it were taken."""
+    for batch in source.batches(skip, batch_size, parallel=parallel, encode=encode, ahead=ahead):
+        if not sink.take(batch):
+            return False
+    return True
 
 
 def declared_custom_types(tenant_id: uuid.UUID, targets: dict[str, FieldTarget]) -> dict[str, str]:
@@ -264,16 +356,18 @@ def declared_custom_types(tenant_id: uuid.UUID, targets: dict[str, FieldTarget])
 
 
 def new_validator(
-    table: Any,
+    headers: list[str],
+    row_label: str,
     options: ImportOptions,
     targets: dict[str, FieldTarget],
     custom_types: dict[str, str],
 ) -> RowValidator:
-    """The validator of an import's rows: its mapping, custom field types and checks."""
+    """The validator of an import's rows: its mapping, custom field types and checks (the
+    review step builds it from the headers its dry run recorded, without the file)."""
     return RowValidator(
-        table.headers,
+        headers,
         targets,
         custom_types,
         ValidationOptions(options.validate_email, options.validate_phone, options.default_region),
-        table.info.row_label,
+        row_label,
     )

@@ -25,9 +25,9 @@ from app.imports.bulk import insert_rows
 from app.imports.corrections import Corrections, corrected
 from app.imports.mapping import MappingError
 from app.imports.options import ImportOptions
-from app.imports.pipeline import declared_custom_types
+from app.imports.pipeline import declared_custom_types, new_validator
 from app.imports.readers.table import SourceRow
-from app.imports.validation import CleanRow, RowError, RowValidator, ValidationOptions
+from app.imports.validation import CleanRow, RowError, RowValidator
 from app.models import Correction, ImportJob, RefusedRow
 from app.models.types import utcnow
 
@@ -454,13 +454,8 @@ def new_validator_for(
     tenant_id: uuid.UUID,
 ) -> RowValidator:
     """The import's validator for a draft, without opening its file."""
-    return RowValidator(
-        headers,
-        targets,
-        declared_custom_types(tenant_id, targets),
-        ValidationOptions(options.validate_email, options.validate_phone, options.default_region),
-        row_label,
-    )
+    types = declared_custom_types(tenant_id, targets)
+    return new_validator(headers, row_label, options, targets, types)
 
 
 _TRANSFORMS = {"trim": lambda v: " ".join(v.split()), "lower": str.lower}

@@ -3,14 +3,7 @@ then the job page with live progress. Every step is a normal page; htmx only spe
 
 from __future__ import annotations
 
-import codecs
-import csv
-import io
-import os
-import shutil
-import tempfile
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import PurePath
 from typing import Any
@@ -35,12 +28,10 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from app.extensions import db
 from app.imports.consent import NEW_CONTACT_STATUSES, NON_SUBSCRIBED
-from app.imports.corrections import apply_corrections, load_corrections
-from app.imports.error_report import error_report_stream
+from app.imports.error_report import error_report_stream, refused_rows_csv
 from app.imports.mapping import STANDARD_FIELDS, MappingError, parse_target
-from app.imports.parsing import FileFormatError, open_table
-from app.imports.pipeline import new_validator
-from app.imports.preview import error_report_rows
+from app.imports.options import OptionsError
+from app.imports.parsing import FileFormatError
 from app.imports.regions import usual_region
 from app.imports.service import ImportRefused, request_cancel
 from app.jobs.queue import RedisNotConfigured
@@ -685,60 +676,13 @@ def dry_run(job_id: str) -> Any:
 def dry_run_errors(job_id: str) -> Any:
     """Every row the import would refuse, with its original cells, number and `error`, as CSV."""
     job = get_scoped_or_404(ImportJob, job_id)
-    options = drafts.options_of(job)
     try:
-        targets = options.targets()
-    except MappingError:
+        lines = refused_rows_csv(job)
+    except (StorageError, FileFormatError, MappingError, OptionsError):
         abort(404)
-    custom = drafts.custom_fields()
-    custom_types = {
-        str(t.key): (custom[t.key].field_type if t.key in custom else t.custom_type or "text")
-        for t in targets.values()
-        if t.kind == "custom"
-    }
-    folder = tempfile.mkdtemp(prefix="check-")
-    path = os.path.join(folder, "source")
-    try:
-        current_app.extensions["storage"].download_to(job.file_url, path)
-        table = open_table(
-            path,
-            options.file_type,
-            encoding=options.encoding,
-            delimiter=options.delimiter,
-            sheet=options.sheet,
-        )
-        validator = new_validator(table, options, targets, custom_types)
-        fixes = load_corrections(job.id)  # corrected rows as corrected, skipped ones left out
-    except (StorageError, FileFormatError, MappingError, ValueError):
-        shutil.rmtree(folder, ignore_errors=True)
-        abort(404)
-
-    def lines() -> Iterator[bytes]:
-        try:
-            yield codecs.BOM_UTF8
-            buffer = io.StringIO()
-            writer = csv.writer(buffer)
-            for count, cells in enumerate(
-                error_report_rows(
-                    table.headers,
-                    apply_corrections(table.rows(), fixes),
-                    validator,
-                    table.info.row_label,
-                )
-            ):
-                writer.writerow(cells)
-                if count % 500 == 0:
-                    yield buffer.getvalue().encode()
-                    buffer.seek(0)
-                    buffer.truncate()
-            yield buffer.getvalue().encode()
-        finally:
-            table.close()
-            shutil.rmtree(folder, ignore_errors=True)
-
     name = f"{PurePath(job.file_name or 'import').stem}-rows-with-errors.csv"
     return Response(
-        lines(),
+        lines,
         mimetype="text/csv",
         headers={"Content-Disposition": content_disposition(name)},
     )
