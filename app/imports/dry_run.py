@@ -63,7 +63,7 @@ def run_dry_run(
         refresh_tenant_statistics(db.session.connection())  # see its docstring
         forget_refused(job.id)
         try:
-            if not feed(source, tally, batch_size=batch_size):
+            if not feed(source.batches(batch_size=batch_size), tally):
                 return job.dry_run or {}  # a newer dry run took over
         except FileFormatError as exc:
             return _dry_run_failed(job, str(exc))

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from contextlib import ExitStack
+from collections.abc import Iterable
+from contextlib import ExitStack, closing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,8 +30,16 @@ from app.imports.follow_up import corrected_row_numbers, corrections_with_earlie
 from app.imports.mapping import FieldTarget
 from app.imports.named_objects import NewField, create_custom_fields, ensure_segment
 from app.imports.options import ImportOptions, OptionsError
-from app.imports.parsing import FileFormatError, progress_total
-from app.imports.pipeline import ValidatedBatch, error_dict, feed, opened_source
+from app.imports.parsing import FileFormatError, check_source, progress_total
+from app.imports.pipeline import (
+    ChildBatches,
+    Encoder,
+    ValidatedBatch,
+    error_dict,
+    feed,
+    opened_source,
+    reader_limits,
+)
 from app.imports.service import BATCH_RETRIES, DB_ERRORS, ImportRefused, discard_transaction
 from app.imports.staged_write import BatchOutcome, StagedWriter, mapped_fields
 from app.imports.upsert import ConcurrentInsert, ImportSettings, batch_rounds, plan_batch
@@ -195,31 +204,42 @@ def _run_import(job: ImportJob, batch_size: int | None) -> ImportJob:
     # that import read them (its own corrections applied first)
     fixes = corrections_with_earlier(job) if job.follow_up_of else load_corrections(job.id)
     only = corrected_row_numbers(job.id) if job.follow_up_of else None
+    parallel_rows = current_app.config["IMPORT_PARALLEL_ROWS"]
     with ExitStack() as stack:
         try:
             # the header only: a large file's rows are read again by the reading process, and
-            # calamine would parse a whole workbook here for nothing
+            # calamine would parse a whole workbook here for nothing; its package is checked
+            # below, before any row is used
             source = stack.enter_context(
-                opened_source(
-                    job, stream=True, custom_types=_ensure_custom_fields, fixes=fixes, only=only
-                )
+                opened_source(job, stream=True, check=False, fixes=fixes, only=only)
             )
         except (FileFormatError, OptionsError) as exc:
             return _fail(job, str(exc))
         except StorageError as exc:
             return _fail(job, f"The uploaded file could not be read from storage: {exc}")
+        info = source.table.info
+        early: ChildBatches | None = None
+        stated = source.table.stated_rows() if job.total_rows is None else None
+        if stated is not None and stated >= parallel_rows and not job.processed_rows:
+            # a large workbook: its reading process parses it (calamine, seconds for 100k rows)
+            # while this one checks the package and counts the rows, instead of after
+            early = stack.enter_context(
+                closing(source.in_child(batch_size=batch_size, encode=_encoder(), checked=False))
+            )
         try:
+            check_source(source.path, info, reader_limits())
+            source.with_types(_ensure_custom_fields(job.tenant_id, source.targets))
             _ensure_segment(job, options.segment_name)
             if job.total_rows is None:
-                job.total_rows = progress_total(source.path, source.table.info)
+                job.total_rows = progress_total(source.path, info)
             job.corrected_rows, job.review_skipped_rows = correction_counts(job.id)
             if only is not None:
                 job.corrected_rows = len(only)  # the rows it imports, not every one touched
-            job.file_type = source.table.info.file_type
+            job.file_type = info.file_type
             job.import_options = {
                 **(job.import_options or {}),
                 "source_headers": source.headers,
-                "row_label": source.table.info.row_label,
+                "row_label": info.row_label,
             }
             db.session.commit()
         except (OptionsError, FileFormatError) as exc:
@@ -229,20 +249,25 @@ def _run_import(job: ImportJob, batch_size: int | None) -> ImportJob:
         # PostgreSQL takes the batch as COPY text and decides in SQL (`staged_write`);
         # SQLite, in process, runs the same rules in Python (`upsert.plan_batch`).
         staged = staged_writer(settings, source.targets)
-        large = (job.total_rows or 0) >= current_app.config["IMPORT_PARALLEL_ROWS"]
+        encode = encode_rows if staged is not None else None
+        large = (job.total_rows or 0) >= parallel_rows
+        batches: Iterable[ValidatedBatch]
+        if early is not None and (early.validator, early.encode) != (source.validator, encode):
+            early.close()  # started before the custom fields' types were known: read again
+            early = None
+        if early is not None:
+            batches = early
+        elif large:  # read and validated in a process of its own
+            batches = stack.enter_context(
+                closing(source.in_child(progress.processed, batch_size, encode=encode))
+            )
+        else:
+            batches = source.batches(progress.processed, batch_size, encode=encode, ahead=True)
         sink = _ImportSink(job, _BatchWriter(settings, staged), progress, large)
         if large:  # the tenant as it is now, and again once its first batch is in
             _refresh_statistics()
         try:
-            finished = feed(
-                source,
-                sink,
-                progress.processed,
-                batch_size,
-                parallel=large,  # read and validated in a process of its own
-                encode=encode_rows if staged is not None else None,
-                ahead=not large,
-            )
+            finished = feed(batches, sink)
         except FileFormatError as exc:
             return _fail(job, f"{exc} The rows before it were imported and can be rolled back.")
         if not finished:
@@ -276,6 +301,13 @@ class _ImportSink:
 def _refresh_statistics() -> None:
     refresh_tenant_statistics(db.session.connection())
     db.session.commit()
+
+
+def _encoder() -> Encoder | None:
+    """How the reading side will hand clean rows to the writer, before the writer is built:
+    COPY text for the set-based writer on PostgreSQL, row objects for SQLite's Python plans
+    (`staged_writer`)."""
+    return encode_rows if db.session.get_bind().dialect.name == "postgresql" else None
 
 
 def staged_writer(settings: ImportSettings, targets: dict[str, FieldTarget]) -> StagedWriter | None:

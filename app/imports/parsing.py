@@ -23,6 +23,7 @@ from app.imports.readers.delimited import (
 from app.imports.readers.detection import detect_file_type
 from app.imports.readers.json_records import count_json_rows, estimate_json_rows, open_json
 from app.imports.readers.spreadsheet import (
+    check_package,
     count_spreadsheet_rows,
     estimate_spreadsheet_rows,
     open_spreadsheet,
@@ -44,6 +45,7 @@ __all__ = [
     "SourceInfo",
     "SourceRow",
     "Table",
+    "check_source",
     "count_data_rows",
     "detect_file_type",
     "estimate_data_rows",
@@ -65,16 +67,17 @@ def open_table(
     sheet: str | None = None,
     limits: ReaderLimits = DEFAULT_LIMITS,
     stream: bool = False,
+    check: bool = True,
 ) -> Table:
     """Open a source file, detecting its type, encoding, delimiter or sheet unless given.
 
-    `stream`: a workbook is read by the streaming reader whatever its size (see
-    `open_spreadsheet`)."""
+    `stream`: a workbook is read by the streaming reader whatever its size; `check=False`:
+    its package is not checked, the caller does it (see `open_spreadsheet`)."""
     file_type = file_type or detect_file_type(path)
     if file_type == "csv":
         return open_delimited(path, encoding=encoding, delimiter=delimiter, limits=limits)
     if file_type == "xlsx":
-        return open_spreadsheet(path, sheet=sheet, limits=limits, stream=stream)
+        return open_spreadsheet(path, sheet=sheet, limits=limits, stream=stream, check=check)
     if file_type == "json":
         return open_json(path, encoding=encoding, limits=limits)
     raise ValueError(f"file_type must be one of {FILE_TYPES}, not {file_type!r}")
@@ -125,6 +128,7 @@ def open_as(
     *,
     limits: ReaderLimits = DEFAULT_LIMITS,
     stream: bool = False,
+    check: bool = True,
 ) -> Table:
     """Open a file with the type, encoding, delimiter and sheet found for it before."""
     return open_table(
@@ -135,7 +139,15 @@ def open_as(
         sheet=settings.sheet,
         limits=limits,
         stream=stream,
+        check=check,
     )
+
+
+def check_source(path: str, info: SourceInfo, limits: ReaderLimits = DEFAULT_LIMITS) -> None:
+    """The checks a file opened with `check=False` skipped (a workbook's package: ZIP and grid
+    bombs); raises FileFormatError."""
+    if info.file_type == "xlsx":
+        check_package(path, limits)
 
 
 def preview_rows(path: str, info: SourceInfo, n: int = 10) -> list[SourceRow]:

@@ -10,13 +10,15 @@ the database work.
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import os
 import queue
+import resource
 import tempfile
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import islice, takewhile
@@ -162,78 +164,121 @@ def prefetch(batches: Iterator[ValidatedBatch], depth: int = 2) -> Iterator[Vali
         thread.join(timeout=5)
 
 
-def validated_in_child(
-    path: str,
-    table: Any,
-    validator: RowValidator,
-    skip: int,
-    batch_size: int,
-    depth: int = 4,
-    encode: Encoder | None = None,
-    fixes: Corrections | None = None,
-    only: frozenset[int] | None = None,
-) -> Iterator[ValidatedBatch]:
-    """Read and validate in a forked process, so validation runs beside the database work.
+# What the reading process may hold beyond what it inherits, when it parses a workbook whose
+# package is checked meanwhile by the importing process: a sheet within the grid limit (50
+# million cells, about 32 bytes each in calamine) and what the parse needs besides.
+UNCHECKED_MEMORY_BYTES = 3 << 30
+
+
+class ChildBatches:
+    """Batches read and validated in a forked process, started at once; iterate, then close.
 
     Reading and validating is pure CPU work on plain values; a second process gives it a core of
     its own instead of sharing the interpreter lock with the batch writer. The child touches no
     database connection and leaves with os._exit.
+
+    `checked=False`: the workbook's package has not been checked yet (`check_source`): the
+    importing process checks it while the child parses, and takes no batch before it passed.
+    The child then runs with its address space capped (`UNCHECKED_MEMORY_BYTES` more than it
+    inherits), so the grid a bomb would make calamine allocate ends the child, not the worker.
     """
-    import multiprocessing
 
-    context = multiprocessing.get_context("fork")
-    channel = context.Queue(maxsize=depth)
-    info = table.info
+    def __init__(
+        self,
+        path: str,
+        table: Any,
+        validator: RowValidator,
+        skip: int,
+        batch_size: int,
+        depth: int = 4,
+        encode: Encoder | None = None,
+        fixes: Corrections | None = None,
+        only: frozenset[int] | None = None,
+        checked: bool = True,
+    ) -> None:
+        import multiprocessing
 
-    def produce() -> None:
-        try:
-            with open_as(path, info, limits=reader_limits()) as child_table:
-                for batch in validated_batches(
-                    child_table, validator, skip, batch_size, encode, fixes, only
-                ):
-                    channel.put(("batch", batch))
-            channel.put(("done", None))
-        except FileFormatError as exc:
-            channel.put(("format", str(exc)))
-        except BaseException as exc:  # reported to the parent, which raises it
-            channel.put(("crash", f"{type(exc).__name__}: {exc}"))
-        finally:
-            channel.close()
-            channel.join_thread()
-            os._exit(0)
-
-    child = context.Process(target=produce, name="import-validator", daemon=True)
-    child.start()
-    try:
-        while True:
+        context = multiprocessing.get_context("fork")
+        self.validator, self.encode = validator, encode
+        self.closed = False
+        self.channel = channel = context.Queue(maxsize=depth)
+        info = table.info
+        limits = reader_limits()
+        cap = None
+        if not checked:
             try:
-                kind, payload = channel.get(timeout=5)
-            except queue.Empty:
-                if not child.is_alive():
-                    raise RuntimeError(
-                        "The process reading the file stopped unexpectedly."
-                    ) from None
-                continue
-            if kind == "batch":
-                yield payload
-            elif kind == "done":
-                return
-            elif kind == "format":
-                raise FileFormatError(payload)
-            else:
-                raise RuntimeError(f"Reading the file failed: {payload}")
-    finally:
-        if child.is_alive():
-            child.terminate()
-        child.join(timeout=5)
-        channel.close()
+                cap = _address_space_bytes() + UNCHECKED_MEMORY_BYTES
+            except OSError:  # no /proc: the child checks the package itself before it parses
+                checked = True
+
+        def produce() -> None:
+            try:
+                if cap is not None:  # a bomb ends it with an abort: no core, no stack dump
+                    faulthandler.disable()
+                    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+                    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+                with open_as(path, info, limits=limits, check=checked) as child_table:
+                    for batch in validated_batches(
+                        child_table, validator, skip, batch_size, encode, fixes, only
+                    ):
+                        channel.put(("batch", batch))
+                channel.put(("done", None))
+            except FileFormatError as exc:
+                channel.put(("format", str(exc)))
+            except BaseException as exc:  # reported to the parent, which raises it
+                channel.put(("crash", f"{type(exc).__name__}: {exc}"))
+            finally:
+                channel.close()
+                channel.join_thread()
+                os._exit(0)
+
+        self.child = context.Process(target=produce, name="import-validator", daemon=True)
+        self.child.start()
+
+    def __iter__(self) -> Iterator[ValidatedBatch]:
+        try:
+            while True:
+                try:
+                    kind, payload = self.channel.get(timeout=5)
+                except queue.Empty:
+                    if not self.child.is_alive():
+                        raise RuntimeError(
+                            "The process reading the file stopped unexpectedly."
+                        ) from None
+                    continue
+                if kind == "batch":
+                    yield payload
+                elif kind == "done":
+                    return
+                elif kind == "format":
+                    raise FileFormatError(payload)
+                else:
+                    raise RuntimeError(f"Reading the file failed: {payload}")
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop the child (a parse in native code does not see SIGTERM: then SIGKILL)."""
+        if self.closed:
+            return
+        self.closed = True
+        if self.child.is_alive():
+            self.child.terminate()
+            self.child.join(timeout=2)
+            if self.child.is_alive():
+                self.child.kill()
+        self.child.join(timeout=5)
+        self.channel.close()
+
+
+def _address_space_bytes() -> int:
+    """This process's virtual memory size (what a forked child starts with)."""
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
 
 
 def reader_limits() -> ReaderLimits:
     return ReaderLimits(max_rows=current_app.config["IMPORT_MAX_ROWS"])
-
-
-CustomTypes = Callable[[uuid.UUID, dict[str, FieldTarget]], dict[str, str]]
 
 
 @dataclass
@@ -253,34 +298,50 @@ class Source:
     def headers(self) -> list[str]:
         return list(self.table.headers)
 
+    def with_types(self, custom_types: dict[str, str]) -> None:
+        """Validate custom fields as these types (the ones the import found or created)."""
+        if custom_types != self.custom_types:
+            self.custom_types = custom_types
+            self.validator = new_validator(
+                self.headers, self.table.info.row_label, self.options, self.targets, custom_types
+            )
+
     def batches(
         self,
         skip: int = 0,
         batch_size: int = 2000,
         *,
-        parallel: bool = False,
         encode: Encoder | None = None,
         ahead: bool = False,
     ) -> Iterator[ValidatedBatch]:
-        """The rows after the first `skip`, validated, `batch_size` at a time.
-
-        `parallel`: read and validate in a forked process (large files); `ahead`: on a
-        thread of this process, a few batches ahead of the caller."""
-        if parallel:
-            return validated_in_child(
-                self.path,
-                self.table,
-                self.validator,
-                skip,
-                batch_size,
-                encode=encode,
-                fixes=self.fixes,
-                only=self.only,
-            )
+        """The rows after the first `skip`, validated, `batch_size` at a time, in this process
+        (`ahead`: on a thread, a few batches ahead of the caller)."""
         batches = validated_batches(
             self.table, self.validator, skip, batch_size, encode, self.fixes, self.only
         )
         return prefetch(batches) if ahead else batches
+
+    def in_child(
+        self,
+        skip: int = 0,
+        batch_size: int = 2000,
+        *,
+        encode: Encoder | None = None,
+        checked: bool = True,
+    ) -> ChildBatches:
+        """The same batches read and validated in a forked process, started now (large files;
+        `checked`: see `ChildBatches`). Iterate it, or close it."""
+        return ChildBatches(
+            self.path,
+            self.table,
+            self.validator,
+            skip,
+            batch_size,
+            encode=encode,
+            fixes=self.fixes,
+            only=self.only,
+            checked=checked,
+        )
 
 
 @contextmanager
@@ -288,7 +349,7 @@ def opened_source(
     job: ImportJob,
     *,
     stream: bool = False,
-    custom_types: CustomTypes | None = None,
+    check: bool = True,
     fixes: Corrections | None = None,
     only: frozenset[int] | None = None,
 ) -> Iterator[Source]:
@@ -296,18 +357,18 @@ def opened_source(
 
     Raises, before the block runs, `StorageError` (the file cannot be fetched),
     `FileFormatError` (it cannot be read) or `OptionsError` (the mapping does not fit its
-    header). `stream`: see `open_table`. `custom_types` gives the type of each mapped custom
-    field (by default as declared, or as the mapping would create it: `declared_custom_types`);
-    the import passes the function that creates the missing ones.
+    header). `stream` and `check`: see `open_table` (with `check=False` the caller runs
+    `check_source` before it reads a row). Custom fields are validated as the types they have,
+    or the mapping declares for them (`declared_custom_types`, see `Source.with_types`).
     """
     options = ImportOptions.from_dict(job.import_options or {})
     with tempfile.TemporaryDirectory(prefix="import-") as folder:
         path = os.path.join(folder, "source")
         storage().download_to(options.file_key, path)
-        with open_as(path, options, limits=reader_limits(), stream=stream) as table:
+        with open_as(path, options, limits=reader_limits(), stream=stream, check=check) as table:
             targets = options.targets()
             options.check(table.headers)
-            types = (custom_types or declared_custom_types)(job.tenant_id, targets)
+            types = declared_custom_types(job.tenant_id, targets)
             validator = new_validator(table.headers, table.info.row_label, options, targets, types)
             yield Source(path, table, options, targets, types, validator, fixes, only)
 
@@ -319,25 +380,13 @@ class Sink(Protocol):
         """Handle one batch; False stops the reading (the batch was not taken)."""
 
 
-def feed(
-    source: Source,
-    sink: Sink,
-    skip: int = 0,
-    batch_size: int = 2000,
-    *,
-    parallel: bool = False,
-    encode: Encoder | None = None,
-    ahead: bool = False,
-) -> bool:
-    """Hand the source's batches (read as `Source.batches` reads them) to the sink, in order.
+def feed(batches: Iterable[ValidatedBatch], sink: Sink) -> bool:
+    """Hand the batches (of `Source.batches` or `Source.in_child`) to the sink, in order.
 
     True when the whole file was taken, False when the sink stopped the reading. A
     `FileFormatError` part-way (a row the reader cannot get past) reaches the caller after the
     batches before it were taken."""
-    for batch in source.batches(skip, batch_size, parallel=parallel, encode=encode, ahead=ahead):
-        if not sink.take(batch):
-            return False
-    return True
+    return all(sink.take(batch) for batch in batches)
 
 
 def declared_custom_types(tenant_id: uuid.UUID, targets: dict[str, FieldTarget]) -> dict[str, str]:

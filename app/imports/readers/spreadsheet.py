@@ -64,6 +64,9 @@ MAX_COMPRESSION_RATIO = 200
 # streamed). Up to 80 MB of XML (200,000 to 250,000 rows of 10 columns) calamine stays under
 # ~230 MB in the reading process; bigger sheets stream.
 STREAM_FROM_BYTES = 80 << 20
+# A sheet's XML takes 300-600 bytes a row of 10 columns (shared or inline strings): a sheet
+# stating no extent counts as its size over this many rows, to choose how to read it.
+STATED_BYTES_PER_ROW = 300
 
 
 def open_spreadsheet(
@@ -72,14 +75,18 @@ def open_spreadsheet(
     sheet: str | None = None,
     limits: ReaderLimits = DEFAULT_LIMITS,
     stream: bool = False,
+    check: bool = True,
 ) -> SpreadsheetTable:
     """Open a workbook, pick the sheet (the first with data unless named) and read its header.
 
     `stream` takes the streaming reader whatever the sheet's size: for a caller that needs the
     header and not the rows (an import whose rows another process reads), calamine would parse
-    the whole sheet for nothing.
+    the whole sheet for nothing. `check=False` leaves `check_package` to the caller: only for
+    a caller that runs it before it uses any row, and opens with calamine only in a process
+    whose memory is capped (`app.imports.pipeline.validated_in_child`).
     """
-    check_package(path, limits)
+    if check:
+        check_package(path, limits)
     book = _open_book(path, stream)
     try:
         names = book.worksheet_names()
@@ -155,6 +162,16 @@ class SpreadsheetTable(Table):
     def _release(self) -> None:
         """Close the workbook."""
         self._book.close()
+
+    def stated_rows(self) -> int | None:
+        """The rows below the header by the sheet's stated extent (its `<dimension>`), or, for
+        a sheet that states none (openpyxl's write-only mode), by its stated unpacked size at
+        `STATED_BYTES_PER_ROW` a row."""
+        span = self._sheet.row_span()
+        if span is not None:
+            return max(span - (self._header_line - 1), 0)
+        size = self._sheet.stated_bytes()
+        return None if size is None else size // STATED_BYTES_PER_ROW
 
 
 def count_spreadsheet_rows(path: str, info: SourceInfo) -> int:
@@ -286,6 +303,10 @@ class SheetRows(ABC):
     @abstractmethod
     def row_span(self) -> int | None:
         """Last used row minus first, if known without reading the sheet."""
+
+    def stated_bytes(self) -> int | None:
+        """The sheet's unpacked XML size as its package states it, if known."""
+        return None
 
 
 class Book(ABC):
@@ -430,6 +451,9 @@ class StreamingSheetRows(SheetRows):
             return
         for line, _column, values in self._stream():
             yield line, values[first:] if first else values
+
+    def stated_bytes(self) -> int | None:
+        return self._workbook.part_size(self._part) or None
 
     def row_span(self) -> int | None:
         try:

@@ -111,6 +111,11 @@ class Table(ABC):
     def _release(self) -> None:
         """Free what the table holds for its whole lifetime, such as an open workbook."""
 
+    def stated_rows(self) -> int | None:
+        """The data rows the file says it holds, without reading them (a worksheet's stated
+        extent); None when it does not say. Trusted for nothing but choosing how to read."""
+        return None
+
 
 def distinct_headers(cells: list[str]) -> list[str]:
     """Trim header cells and give empty or repeated ones visible, distinct names.

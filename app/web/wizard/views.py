@@ -30,7 +30,6 @@ from app.extensions import db
 from app.imports.consent import NEW_CONTACT_STATUSES, NON_SUBSCRIBED
 from app.imports.error_report import error_report_stream, refused_rows_csv
 from app.imports.mapping import STANDARD_FIELDS, MappingError, parse_target
-from app.imports.options import OptionsError
 from app.imports.parsing import FileFormatError
 from app.imports.regions import usual_region
 from app.imports.service import ImportRefused, request_cancel
@@ -678,7 +677,7 @@ def dry_run_errors(job_id: str) -> Any:
     job = get_scoped_or_404(ImportJob, job_id)
     try:
         lines = refused_rows_csv(job)
-    except (StorageError, FileFormatError, MappingError, OptionsError):
+    except (StorageError, FileFormatError, MappingError, ValueError):  # OptionsError too
         abort(404)
     name = f"{PurePath(job.file_name or 'import').stem}-rows-with-errors.csv"
     return Response(
