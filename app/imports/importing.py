@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, closing
 from dataclasses import dataclass, field
 from typing import Any
@@ -219,10 +219,10 @@ def _run_import(job: ImportJob, batch_size: int | None) -> ImportJob:
             return _fail(job, f"The uploaded file could not be read from storage: {exc}")
         info = source.table.info
         early: ChildBatches | None = None
-        stated = source.table.stated_rows() if job.total_rows is None else None
-        if stated is not None and stated >= parallel_rows and not job.processed_rows:
-            # a large workbook: its reading process parses it (calamine, seconds for 100k rows)
-            # while this one checks the package and counts the rows, instead of after
+        expected = job.total_rows if job.total_rows is not None else source.table.stated_rows()
+        if expected is not None and expected >= parallel_rows and not job.processed_rows:
+            # a large workbook: its reading process parses it (calamine, a second for 100k
+            # rows) while this one measures its grid and counts the rows, instead of after
             early = stack.enter_context(
                 closing(source.in_child(batch_size=batch_size, encode=_encoder(), checked=False))
             )
@@ -256,7 +256,12 @@ def _run_import(job: ImportJob, batch_size: int | None) -> ImportJob:
             early.close()  # started before the custom fields' types were known: read again
             early = None
         if early is not None:
-            batches = early
+            batches = _early_or_again(
+                early,
+                lambda: stack.enter_context(
+                    closing(source.in_child(progress.processed, batch_size, encode=encode))
+                ),
+            )
         elif large:  # read and validated in a process of its own
             batches = stack.enter_context(
                 closing(source.in_child(progress.processed, batch_size, encode=encode))
@@ -277,6 +282,25 @@ def _run_import(job: ImportJob, batch_size: int | None) -> ImportJob:
         job.total_rows = progress.processed
     log.info("import %s: completed (%d rows)", job.id, progress.processed)
     return _end(job, "completed")
+
+
+def _early_or_again(
+    early: ChildBatches, again: Callable[[], ChildBatches]
+) -> Iterator[ValidatedBatch]:
+    """The early reading process's batches; if it ended before its first one (a workbook
+    that needs more memory than the unchecked process may take), a checked process's."""
+    batches = iter(early)
+    try:
+        first = next(batches)
+    except StopIteration:
+        return
+    except RuntimeError as exc:  # it died or crashed: the grid was measured fine meanwhile
+        log.warning("the early reading process stopped (%s): reading the file again", exc)
+        early.close()
+        yield from again()
+        return
+    yield first
+    yield from batches
 
 
 class _ImportSink:

@@ -164,10 +164,12 @@ def prefetch(batches: Iterator[ValidatedBatch], depth: int = 2) -> Iterator[Vali
         thread.join(timeout=5)
 
 
-# What the reading process may hold beyond what it inherits, when it parses a workbook whose
-# package is checked meanwhile by the importing process: a sheet within the grid limit (50
-# million cells, about 32 bytes each in calamine) and what the parse needs besides.
-UNCHECKED_MEMORY_BYTES = 3 << 30
+# What the reading process may hold beyond what it inherits while it parses a workbook whose
+# grid is measured meanwhile by the importing process. Measured needs: calamine ~230 MB for
+# the largest sheet it parses (80 MB of XML), the streaming reader under 400 MB at Excel's row
+# limit. A legitimate workbook that needs more (a far cell under the grid limit: up to 1.6 GB)
+# is read again by a checked process without the cap (`importing._early_or_again`).
+UNCHECKED_MEMORY_BYTES = 1 << 30
 
 
 class ChildBatches:
@@ -177,10 +179,11 @@ class ChildBatches:
     its own instead of sharing the interpreter lock with the batch writer. The child touches no
     database connection and leaves with os._exit.
 
-    `checked=False`: the workbook's package has not been checked yet (`check_source`): the
-    importing process checks it while the child parses, and takes no batch before it passed.
-    The child then runs with its address space capped (`UNCHECKED_MEMORY_BYTES` more than it
-    inherits), so the grid a bomb would make calamine allocate ends the child, not the worker.
+    `checked=False`: the workbook's grid has not been measured yet (`check_source`; its ZIP
+    directory has): the importing process measures it while the child parses, and takes no
+    batch before it passed. The child then runs with its address space capped
+    (`UNCHECKED_MEMORY_BYTES` more than it inherits): the grid a bomb makes calamine allocate
+    meanwhile stays under the cap, or ends the child, never the worker.
     """
 
     def __init__(

@@ -1,13 +1,15 @@
-"""A large workbook's reading process parses it while the import checks its package.
+"""A large workbook's reading process parses it while the import measures its grid.
 
-calamine spends about a second on a 100k-row sheet before the first row, and the package check
-(ZIP and grid bombs, `check_package`) as long again: the import starts the reading process
-first, unchecked but with its address space capped, and takes no batch before the check passed.
+calamine spends about a second on a 100k-row sheet before the first row, and the grid check
+(grid bombs, `check_package`) most of a second again: the import checks the ZIP's directory
+(milliseconds), starts the reading process, its address space capped, and measures the grid
+meanwhile; it takes no batch before the check passed.
 """
 
 from __future__ import annotations
 
 import io
+import os
 import resource
 import time
 from pathlib import Path
@@ -85,6 +87,44 @@ def test_a_large_workbook_is_parsed_while_its_package_is_checked(
     assert sorted(c["score"] for c in scores) == list(range(400))  # typed as a number
 
 
+def test_a_workbook_the_dry_run_counted_is_read_early_too(
+    app: Flask, tenant: Tenant, steps: list[str]
+) -> None:
+    """A wizard import knows its rows from the dry run: the stated extent is not needed."""
+    app.config["IMPORT_PARALLEL_ROWS"] = 100
+    job = stored_job(tenant, workbook(300))
+    job.total_rows = 300
+    db.session.commit()
+
+    job = run_import(job.id, batch_size=64)
+
+    assert job.status == "completed" and job.created_count == 300
+    assert steps == ["child checked=False", "check"]
+
+
+def test_a_workbook_the_capped_process_cannot_hold_is_read_again_checked(
+    app: Flask, tenant: Tenant, steps: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A legitimate sheet may need more than the unchecked process may take (a far cell under
+    the grid limit): once the grid passed, a process without the cap reads it."""
+    import app.imports.pipeline as pipeline
+
+    open_as, worker = pipeline.open_as, os.getpid()
+
+    def over_the_cap(path: str, settings: Any, **kwargs: Any) -> Any:
+        if os.getpid() != worker and not kwargs.get("check", True):  # the capped process
+            raise MemoryError("the sheet needs more than the cap")
+        return open_as(path, settings, **kwargs)
+
+    monkeypatch.setattr(pipeline, "open_as", over_the_cap)
+    app.config["IMPORT_PARALLEL_ROWS"] = 100
+    job = run_import(stored_job(tenant, workbook(300)).id, batch_size=64)
+
+    assert job.status == "completed", job.failure_message
+    assert steps == ["child checked=False", "check", "child checked=True"]
+    assert (job.created_count, job.error_count) == (300, 0)
+
+
 def test_a_small_workbook_is_checked_then_read_in_process(
     app: Flask, tenant: Tenant, steps: list[str]
 ) -> None:
@@ -134,6 +174,31 @@ def test_a_grid_bomb_read_early_fails_with_the_check_message_and_writes_nothing(
     assert db.session.scalar(select(func.count(Contact.id))) == 0
     assert db.session.scalar(select(func.count(ImportEvent.id))) == 0
     assert time.monotonic() - started < 15
+
+
+def test_a_tiny_zip_bomb_is_refused_before_the_worker_opens_the_workbook(
+    app: Flask, tenant: Tenant, tmp_path: Path, steps: list[str]
+) -> None:
+    """40 MB of elements in the styles part, 50 KB packed: the streaming reader that reads the
+    header holds a part like this whole. The ZIP's directory gives it away first."""
+    app.config["IMPORT_PARALLEL_ROWS"] = 1
+    styles = b'<styleSheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+    bomb = workbook_with_sheet(
+        tmp_path / "styles.xlsx",
+        far_cell_sheet(""),
+        **{"xl/styles.xml": styles + b"<x/>" * 10_000_000 + b"</styleSheet>"},
+    )
+    assert bomb.stat().st_size < 200_000
+    memory = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.monotonic()
+
+    job = run_import(stored_job(tenant, bomb.read_bytes(), {"Email": "email"}).id)
+
+    assert job.status == "failed"
+    assert job.failure_message.startswith("This workbook looks damaged or unsafe")
+    assert steps == []  # no reading process, no grid measured
+    assert time.monotonic() - started < 5
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - memory < 100 * 1024  # KB
 
 
 def test_an_unchecked_reading_process_meeting_a_grid_bomb_ends_alone(

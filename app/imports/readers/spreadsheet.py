@@ -83,10 +83,10 @@ def open_spreadsheet(
     header and not the rows (an import whose rows another process reads), calamine would parse
     the whole sheet for nothing. `check=False` leaves `check_package` to the caller: only for
     a caller that runs it before it uses any row, and opens with calamine only in a process
-    whose memory is capped (`app.imports.pipeline.validated_in_child`).
+    whose memory is capped (`app.imports.pipeline.ChildBatches`). The ZIP's directory is
+    checked in any case (ZIP bombs: milliseconds): only the grid measurement is left out.
     """
-    if check:
-        check_package(path, limits)
+    check_package(path, limits, grid=check)
     book = _open_book(path, stream)
     try:
         names = book.worksheet_names()
@@ -221,11 +221,14 @@ def estimate_spreadsheet_rows(path: str, info: SourceInfo) -> int:
         book.close()
 
 
-def check_package(path: str, limits: ReaderLimits) -> None:
+def check_package(path: str, limits: ReaderLimits, grid: bool = True) -> None:
     """Refuse anything but a workbook ZIP, ZIP bombs and grid bombs, before calamine unpacks it.
 
     The check reads every part once, so its outcome is remembered for the file as it is now
     (path, size and modification time): opening, counting and previewing check it only once.
+    `grid=False` checks only what the ZIP's directory tells (its members, their sizes and
+    compression ratios: milliseconds) and leaves the grid bombs, which only calamine meets, to
+    a later `check_package` (see `open_spreadsheet`).
     """
     sample, _at_eof = read_sample(path, 8)
     if not sample:
@@ -235,12 +238,12 @@ def check_package(path: str, limits: ReaderLimits) -> None:
     if not sample.startswith(ZIP_MAGIC):
         raise not_a_workbook_error()
     stat = os.stat(path)
-    _check_package_once(path, stat.st_size, stat.st_mtime_ns, stat.st_ino, limits)
+    _check_package_once(path, stat.st_size, stat.st_mtime_ns, stat.st_ino, limits, grid)
 
 
 @functools.lru_cache(maxsize=16)
 def _check_package_once(
-    path: str, size: int, modified: int, inode: int, limits: ReaderLimits
+    path: str, size: int, modified: int, inode: int, limits: ReaderLimits, grid: bool
 ) -> None:
     """The package checks for one version of a file (failures are not remembered)."""
     zip_file_type(path)
@@ -266,18 +269,18 @@ def _check_package_once(
                     f"{limits.max_unzipped_bytes / (1 << 20):,.0f} MB we can read: split it into "
                     "smaller files or save it as CSV, and upload it again."
                 )
-            grid = widest_grid(archive)
+            widest = widest_grid(archive) if grid else None
     except PackageTooStrange as exc:
         raise unsafe from exc
     except FileFormatError:
         raise
     except Exception as exc:  # zipfile and its decompressors fail in many ways on damaged parts
         raise not_a_workbook_error() from exc
-    if grid.cells > limits.max_sheet_cells:
+    if widest is not None and widest.cells > limits.max_sheet_cells:
         raise FileFormatError(
-            f"A sheet of this workbook has cells as far down as row {grid.rows:,} and as far "
-            f"right as column {column_letter(min(grid.columns, 16_384) - 1)}: a grid of "
-            f"{grid.cells:,} cells, more than the {limits.max_sheet_cells:,} we can read. "
+            f"A sheet of this workbook has cells as far down as row {widest.rows:,} and as far "
+            f"right as column {column_letter(min(widest.columns, 16_384) - 1)}: a grid of "
+            f"{widest.cells:,} cells, more than the {limits.max_sheet_cells:,} we can read. "
             "Delete the empty rows and columns around your data (or save the sheet as CSV) "
             "and upload it again."
         )
