@@ -261,7 +261,17 @@ def test_a_dry_run_replaced_by_a_newer_one_stops_without_writing(
                 time.sleep(0.01)
         return real(*args)
 
+    checks = []
+    still_current = dry_run_module._still_current
+
+    def check(*args: object) -> bool:
+        checks.append(1)
+        if len(checks) == 2:  # the next batch: once the newer run, let go by its commit, is in
+            newer.join(timeout=10)
+        return still_current(*args)  # type: ignore[arg-type]
+
     monkeypatch.setattr(dry_run_module, "record_refused", record)
+    monkeypatch.setattr(dry_run_module, "_still_current", check)
     run_dry_run(job.id, batch_size=2)
     newer.join(timeout=10)
     db.session.expire_all()
