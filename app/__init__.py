@@ -10,6 +10,13 @@ from sqlalchemy import event
 from app.config import PROJECT_ROOT, load_settings
 
 
+def jobs_run_in(app: Flask) -> None:
+    """Jobs this process runs outside a request get this app's context (`job_app_context`)."""
+    from app.jobs.context import use_app
+
+    use_app(app)
+
+
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the Flask app: config, extensions, blueprints, error handlers, CLI commands."""
     app = Flask(
@@ -32,6 +39,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     register_security_headers(app)
     register_commands(app)
     register_proxies(app)
+    jobs_run_in(app)
     return app
 
 

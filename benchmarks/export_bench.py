@@ -220,15 +220,16 @@ def run_one(tenant_id: uuid.UUID, file_format: str, fields: list[str], env: dict
     os.environ.update(env)
     from app import create_app
     from app.exports.query import ExportFilters
-    from app.exports.service import ExportRequest, create_export
+    from app.exports.service import ExportRequest
     from app.extensions import db
+    from app.jobs.submit import submit_export
     from app.models import ExportJob
 
     app = create_app()
     with app.app_context():
         request = ExportRequest("full", ExportFilters(), fields, file_format)
         started = time.monotonic()
-        job = create_export(tenant_id, request)
+        job = submit_export(tenant_id, request)
         job_id = job.id
         db.session.remove()
         db.engine.dispose()

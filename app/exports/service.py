@@ -23,7 +23,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from redis.exceptions import RedisError
 from sqlalchemy import Connection, Select, func, select, update
 
 from app.exports.fields import ExportField, available_fields, field_sql, resolve_fields
@@ -146,10 +145,10 @@ def create_export(
     request: ExportRequest,
     *,
     user_id: uuid.UUID | None = None,
-    enqueue: bool = True,
     idempotency_key: str | None = None,
 ) -> ExportJob:
-    """Commit a pending export job and queue it; ExportRefused when the request cannot run."""
+    """Commit a pending export job; ExportRefused when the request cannot run. The caller
+    queues it (`app.jobs.submit.submit_export` does both)."""
     problems = check_request(tenant_id, request)
     if problems:
         raise ExportRefused(" ".join(problems))
@@ -180,24 +179,7 @@ def create_export(
     )
     db.session.add(job)
     db.session.commit()
-    if enqueue:
-        try:
-            enqueue_export(job)
-        except RedisError as exc:
-            # The row is saved as pending: recover_jobs queues it once Redis answers again.
-            db.session.rollback()
-            log.warning("export %s: the queue is not reachable (%s); queued later", job.id, exc)
     return job
-
-
-def enqueue_export(job: ExportJob) -> None:
-    """Queue the export on the `exports` queue (the row is committed first)."""
-    from app.jobs.queue import enqueue_committed
-    from app.jobs.tasks import EXPORT_OPTIONS, export_task
-
-    rq_job = enqueue_committed("exports", export_task, str(job.id), **EXPORT_OPTIONS)
-    job.rq_job_id = rq_job.id
-    db.session.commit()
 
 
 def count_matching(tenant_id: uuid.UUID, export_type: str, filters: ExportFilters) -> int:
@@ -454,8 +436,9 @@ def mark_failed(job_id: uuid.UUID | str, message: str) -> None:
     _notify(job)
 
 
-def recover_stalled_exports() -> int:
-    """Queue again the exports a dead worker left running, and the pending ones Redis lost.
+def stalled_exports() -> list[tuple[ExportJob, str]]:
+    """The exports a dead worker left running, and the pending ones Redis lost, each with why:
+    `app.jobs.recovery.recover_stalled_exports` queues them again.
 
     A running export whose advisory lock is free has no worker any more (PostgreSQL freed the
     lock when the worker's connection died): it starts again from the beginning, and the file
@@ -468,7 +451,7 @@ def recover_stalled_exports() -> int:
 
     connection = redis_connection()
     postgres = db.engine.dialect.name == "postgresql"
-    requeued = 0
+    stalled: list[tuple[ExportJob, str]] = []
     for job in db.session.scalars(
         select(ExportJob).where(ExportJob.status.in_(("pending", "processing")))
     ).all():
@@ -481,10 +464,8 @@ def recover_stalled_exports() -> int:
             lost = not job.rq_job_id or not Job.exists(job.rq_job_id, connection=connection)
             reason = "its queue entry was lost" if lost else None
         if reason:  # queued once the lock is released, or the new run would find it taken
-            enqueue_export(job)
-            requeued += 1
-            log.warning("export %s: %s; queued again", job.id, reason)
-    return requeued
+            stalled.append((job, reason))
+    return stalled
 
 
 # --- telling and downloading ---------------------------------------------------------------

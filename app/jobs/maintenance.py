@@ -136,8 +136,7 @@ def daily_cleanup() -> dict[str, int]:
 
 def recover_jobs() -> dict[str, int]:
     """RQ job: queue again the imports, rollbacks and exports a dead worker or Redis lost."""
-    from app.exports.service import recover_stalled_exports
-    from app.jobs.recovery import recover_stalled_jobs
+    from app.jobs.recovery import recover_stalled_exports, recover_stalled_jobs
 
     with job_app_context():
         return {**recover_stalled_jobs(), "exports": recover_stalled_exports()}

@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Flask, current_app
 from redis import Redis
+from redis.exceptions import RedisError
 from rq import Queue
 from rq.job import Job
 
@@ -16,6 +17,10 @@ DEFAULT_TIMEOUTS = {"imports": 6 * 3600, "exports": 3 * 3600, "maintenance": 360
 
 class RedisNotConfigured(RuntimeError):
     """REDIS_URL is empty: `make run` sets it to the bundled server, production must set it."""
+
+
+# What enqueueing can fail with: the web and the API answer these with "try again shortly".
+QUEUE_ERRORS = (RedisError, RedisNotConfigured, OSError)
 
 
 def redis_connection(app: Flask | None = None) -> Redis:

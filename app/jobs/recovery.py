@@ -10,8 +10,10 @@ from flask import current_app
 from rq.job import Job
 from sqlalchemy import select
 
+from app.exports.service import stalled_exports
 from app.extensions import db
 from app.jobs.queue import enqueue_committed, redis_connection
+from app.jobs.submit import enqueue_export
 from app.jobs.tasks import (
     DRY_RUN_OPTIONS,
     IMPORT_OPTIONS,
@@ -76,3 +78,13 @@ def recover_stalled_jobs(stale_after: int | None = None) -> dict[str, int]:
         ImportJob.status == "draft",
     )
     return requeued
+
+
+def recover_stalled_exports() -> int:
+    """Queue again the exports a dead worker left running and the pending ones Redis lost
+    (`app.exports.service.stalled_exports`); returns how many."""
+    stalled = stalled_exports()
+    for job, reason in stalled:
+        enqueue_export(job)
+        log.warning("export %s: %s; queued again", job.id, reason)
+    return len(stalled)

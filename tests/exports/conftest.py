@@ -98,7 +98,7 @@ def export_now(
         csv_for_excel=options.pop("csv_for_excel", False),
     )
     batch_size = options.pop("batch_size", 2)
-    job = create_export(tenant.id, request, enqueue=False, **options)
+    job = create_export(tenant.id, request, **options)
     return run_export(job.id, batch_size=batch_size)
 
 

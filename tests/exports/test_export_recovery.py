@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask import Flask
 
-from app.exports.service import recover_stalled_exports
 from app.extensions import db
 from app.jobs.locks import job_lock
 from app.jobs.queue import get_queue, redis_connection
+from app.jobs.recovery import recover_stalled_exports
 from app.models import ExportJob, Tenant
 from tests.exports.conftest import export_now
 

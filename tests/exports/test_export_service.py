@@ -21,11 +21,11 @@ from app.exports.service import (
     ExportRefused,
     ExportRequest,
     create_export,
-    enqueue_export,
     run_export,
 )
 from app.extensions import db
 from app.jobs.queue import get_queue, redis_connection
+from app.jobs.submit import enqueue_export, submit_export
 from app.models import Contact, ExportJob, Notification, Tenant
 from app.storage import S3Storage, key_belongs_to
 from tests.conftest import S3_REGION, make_tenant, make_user
@@ -67,7 +67,7 @@ def test_queued_export_runs_on_a_real_worker_and_records_its_file(
 ) -> None:
     some_people(tenant)
     user = make_user(tenant, "owner@acme.test")
-    job = create_export(tenant.id, request(), user_id=user.id)
+    job = submit_export(tenant.id, request(), user_id=user.id)
     assert (job.status, job.rq_job_id) == ("pending", job.rq_job_id)
     assert job.rq_job_id
     work()
@@ -202,7 +202,6 @@ def test_a_segment_deleted_before_the_run_fails_the_export_clearly(
     job = create_export(
         tenant.id,
         request(export_type="segment", filters=ExportFilters(segment_id=str(warm.id))),
-        enqueue=False,
     )
     assert job.file_name.startswith("contacts-segment-warm-")
     db.session.delete(warm)

@@ -13,10 +13,11 @@ from flask.testing import FlaskClient
 from moto.server import ThreadedMotoServer
 
 from app.exports.query import ExportFilters
-from app.exports.service import ExportRequest, create_export
+from app.exports.service import ExportRequest
 from app.extensions import db
 from app.jobs.maintenance import daily_cleanup
 from app.jobs.queue import enqueue_committed
+from app.jobs.submit import submit_export
 from app.models import ExportJob, Tenant, User
 from tests.conftest import S3_REGION
 from tests.faults.conftest import FlakyProxy, Workers, bulk_contacts, wait_for
@@ -60,7 +61,7 @@ def test_storage_stopping_during_an_export_upload_fails_it_clearly_and_reference
     request = ExportRequest(
         "full", ExportFilters(), ["email", "first_name", "last_name", "tags"], "csv"
     )
-    job = create_export(tenant.id, request, user_id=signed_in.id)
+    job = submit_export(tenant.id, request, user_id=signed_in.id)
 
     def export_row() -> ExportJob:
         db.session.rollback()

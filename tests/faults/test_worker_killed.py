@@ -18,12 +18,12 @@ from python_calamine import CalamineWorkbook
 from sqlalchemy import update
 
 from app.exports.query import ExportFilters
-from app.exports.service import ExportRequest, create_export
+from app.exports.service import ExportRequest
 from app.extensions import db
 from app.imports.importing import run_import
 from app.jobs.maintenance import recover_jobs
 from app.jobs.queue import enqueue_committed
-from app.jobs.submit import enqueue_import, queue_rollback
+from app.jobs.submit import enqueue_import, queue_rollback, submit_export
 from app.models import Contact, ExportJob, Tenant, User
 from tests.conftest import make_tenant
 from tests.faults.conftest import (
@@ -195,7 +195,7 @@ def test_export_killed_with_sigkill_restarts_and_never_offers_a_partial_file(
 ) -> None:
     bulk_contacts(tenant.id, EXPORT_CONTACTS, tag="vip")
     request = ExportRequest("full", ExportFilters(), ["email", "first_name", "tags"], "xlsx")
-    job = create_export(tenant.id, request, user_id=signed_in.id)
+    job = submit_export(tenant.id, request, user_id=signed_in.id)
     storage_root = Path(app.config["STORAGE_LOCAL_PATH"])
 
     def export_row() -> ExportJob:

@@ -29,6 +29,7 @@ from app.imports.follow_up import (
     why_not_startable,
 )
 from app.imports.review import Reviewer, ReviewRow, reviewer_for
+from app.jobs.queue import QUEUE_ERRORS
 from app.jobs.submit import enqueue_import
 from app.models import ImportJob, ImportRowError
 from app.tenancy import get_scoped_or_404
@@ -36,7 +37,7 @@ from app.web.api import responses
 from app.web.api.errors import ApiError, field_error
 from app.web.api.pagination import page_limit
 from app.web.api.schemas import CorrectionsBody
-from app.web.api.views import QUEUE_ERRORS, _accepted, _json_body, bp
+from app.web.api.views import _accepted, _json_body, bp
 
 
 def _encode(row: int) -> str:

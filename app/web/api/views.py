@@ -38,14 +38,14 @@ from app.exports.service import (
     ExportRequest,
     create_export,
     download_link,
-    enqueue_export,
     mark_failed,
     tenant_fields,
 )
 from app.extensions import csrf, db, limiter
 from app.imports.service import ImportRefused, create_import_job, request_cancel
 from app.imports.suggestions import suggestions_for
-from app.jobs.submit import enqueue_import, queue_rollback
+from app.jobs.queue import QUEUE_ERRORS
+from app.jobs.submit import enqueue_export, enqueue_import, queue_rollback
 from app.models import Contact, ExportJob, ImportJob, Segment, Tag, contact_tags, segment_contacts
 from app.models.types import utcnow
 from app.storage import ObjectTooLarge, S3Storage, StorageError, object_key
@@ -66,7 +66,6 @@ from app.web.api.schemas import (
 )
 from app.web.input_checks import TOO_DEEP_REFUSED, nested_too_deep
 from app.web.wizard import drafts
-from app.web.wizard.views import QUEUE_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -505,9 +504,7 @@ def start_export() -> Any:
         export_type = "filtered" if filters.without_scope().to_dict() else "full"
     export = ExportRequest(export_type, filters, fields, body.format, body.csv_for_excel)
     try:
-        job = create_export(
-            current_tenant_id(), export, user_id=g.api_user.id, enqueue=False, idempotency_key=key
-        )
+        job = create_export(current_tenant_id(), export, user_id=g.api_user.id, idempotency_key=key)
     except ExportRefused as exc:
         raise ApiError(422, str(exc)) from None
     except IntegrityError:  # the same key, sent twice at once: the other request won

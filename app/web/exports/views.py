@@ -16,11 +16,11 @@ from app.exports.service import (
     ExportNotReady,
     ExportRefused,
     count_matching,
-    create_export,
     download_link,
     tenant_fields,
 )
 from app.extensions import db
+from app.jobs.submit import submit_export
 from app.models import ExportJob, Segment, Tag
 from app.tenancy import current_tenant_id, get_scoped_or_404, scoped
 from app.web.exports.forms import FORMATS, SCOPES, ExportForm
@@ -108,7 +108,7 @@ def new() -> Response | tuple[str, int]:
     if not form.validate():
         return _render_form(form, 400)
     try:
-        job = create_export(current_tenant_id(), form.to_request(), user_id=current_user.id)
+        job = submit_export(current_tenant_id(), form.to_request(), user_id=current_user.id)
     except ExportRefused as exc:
         form.form_errors.append(str(exc))
         return _render_form(form, 400)

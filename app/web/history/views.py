@@ -25,11 +25,12 @@ from app.extensions import db
 from app.imports.mapping import STANDARD_FIELDS, parse_target
 from app.imports.options import DUPLICATE_STRATEGIES, ImportOptions
 from app.imports.service import ImportRefused
+from app.jobs.queue import QUEUE_ERRORS
 from app.jobs.submit import queue_rollback
 from app.models import Contact, CustomField, ExportJob, ImportEvent, ImportJob, Segment, Tag, User
 from app.tenancy import get_scoped_or_404, scoped
+from app.web.import_pages import progress_facts, resume_url
 from app.web.paging import chosen_page
-from app.web.wizard.views import QUEUE_ERRORS, progress_facts, resume_url
 
 bp = Blueprint("history", __name__)
 

@@ -24,11 +24,12 @@ from app.imports.follow_up import (
 )
 from app.imports.mapping import parse_target
 from app.imports.review import PAGE_SIZE, Reviewer, reviewer_for, split_key
+from app.jobs.queue import QUEUE_ERRORS
 from app.models import ImportJob
 from app.tenancy import get_scoped_or_404
 from app.web.wizard import drafts
 from app.web.wizard.forms import countries
-from app.web.wizard.views import QUEUE_ERRORS, _draft, bp, locked_draft
+from app.web.wizard.views import _draft, bp, locked_draft
 
 CODE_LABELS = {
     "missing": "Missing {what}",

@@ -4,7 +4,6 @@ then the job page with live progress. Every step is a normal page; htmx only spe
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from pathlib import PurePath
 from typing import Any
 
@@ -22,7 +21,6 @@ from flask import (
     url_for,
 )
 from flask_login import current_user, login_required
-from redis.exceptions import RedisError
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response as BaseResponse
 
@@ -30,16 +28,18 @@ from app.extensions import db
 from app.imports.consent import NEW_CONTACT_STATUSES, NON_SUBSCRIBED
 from app.imports.error_report import error_report_stream, refused_rows_csv
 from app.imports.mapping import STANDARD_FIELDS, MappingError, parse_target
+from app.imports.options import OptionsError
 from app.imports.parsing import FileFormatError
 from app.imports.regions import usual_region
 from app.imports.service import ImportRefused, request_cancel
-from app.jobs.queue import RedisNotConfigured
+from app.jobs.queue import QUEUE_ERRORS
 from app.models import ImportJob, Segment, Tag
 from app.models.contact import CUSTOM_FIELD_TYPES
 from app.storage import StorageError
 from app.storage.base import content_disposition, format_size
 from app.tenancy import current_tenant_id, get_scoped_or_404, scoped
-from app.web.charts import BarSegment, share_bars, stacked_bar
+from app.web.charts import share_bars, stacked_bar
+from app.web.import_pages import STEP_ENDPOINTS, progress_facts, resume_url
 from app.web.wizard import drafts
 from app.web.wizard.forms import (
     DELIMITERS,
@@ -58,12 +58,6 @@ from app.web.wizard.forms import (
 
 bp = Blueprint("wizard", __name__, url_prefix="/imports")
 
-STEP_ENDPOINTS = {
-    "file": "wizard.source",
-    "mapping": "wizard.mapping",
-    "options": "wizard.options",
-    "confirm": "wizard.confirm",
-}
 STEP_TITLES = {
     "file": "Upload",
     "mapping": "Map columns",
@@ -71,8 +65,6 @@ STEP_TITLES = {
     "confirm": "Review and start",
 }
 CUSTOM_TYPE_LABELS = {"text": "Text", "number": "Number", "date": "Date", "boolean": "Yes / no"}
-QUEUE_ERRORS = (RedisError, RedisNotConfigured, OSError)
-REPORT_WAIT_SECONDS = 60
 
 
 class AlreadyStarted(Exception):
@@ -193,12 +185,6 @@ def locked_draft(job_id: str) -> ImportJob:
         db.session.rollback()
         raise AlreadyStarted(job.id)
     return job
-
-
-def resume_url(job: ImportJob) -> str:
-    """Where a draft continues: the furthest step it reached."""
-    step = drafts.state_of(job).get("reached", "file")
-    return url_for(STEP_ENDPOINTS.get(step, "wizard.source"), job_id=job.id)
 
 
 def _stepper(job: ImportJob | None, current: str) -> list[dict[str, Any]]:
@@ -677,7 +663,7 @@ def dry_run_errors(job_id: str) -> Any:
     job = get_scoped_or_404(ImportJob, job_id)
     try:
         lines = refused_rows_csv(job)
-    except (StorageError, FileFormatError, MappingError, ValueError):  # OptionsError too
+    except (StorageError, FileFormatError, MappingError, OptionsError):
         abort(404)
     name = f"{PurePath(job.file_name or 'import').stem}-rows-with-errors.csv"
     return Response(
@@ -727,79 +713,6 @@ def discard(job_id: str) -> Any:
 
 
 # --- the job page --------------------------------------------------------------------------
-
-
-def import_outcome(job: ImportJob) -> list[BarSegment]:
-    """What an import did with the rows it read, as the segments of one stacked bar."""
-    return stacked_bar(
-        [
-            ("created", "created", job.created_count),
-            ("updated", "updated", job.updated_count),
-            ("unchanged", "unchanged", job.unchanged_count),
-            ("repeated", "repeated an earlier row", job.repeated_count),
-            ("skipped", "skipped", job.skipped_count),
-            ("review-skipped", "skipped in the review", job.review_skipped_rows),
-            ("refused", "refused for errors", job.error_count),
-        ]
-    )
-
-
-def progress_facts(job: ImportJob, now: datetime | None = None) -> dict[str, Any]:
-    """Percent, rows per second and time left of a running import; its outcome once ended."""
-    now = now or datetime.now(UTC)
-    started = job.started_at
-    if started is not None and started.tzinfo is None:
-        started = started.replace(tzinfo=UTC)
-    end = job.completed_at or now
-    if end.tzinfo is None:
-        end = end.replace(tzinfo=UTC)
-    elapsed = (end - started).total_seconds() if started else 0.0
-    rate = job.processed_rows / elapsed if elapsed > 0.5 and job.processed_rows else None
-    left = None
-    if rate and job.total_rows and not job.is_finished and job.status != "rolled_back":
-        left = max(job.total_rows - job.processed_rows, 0) / rate
-    waiting = None
-    if job.status == "pending":
-        created = job.created_at if job.created_at.tzinfo else job.created_at.replace(tzinfo=UTC)
-        waiting = (now - created).total_seconds()
-    # The error report is written just after the status changes: wait for it a little.
-    report_pending = bool(
-        job.is_finished
-        and job.error_count
-        and not job.error_report_key
-        and job.completed_at is not None
-        and (now - _aware(job.completed_at)).total_seconds() < REPORT_WAIT_SECONDS
-    )
-    return {
-        "report_pending": report_pending,
-        "percent": job.percent,
-        "rate": rate,
-        "left": _duration(left) if left is not None else None,
-        "elapsed": _duration(elapsed) if started else None,
-        "waiting": waiting,
-        "running": job.status in ("pending", "processing"),
-        "outcome": import_outcome(job) if job.is_finished or job.status == "rolled_back" else [],
-        "polling": job.status in ("pending", "processing")
-        or job.rollback_status in ("pending", "processing")
-        or report_pending,
-    }
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 1:
-        return "under a second"
-    seconds = round(seconds)
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {seconds:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
 
 
 @bp.route("/<job_id>")
