@@ -58,6 +58,7 @@ check: install-dev lint
 lint:
 	$(BIN)/ruff check app tests
 	$(BIN)/ruff format --check app tests
+	$(BIN)/mypy
 
 format:
 	$(BIN)/ruff format app tests

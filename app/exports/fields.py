@@ -160,7 +160,8 @@ def field_sql(field: ExportField, dialect: str) -> ColumnElement[Any]:
         return _timestamp_text(column, dialect)
     if field.kind in ("integer", "date") or key == "id":
         return cast(column, String)  # dates as YYYY-MM-DD on both databases
-    return column
+    found: ColumnElement[Any] = column
+    return found
 
 
 # --- values ---------------------------------------------------------------------------------

@@ -154,7 +154,9 @@ def segment_of(filters: ExportFilters) -> Segment:
         key = uuid.UUID(str(filters.segment_id))
     except ValueError:
         key = None
-    segment = db.session.scalar(scoped(Segment).where(Segment.id == key)) if key else None
+    segment: Segment | None = (
+        db.session.scalar(scoped(Segment).where(Segment.id == key)) if key else None
+    )
     if segment is None:
         raise ExportQueryError("The segment chosen for this export no longer exists.")
     return segment

@@ -16,7 +16,7 @@ import tempfile
 import time
 import unicodedata
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,6 +25,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import Connection, Select, func, select, update
 
+from app.dbapi import driver_connection
 from app.exports.fields import ExportField, available_fields, field_sql, resolve_fields
 from app.exports.query import (
     ExportFilters,
@@ -79,7 +80,8 @@ class ExportExpired(ExportRefused):
 
 def storage() -> Storage:
     """The app's storage."""
-    return current_app.extensions["storage"]
+    found: Storage = current_app.extensions["storage"]
+    return found
 
 
 @dataclass(frozen=True)
@@ -235,7 +237,7 @@ def _copy_rows(conn: Connection, stmt: Select[Any], batch_size: int) -> Iterator
     compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
     sql = f"COPY ({compiled.string}) TO STDOUT"
     params = compiled.params
-    raw = conn.connection.driver_connection
+    raw = driver_connection(conn)
     batch: list[TextRow] = []
     with raw.cursor() as cursor, cursor.copy(sql, params) as copy:
         for block in copy:
@@ -251,7 +253,9 @@ def _copy_rows(conn: Connection, stmt: Select[Any], batch_size: int) -> Iterator
         yield batch
 
 
-def stream_rows(conn: Connection, stmt: Select[Any], batch_size: int) -> Iterator[list[TextRow]]:
+def stream_rows(
+    conn: Connection, stmt: Select[Any], batch_size: int
+) -> Generator[list[TextRow], None, None]:
     """The rows of `stmt` in batches, from a server-side stream (COPY on PostgreSQL)."""
     if conn.dialect.name == "postgresql":
         yield from _copy_rows(conn, stmt, batch_size)
@@ -372,7 +376,7 @@ def _write_file(
         _set_progress(job.id, total_contacts=total)
         with open(path, "wb") as out, _collector_paused():
             writer = make_writer(job.file_format or "csv", out, fields, bom=bom)
-            batches = (
+            batches: Generator[list[Any], None, None] = (
                 _copy_csv_lines(conn, data, batch_size)
                 if csv_in_database(job)
                 else stream_rows(conn, data, batch_size)
@@ -402,11 +406,13 @@ def _write_batch(writer: ExportWriter, batch: list[Any]) -> None:
         writer.write_rows(batch)
 
 
-def _copy_csv_lines(conn: Connection, stmt: Select[Any], batch_size: int) -> Iterator[list[bytes]]:
+def _copy_csv_lines(
+    conn: Connection, stmt: Select[Any], batch_size: int
+) -> Generator[list[bytes], None, None]:
     """CSV lines written by PostgreSQL (COPY ... FORMAT csv), one message a row, in batches."""
     compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
     sql = f"COPY ({compiled.string}) TO STDOUT WITH (FORMAT csv)"
-    raw = conn.connection.driver_connection
+    raw = driver_connection(conn)
     batch: list[bytes] = []
     with raw.cursor() as cursor, cursor.copy(sql, compiled.params) as copy:
         for block in copy:

@@ -118,7 +118,7 @@ def fetch_earlier_rows(
                 {"ids": others, "job_text": str(job_id)},
             ).all()
     else:
-        found = conn.execute(
+        found = conn.execute(  # type: ignore[assignment] # rows of (id, first) either way
             select(ImportEvent.contact_id, func.min(ImportEvent.row_number))
             .where(
                 ImportEvent.import_job_id == job_id,

@@ -17,6 +17,8 @@ from sqlalchemy import JSON, Column, ColumnElement, Connection, Table, and_, any
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 
+from app.dbapi import driver_connection
+
 
 def _is_pg(conn: Connection) -> bool:
     return conn.dialect.name == "postgresql"
@@ -54,7 +56,7 @@ def _copy(
     rows: Sequence[dict[str, Any]],
 ) -> None:
     """Stream rows into `target` (this table or its staging table) with one COPY."""
-    raw = conn.connection.driver_connection
+    raw = driver_connection(conn)
     json_columns = [i for i, n in enumerate(names) if _is_json(table.c[n])]
     sql = f'COPY "{target}" ({_quoted(names)}) FROM STDIN'
     with raw.cursor() as cur, cur.copy(sql) as copy:
@@ -78,7 +80,7 @@ def _stage(
     """COPY rows into a temporary table with just these columns; returns its name."""
     digest = hashlib.blake2s(",".join(names).encode(), digest_size=4).hexdigest()
     stage = f"stage_{table.name}_{digest}"
-    raw = conn.connection.driver_connection
+    raw = driver_connection(conn)
     with raw.cursor() as cur:
         cur.execute(
             f'CREATE TEMP TABLE IF NOT EXISTS "{stage}" ON COMMIT DELETE ROWS AS '  # nosec B608 # identifiers: our own table and column names, never a file's; values: COPY

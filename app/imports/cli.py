@@ -6,6 +6,7 @@ import json
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from itertools import islice
 from pathlib import Path
 
@@ -30,7 +31,7 @@ contacts_cli = AppGroup("contacts", help="Import contacts, roll imports back, ca
 
 
 def _tenant(name: str) -> Tenant:
-    tenant = db.session.scalar(select(Tenant).where(Tenant.name == name))
+    tenant: Tenant | None = db.session.scalar(select(Tenant).where(Tenant.name == name))
     if tenant is None:
         raise click.UsageError(f"There is no tenant named {name!r}.")
     return tenant
@@ -61,7 +62,9 @@ def _result(job: ImportJob) -> dict[str, object]:
     }
 
 
-def _follow(job: ImportJob, done: callable, line: callable) -> None:  # type: ignore[valid-type]
+def _follow(
+    job: ImportJob, done: Callable[[ImportJob], bool], line: Callable[[ImportJob], str]
+) -> None:
     last = None
     while True:
         db.session.expire_all()

@@ -10,6 +10,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack
+from typing import BinaryIO
 
 from sqlalchemy import func, select
 
@@ -144,7 +145,7 @@ def _source_headers(job: ImportJob) -> list[str]:
     return [f"Column {i + 1}" for i in range(width)]
 
 
-def error_report_stream(job: ImportJob) -> io.BufferedIOBase:
+def error_report_stream(job: ImportJob) -> BinaryIO:
     """Open the stored error report."""
     if not job.error_report_key:
         raise ImportRefused("This import has no error report.")

@@ -183,7 +183,7 @@ def corrected_row_numbers(job_id: uuid.UUID) -> frozenset[int]:
 def corrections_with_earlier(job: ImportJob) -> Corrections:
     """A follow-up's corrections over those of the imports it follows up: the rows it shows
     are the rows as the first import read them (with that import's own corrections)."""
-    chain = []
+    chain: list[uuid.UUID] = []
     current: ImportJob | None = job
     while current is not None and len(chain) < 100:
         chain.append(current.id)

@@ -180,7 +180,7 @@ def _run_import(job: ImportJob, batch_size: int | None) -> ImportJob:
     options = ImportOptions.from_dict(job.import_options or {})
     batch_size = batch_size or current_app.config["IMPORT_BATCH_SIZE"]
     # Conditional: a Cancel click may have ended the waiting import since it was read.
-    started = db.session.execute(
+    started = db.session.execute(  # type: ignore[attr-defined] # an UPDATE: a CursorResult
         update(ImportJob)
         .where(
             ImportJob.id == job.id,
@@ -394,6 +394,7 @@ def _commit_batch(
                 raise
             log.warning("import %s: batch retried (%s: %s)", job.id, type(exc).__name__, exc)
             time.sleep(min(0.2 * 2**attempt, 5))
+    raise RuntimeError("not reached: the last attempt returns or raises")
 
 
 def _write_one_batch(

@@ -138,7 +138,7 @@ def _calling_code(code: int) -> _CallingCode | None:
     if len(region_codes) == 1:
         if region_codes[0] != _NON_GEO_REGION and main.country_code != code:
             return None
-        regions = (_region(main, leading=False),)
+        regions: tuple[_Region, ...] = (_region(main, leading=False),)
     else:
         shared = []
         for region_code in region_codes:

@@ -85,10 +85,10 @@ def _preview_row(
         by_column.setdefault(error.column, []).append(error.message)
     # Normalize the row's other cells by validating it again without the failing ones.
     patched = list(values)
-    for column in by_column:
-        if column in headers:
-            is_email = _target_of(columns, column) == ("standard", "email")
-            patched[headers.index(column)] = _PLACEHOLDER_EMAIL if is_email else ""
+    for failing in by_column:
+        if failing in headers:
+            is_email = _target_of(columns, failing) == ("standard", "email")
+            patched[headers.index(failing)] = _PLACEHOLDER_EMAIL if is_email else ""
     clean = validator.validate(row.line, patched)
     cells = []
     for column in columns:

@@ -223,7 +223,7 @@ class Reviewer:
         if before is not None:
             records.reverse()
         fixes = self._fixes([r.row_number for r in records])
-        rows = [self._row(r, fixes.get(r.row_number, {})) for r in records]
+        rows = [self._row(r, fixes.get(r.row_number) or {}) for r in records]
 
         def any_row(condition: Any) -> bool:
             return db.session.scalar(select(query.where(condition).exists())) or False
@@ -248,7 +248,7 @@ class Reviewer:
         record = db.session.get(RefusedRow, (self.job.id, number))
         if record is None:
             return None
-        return self._row(record, self._fixes([number]).get(number, {}))
+        return self._row(record, self._fixes([number]).get(number) or {})
 
     def filters(self) -> list[tuple[str, int]]:
         """Every kind of problem the dry run found, with how many rows had it."""
@@ -422,7 +422,9 @@ class Reviewer:
 
     def left(self, problem: str) -> int:
         """How many rows still have this problem (skipped ones left out)."""
-        return db.session.scalar(select(func.count()).select_from(self._with(problem).subquery()))
+        return (
+            db.session.scalar(select(func.count()).select_from(self._with(problem).subquery())) or 0
+        )
 
     def _with(self, problem: str) -> Any:
         pattern = "%|" + _like_escaped(problem) + "|%"

@@ -49,12 +49,18 @@ def start_rollback(job: ImportJob, force: bool = False) -> None:
     if not resumed:
         job.rollback_processed = 0
         job.rollback_result = None
-        job.rollback_total = db.session.scalar(
-            select(func.count(ImportEvent.id)).where(
-                ImportEvent.import_job_id == job.id, ImportEvent.reverted_at.is_(None)
+        job.rollback_total = (
+            db.session.scalar(
+                select(func.count(ImportEvent.id)).where(
+                    ImportEvent.import_job_id == job.id, ImportEvent.reverted_at.is_(None)
+                )
             )
-        ) + db.session.scalar(
-            select(func.count(Contact.id)).where(Contact.created_by_import_id == job.id)
+            or 0
+        ) + (
+            db.session.scalar(
+                select(func.count(Contact.id)).where(Contact.created_by_import_id == job.id)
+            )
+            or 0
         )
     elif job.rollback_result:
         job.rollback_result = {k: v for k, v in job.rollback_result.items() if k != "error"}
@@ -117,7 +123,7 @@ def _connections() -> int:
     statements are most of a rollback's time, one backend a core), one on SQLite (one writer)."""
     if db.engine.dialect.name != "postgresql":
         return 1
-    return max(1, current_app.config["ROLLBACK_CONNECTIONS"])
+    return max(1, int(current_app.config["ROLLBACK_CONNECTIONS"]))
 
 
 def _run_parts(job_id: uuid.UUID, parts: list[Part], force: bool, batch_size: int) -> None:

@@ -230,7 +230,9 @@ def revert_in_sql(
     kept: list[list[str]] = []
     for number in range(1, ranks + 1):
         for row in conn.execute(text(_REVERT_RANK), {**params, "rank": number}):
-            outcomes[row.outcome] += row.count
+            outcomes[row.outcome] += row._mapping[
+                "count"
+            ]  # `row.count` is tuple.count to a type checker
             kept += row.kept or []
     tally.restored += outcomes["restore"]
     tally.unlinked += outcomes["unlink"]
@@ -305,4 +307,4 @@ def delete_created_in_sql(
     )
     tally.deleted += deleted
     tally.created_after = str(last.id)
-    return read
+    return int(read)

@@ -40,7 +40,8 @@ class ImportRefused(Exception):
 
 def storage() -> Storage:
     """The app's storage."""
-    return current_app.extensions["storage"]
+    found: Storage = current_app.extensions["storage"]
+    return found
 
 
 # --- creating ------------------------------------------------------------------------------
@@ -98,7 +99,7 @@ def request_cancel(job: ImportJob) -> None:
         )
     # One conditional UPDATE: a worker may have started the import since `job` was read, and
     # then it must stay `processing` (it stops at its next batch), not be marked ended.
-    stopped = db.session.execute(
+    stopped = db.session.execute(  # type: ignore[attr-defined] # an UPDATE: a CursorResult
         update(ImportJob)
         .where(ImportJob.id == job.id, ImportJob.status == "pending")
         .values(status="cancelled", completed_at=utcnow(), cancel_requested=True)

@@ -33,6 +33,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
+from app.dbapi import driver_connection
 from app.imports.batch_lookups import own_plan
 from app.imports.batch_write import ensure_tags
 from app.imports.consent import INACTIVE_STATUSES, UNSUBSCRIBED
@@ -376,7 +377,7 @@ class StagedWriter:
         """Write one batch in the caller's transaction; the counts and the tags it created."""
         now = now or utcnow()
         s = self.settings
-        raw = conn.connection.driver_connection
+        raw = driver_connection(conn)
         with raw.cursor() as cur:  # one round trip: no parameters, several statements
             cur.execute("; ".join([*_CREATE_TABLES, "DELETE FROM import_stage"]))
             with cur.copy(f"COPY import_stage ({', '.join(STAGE_COLUMNS)}) FROM STDIN") as copy:
@@ -384,7 +385,7 @@ class StagedWriter:
         tag_ids, created_tags = ensure_tags(conn, s.tenant_id, [*s.option_tags, *staged.tag_names])
         option_ids = sorted({tag_ids[tag_key(n)] for n in s.option_tags if n.strip()})
         outcome = BatchOutcome(created_tag_ids=created_tags)
-        params = {
+        params: dict[str, Any] = {
             "tenant": s.tenant_id,
             "workspace": s.workspace_id,
             "job": s.job_id,

@@ -223,9 +223,9 @@ def _new_state(row: CleanRow, settings: ImportSettings) -> dict[str, Any]:
         value = row.fields.get(name)
         state[name] = value if value not in ("", None) else None
     state[_STATUS] = _incoming_status(row, settings) or settings.new_contact_status
-    for key, value in row.custom.items():
-        if value is not None and value != "":
-            state["custom_fields"][key] = value
+    for key, custom in row.custom.items():
+        if custom is not None and custom != "":
+            state["custom_fields"][key] = custom
     return state
 
 

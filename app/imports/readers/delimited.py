@@ -421,7 +421,7 @@ class _BytePrefix(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer: bytearray | memoryview) -> int:
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override] # typeshed: any Buffer
         wanted = min(len(buffer), self._left)
         data = self._raw.read(wanted) if wanted else b""
         buffer[: len(data)] = data

@@ -153,7 +153,7 @@ class SpreadsheetTable(Table):
     def _unnamed_column_error(self, line: int, width: int, extra: list[str]) -> str:
         """Describe a value in a column to the right of the last named column."""
         offset = next(index for index, cell in enumerate(extra) if cell != "")
-        letter = column_letter(self._sheet.first_column + width + offset)
+        letter = column_letter((self._sheet.first_column or 0) + width + offset)
         return (
             f"Row {line} has a value in column {letter}, but that column has no name in the "
             f"header row (row {self._header_line}): add a column name or delete the value."
