@@ -56,8 +56,8 @@ PACKAGE = {
 }
 READ = """
 import resource, sys, time
-from app.imports.readers import spreadsheet
-spreadsheet.STREAM_FROM_BYTES = 0 if sys.argv[2] == "streaming" else 1 << 62
+from app.imports.readers import books, spreadsheet
+books.STREAM_FROM_BYTES = 0 if sys.argv[2] == "streaming" else 1 << 62
 started = time.process_time()
 with spreadsheet.open_spreadsheet(sys.argv[1]) as table:
     count = sum(1 for _row in table.rows())

@@ -17,7 +17,7 @@ from app.imports.importing import import_settings
 from app.imports.options import OptionsError
 from app.imports.parsing import FileFormatError
 from app.imports.pipeline import Source, ValidatedBatch, error_dict, feed, opened_source
-from app.imports.review import forget_refused, record_refused
+from app.imports.refused_rows import forget_refused, record_refused
 from app.imports.service import ImportRefused
 from app.imports.upsert import REPEATS_KEPT, BatchPlan, ImportSettings, batch_rounds, plan_batch
 from app.imports.validation import CleanRow, email_domain_typo

@@ -19,7 +19,8 @@ from app.extensions import db
 from app.imports.bulk import insert_rows
 from app.imports.corrections import Corrections, load_corrections
 from app.imports.options import ImportOptions
-from app.imports.review import keys_text, new_validator_for, problem_key, problems_of
+from app.imports.refused_rows import keys_text, problem_key, problems_of
+from app.imports.review import new_validator_for
 from app.imports.validation import CleanRow, RowError
 from app.models import Correction, ImportJob, ImportRowError, RefusedRow
 

@@ -3,26 +3,22 @@
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, closing
-from dataclasses import dataclass, field
-from typing import Any
 
-import psycopg
 from flask import current_app
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
-from app.imports.batch_lookups import (
-    fetch_earlier_rows,
-    fetch_existing,
-    refresh_tenant_statistics,
+from app.imports.batch_commit import (
+    BatchWriter,
+    Progress,
+    commit_batch,
+    encoder,
+    staged_writer,
 )
-from app.imports.batch_write import write_batch
-from app.imports.bulk import insert_rows, without_jit
+from app.imports.batch_lookups import refresh_tenant_statistics
 from app.imports.copy_lines import encode_rows
 from app.imports.corrections import correction_counts, load_corrections
 from app.imports.error_report import write_error_report
@@ -33,60 +29,23 @@ from app.imports.options import ImportOptions, OptionsError
 from app.imports.parsing import FileFormatError, check_source, progress_total
 from app.imports.pipeline import (
     ChildBatches,
-    Encoder,
     ValidatedBatch,
-    error_dict,
     feed,
     opened_source,
     reader_limits,
 )
-from app.imports.service import BATCH_RETRIES, DB_ERRORS, ImportRefused, discard_transaction
-from app.imports.staged_write import BatchOutcome, StagedWriter, mapped_fields
-from app.imports.upsert import ConcurrentInsert, ImportSettings, batch_rounds, plan_batch
+from app.imports.service import ImportRefused
+from app.imports.upsert import ImportSettings
 from app.jobs.locks import job_lock
 from app.models import (
     CustomField,
     ImportJob,
-    ImportRowError,
 )
 from app.models.types import utcnow
 from app.notifications import notify
 from app.storage import StorageError
 
 log = logging.getLogger(__name__)
-
-
-ERRORS_KEPT_ON_JOB = 1000
-
-
-@dataclass
-class Progress:
-    """Counts of a running import, loaded from the job so a resumed run continues them."""
-
-    processed: int = 0
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    skipped: int = 0
-    errors: int = 0
-    unsubscribed: int = 0
-    repeated: int = 0
-    first_errors: list[dict[str, Any]] = field(default_factory=list)
-
-    @classmethod
-    def of(cls, job: ImportJob) -> Progress:
-        """The counts committed so far."""
-        return cls(
-            processed=job.checkpoint_row or 0,
-            created=job.created_count or 0,
-            updated=job.updated_count or 0,
-            unchanged=job.unchanged_count or 0,
-            skipped=job.skipped_count or 0,
-            errors=job.error_count or 0,
-            unsubscribed=job.unsubscribed_matches or 0,
-            repeated=job.repeated_count or 0,
-            first_errors=list(job.errors or []),
-        )
 
 
 def _ensure_custom_fields(tenant_id: uuid.UUID, targets: dict[str, FieldTarget]) -> dict[str, str]:
@@ -224,7 +183,7 @@ def _run_import(job: ImportJob, batch_size: int | None) -> ImportJob:
             # a large workbook: its reading process parses it (calamine, a second for 100k
             # rows) while this one measures its grid and counts the rows, instead of after
             early = stack.enter_context(
-                closing(source.in_child(batch_size=batch_size, encode=_encoder(), checked=False))
+                closing(source.in_child(batch_size=batch_size, encode=encoder(), checked=False))
             )
         try:
             check_source(source.path, info, reader_limits())
@@ -268,7 +227,7 @@ def _run_import(job: ImportJob, batch_size: int | None) -> ImportJob:
             )
         else:
             batches = source.batches(progress.processed, batch_size, encode=encode, ahead=True)
-        sink = _ImportSink(job, _BatchWriter(settings, staged), progress, large)
+        sink = _ImportSink(job, BatchWriter(settings, staged), progress, large)
         if large:  # the tenant as it is now, and again once its first batch is in
             _refresh_statistics()
         try:
@@ -308,13 +267,13 @@ class _ImportSink:
     a Cancel asked for since the last batch stops the reading."""
 
     def __init__(
-        self, job: ImportJob, writer: _BatchWriter, progress: Progress, large: bool
+        self, job: ImportJob, writer: BatchWriter, progress: Progress, large: bool
     ) -> None:
         self.job, self.writer, self.progress, self.large = job, writer, progress, large
         self.batches = 0
 
     def take(self, batch: ValidatedBatch) -> bool:
-        if _commit_batch(self.job, self.writer, batch, self.progress):
+        if commit_batch(self.job, self.writer, batch, self.progress):
             return False
         self.batches += 1
         if self.large and self.batches == 1:
@@ -325,142 +284,6 @@ class _ImportSink:
 def _refresh_statistics() -> None:
     refresh_tenant_statistics(db.session.connection())
     db.session.commit()
-
-
-def _encoder() -> Encoder | None:
-    """How the reading side will hand clean rows to the writer, before the writer is built:
-    COPY text for the set-based writer on PostgreSQL, row objects for SQLite's Python plans
-    (`staged_writer`)."""
-    return encode_rows if db.session.get_bind().dialect.name == "postgresql" else None
-
-
-def staged_writer(settings: ImportSettings, targets: dict[str, FieldTarget]) -> StagedWriter | None:
-    """The set-based writer on PostgreSQL; None on SQLite, where Python plans each batch."""
-    if db.session.get_bind().dialect.name != "postgresql":
-        return None
-    return StagedWriter(settings, *mapped_fields(targets))
-
-
-class _BatchWriter:
-    """Writes a batch's clean rows: set-based SQL over COPY text, or Python plans (SQLite)."""
-
-    def __init__(self, settings: ImportSettings, staged: StagedWriter | None) -> None:
-        self.settings = settings
-        self.staged = staged
-
-    def write(self, batch: ValidatedBatch) -> BatchOutcome:
-        conn = db.session.connection()
-        without_jit(conn)
-        if batch.staged is not None:
-            assert self.staged is not None  # nosec B101 # staged text comes only with a writer
-            return self.staged.write(conn, batch.staged)
-        outcome = BatchOutcome(created_tag_ids=[])
-        for rows, seen in batch_rounds(batch.rows):
-            emails = sorted({r.email_normalized for r in rows})
-            existing = fetch_existing(conn, self.settings.tenant_id, emails)
-            earlier = fetch_earlier_rows(conn, self.settings.job_id, existing)
-            plan = plan_batch(rows, existing, earlier, self.settings, seen or None)
-            outcome.created_tag_ids += write_batch(conn, plan, self.settings).created_tag_ids
-            outcome.add_plan(plan)
-        return outcome
-
-
-def _commit_batch(
-    job: ImportJob, writer: _BatchWriter, batch: ValidatedBatch, progress: Progress
-) -> bool:
-    """Write one batch with its journal, errors and checkpoint in one transaction (retried).
-
-    Returns True, writing nothing, when a Cancel was asked for since the last batch. A connection
-    lost during COMMIT leaves it unknown whether the batch went in; the checkpoint, written in the
-    same transaction, tells.
-    """
-    for attempt in range(1, BATCH_RETRIES + 1):
-        try:
-            if attempt > 1:
-                db.session.refresh(job)
-                if (job.checkpoint_row or 0) >= progress.processed + batch.consumed:
-                    log.info("import %s: the retried batch had been committed", job.id)
-                    progress.__dict__.update(Progress.of(job).__dict__)
-                    return False
-            return _write_one_batch(job, writer, batch, progress)
-        except (
-            ConcurrentInsert,
-            IntegrityError,
-            psycopg.IntegrityError,  # a duplicate link from a concurrent import, seen by COPY
-            *DB_ERRORS,
-        ) as exc:
-            discard_transaction()
-            if attempt == BATCH_RETRIES:
-                raise
-            log.warning("import %s: batch retried (%s: %s)", job.id, type(exc).__name__, exc)
-            time.sleep(min(0.2 * 2**attempt, 5))
-    raise RuntimeError("not reached: the last attempt returns or raises")
-
-
-def _write_one_batch(
-    job: ImportJob, writer: _BatchWriter, batch: ValidatedBatch, progress: Progress
-) -> bool:
-    # the job's id from the settings: `job.id` after a commit reloads the whole job row, errors
-    # list included (up to 1,000 entries decoded again for every batch)
-    job_id = writer.settings.job_id
-    if db.session.scalar(select(ImportJob.cancel_requested).where(ImportJob.id == job_id)):
-        db.session.rollback()
-        return True
-    written = writer.write(batch)
-    conn = db.session.connection()
-    insert_rows(
-        conn,
-        ImportRowError.__table__,
-        [
-            {
-                "import_job_id": job_id,
-                "row_number": e.row,
-                "column": e.column,
-                "value": e.value[:2000] if e.value else e.value,
-                "message": e.message,
-                "raw": raw,
-            }
-            for e, raw in batch.errors
-        ],
-    )
-    done = Progress(
-        processed=progress.processed + batch.consumed,
-        created=progress.created + written.created,
-        updated=progress.updated + written.updated,
-        unchanged=progress.unchanged + written.unchanged,
-        skipped=progress.skipped + written.skipped,
-        errors=progress.errors + len({e.row for e, _ in batch.errors}),
-        unsubscribed=progress.unsubscribed + written.unsubscribed,
-        repeated=progress.repeated + written.repeated,
-        first_errors=progress.first_errors,
-    )
-    room = ERRORS_KEPT_ON_JOB - len(progress.first_errors)
-    new_errors = [error_dict(e) for e, _ in batch.errors[: max(room, 0)]]
-    values: dict[str, Any] = {
-        "processed_rows": done.processed,
-        "checkpoint_row": done.processed,
-        "created_count": done.created,
-        "updated_count": done.updated,
-        "unchanged_count": done.unchanged,
-        "skipped_count": done.skipped,
-        "error_count": done.errors,
-        "imported_count": done.created + done.updated + done.unchanged + done.repeated,
-        "unsubscribed_matches": done.unsubscribed,
-        "repeated_count": done.repeated,
-        "heartbeat_at": utcnow(),
-    }
-    if new_errors:
-        values["errors"] = progress.first_errors + new_errors
-    if written.created_tag_ids:
-        values["created_tag_ids"] = (job.created_tag_ids or []) + [
-            str(t) for t in written.created_tag_ids
-        ]
-    db.session.execute(update(ImportJob).where(ImportJob.id == job_id).values(**values))
-    db.session.commit()
-    progress.__dict__.update(done.__dict__)
-    if new_errors:
-        progress.first_errors = progress.first_errors + new_errors
-    return False
 
 
 def _end(job: ImportJob, status: str, message: str | None = None) -> ImportJob:

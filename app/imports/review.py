@@ -1,7 +1,7 @@
-"""The review of refused rows before an import: record them, page through them, correct them.
+"""The review of refused rows before an import: page through them, correct them.
 
-A draft's dry run records every row it would refuse (`RefusedRow`: the original cells and the
-problems), and every row a person already corrected or skipped. The review table pages through
+A draft's dry run records every row it would refuse (`refused_rows`: the original cells and
+the problems), and every row a person already corrected or skipped. The review table pages through
 them by row number, optionally only the rows with one problem ("invalid phone numbers in
 'Mobile'"); a correction is validated by the same `RowValidator` as the import, at once, and
 stored as a `Correction` that the import applies as it reads the row.
@@ -10,7 +10,6 @@ stored as a `Correction` that the import applies as it reads the row.
 from __future__ import annotations
 
 import uuid
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,105 +17,20 @@ import phonenumbers
 from phonenumbers import SUPPORTED_REGIONS
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection
 
 from app.extensions import db
-from app.imports.bulk import insert_rows
 from app.imports.corrections import Corrections, corrected
 from app.imports.mapping import MappingError
 from app.imports.options import ImportOptions
 from app.imports.pipeline import declared_custom_types, new_validator
 from app.imports.readers.table import SourceRow
+from app.imports.refused_rows import errors_of, keys_text, problems_of, split_key
 from app.imports.validation import CleanRow, RowError, RowValidator
 from app.models import Correction, ImportJob, RefusedRow
 from app.models.types import utcnow
 
 PAGE_SIZE = 50
 MAX_CELL_LENGTH = 10_000
-
-
-def problem_key(column: str | None, code: str) -> str:
-    """One kind of problem in one column, as filters name it: the column's name in hex (a name
-    may hold any character, `|` included, and a key must never be part of another), a dot,
-    the code."""
-    return f"{(column or '').encode().hex()}.{code}"
-
-
-def split_key(key: str) -> tuple[str | None, str]:
-    """The column (None: the row as a whole) and the code of a problem key."""
-    hexed, _, code = key.partition(".")
-    try:
-        column = bytes.fromhex(hexed).decode()
-    except ValueError:  # not a key this module made (e.g. a URL typed by hand)
-        return None, ""
-    return column or None, code
-
-
-def keys_text(errors: list[RowError]) -> str:
-    keys = sorted({problem_key(e.column, e.code) for e in errors})
-    return "|" + "|".join(keys) + "|" if keys else ""
-
-
-def problems_of(errors: list[RowError], headers: list[str]) -> list[dict[str, Any]]:
-    return [
-        {
-            "column": e.column,
-            "index": headers.index(e.column) if e.column in headers else None,
-            "code": e.code,
-            "message": e.message,
-        }
-        for e in errors
-    ]
-
-
-def _errors(result: CleanRow | list[RowError]) -> list[RowError]:
-    return [] if isinstance(result, CleanRow) else result
-
-
-def record_refused(
-    conn: Connection,
-    job_id: uuid.UUID,
-    batch: Any,
-    validator: RowValidator,
-    headers: list[str],
-) -> Counter[str]:
-    """Record a dry run batch's refused rows and the rows corrections touched; the problems
-    found, counted by key (a touched row counts with the problems of its original cells)."""
-    refused: dict[int, tuple[list[str], list[RowError]]] = {}
-    for error, values in batch.errors:
-        refused.setdefault(error.row, (values, []))[1].append(error)
-    touched = {line: (values, error) for line, values, error in batch.touched or []}
-    found: Counter[str] = Counter()
-    records = []
-    for line in sorted(set(refused) | set(touched)):
-        current = refused.get(line, ([], []))[1]
-        read_error = next((e.message for e in current if e.code == "unreadable"), None)
-        if line in touched:
-            original, read_error = touched[line]
-            first = _errors(validator.validate(line, original))
-            if read_error:
-                first.append(RowError(line, None, "", read_error, "unreadable"))
-        else:
-            original, first = refused[line][0], current
-        found.update({problem_key(e.column, e.code) for e in first})
-        records.append(
-            {
-                "import_job_id": job_id,
-                "row_number": line,
-                "cells": list(original),
-                "problems": problems_of(current, headers),
-                "problem_keys": keys_text(current),
-                "found_keys": keys_text([*first, *current]),
-                "read_error": read_error,
-            }
-        )
-    insert_rows(conn, RefusedRow.__table__, records)
-    return found
-
-
-def forget_refused(job_id: uuid.UUID) -> None:
-    """Drop a draft's recorded rows (a new dry run records them again)."""
-    db.session.execute(delete(RefusedRow).where(RefusedRow.import_job_id == job_id))
 
 
 # -- the table ------------------------------------------------------------------------------
@@ -295,7 +209,7 @@ class Reviewer:
             row_problems=[],
             skipped=skipped,
         )
-        errors = _errors(result)
+        errors = errors_of(result)
         if record.read_error and not cells_fix:  # nobody confirmed the cells of that row yet
             errors.append(RowError(record.row_number, None, "", record.read_error, "unreadable"))
         for error in errors:

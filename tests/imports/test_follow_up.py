@@ -15,7 +15,8 @@ from app.imports.follow_up import (
     why_not_startable,
 )
 from app.imports.importing import run_import
-from app.imports.review import problem_key, reviewer_for
+from app.imports.refused_rows import problem_key
+from app.imports.review import reviewer_for
 from app.imports.rollback_job import run_rollback, start_rollback
 from app.models import Contact, ImportJob, Tenant
 from tests.imports.conftest import ImportRunner, csv_bytes, new_job, snapshot

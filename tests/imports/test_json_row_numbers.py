@@ -17,7 +17,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from app.extensions import db
-from app.imports import importing
+from app.imports import batch_commit
 from app.imports.importing import run_import
 from app.imports.mapping import parse_target
 from app.imports.parsing import open_table
@@ -171,7 +171,7 @@ def test_a_resumed_ndjson_import_skips_exactly_the_rows_it_had_done(
     )
 
     job = new_job(tenant, content, "p.ndjson", file_type="json", mapping=MAPPING)
-    real = importing._write_one_batch
+    real = batch_commit.write_one_batch
     calls = []
 
     def crash_on_third(*args: object) -> None:
@@ -180,13 +180,13 @@ def test_a_resumed_ndjson_import_skips_exactly_the_rows_it_had_done(
             raise Crash()
         real(*args)
 
-    monkeypatch.setattr(importing, "_write_one_batch", crash_on_third)
+    monkeypatch.setattr(batch_commit, "write_one_batch", crash_on_third)
     with pytest.raises(Crash):
         run_import(job.id, batch_size=4)
     db.session.rollback()
     db.session.refresh(job)
     assert job.status == "processing" and job.checkpoint_row == 8  # two batches of four rows
-    monkeypatch.setattr(importing, "_write_one_batch", real)
+    monkeypatch.setattr(batch_commit, "write_one_batch", real)
     job = run_import(job.id, batch_size=4)
 
     assert (job.status, job.processed_rows, job.total_rows) == ("completed", 13, 13)

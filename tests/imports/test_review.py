@@ -11,7 +11,8 @@ from sqlalchemy import select
 from app.extensions import db
 from app.imports.dry_run import run_dry_run
 from app.imports.importing import run_import
-from app.imports.review import problem_key, reviewer_for
+from app.imports.refused_rows import problem_key
+from app.imports.review import reviewer_for
 from app.imports.rollback_job import run_rollback, start_rollback
 from app.models import Contact, Correction, ImportJob, ImportRowError, Tenant
 from tests.conftest import lock_waiters

@@ -11,7 +11,7 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.imports import importing
+from app.imports import batch_commit, importing
 from app.imports.dry_run import run_dry_run
 from app.imports.importing import run_import
 from app.imports.rollback_job import run_rollback, start_rollback
@@ -452,7 +452,7 @@ def test_cancel_stops_a_running_import_at_the_next_batch(
 ) -> None:
     rows = [["Email"]] + [[f"p{i}@example.com"] for i in range(10)]
     job = new_job(tenant, csv_bytes(rows), mapping={"Email": "email"})
-    real = importing._commit_batch
+    real = importing.commit_batch
     calls = []
 
     def commit_then_cancel(job_, *args: object) -> bool:
@@ -469,7 +469,7 @@ def test_cancel_stops_a_running_import_at_the_next_batch(
                 )
         return cancelled
 
-    monkeypatch.setattr(importing, "_commit_batch", commit_then_cancel)
+    monkeypatch.setattr(importing, "commit_batch", commit_then_cancel)
     job = run_import(job.id, batch_size=3)
     assert job.status == "cancelled"
     assert (job.processed_rows, job.created_count) == (6, 6)
@@ -522,7 +522,7 @@ def test_resume_after_a_crash_gives_the_same_result_as_one_run(
     reference = run_import(new_job(reference_tenant, content, mapping=mapping).id, batch_size=4)
 
     job = new_job(tenant, content, mapping=mapping)
-    real = importing._write_one_batch
+    real = batch_commit.write_one_batch
     calls = []
 
     def crash_on_third(*args: object) -> None:
@@ -531,13 +531,13 @@ def test_resume_after_a_crash_gives_the_same_result_as_one_run(
             raise Crash()
         real(*args)
 
-    monkeypatch.setattr(importing, "_write_one_batch", crash_on_third)
+    monkeypatch.setattr(batch_commit, "write_one_batch", crash_on_third)
     with pytest.raises(Crash):
         run_import(job.id, batch_size=4)
     db.session.rollback()
     db.session.refresh(job)
     assert job.status == "processing" and job.checkpoint_row == 8
-    monkeypatch.setattr(importing, "_write_one_batch", real)
+    monkeypatch.setattr(batch_commit, "write_one_batch", real)
     job = run_import(job.id, batch_size=4)
     assert_same_outcome(job, reference)
     errors = db.session.scalar(
@@ -558,7 +558,7 @@ def test_connection_lost_after_a_batch_committed_does_not_write_the_batch_twice(
     reference = run_import(new_job(reference_tenant, content, mapping=mapping).id, batch_size=4)
 
     job = new_job(tenant, content, mapping=mapping)
-    real_write, real_commit = importing._write_one_batch, db.session.commit
+    real_write, real_commit = batch_commit.write_one_batch, db.session.commit
     batches = []
 
     def counting_batches(*args: object) -> bool:
@@ -571,9 +571,9 @@ def test_connection_lost_after_a_batch_committed_does_not_write_the_batch_twice(
             commit.done = True  # COMMIT went through; the server's answer never arrived
             raise psycopg.OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(importing, "_write_one_batch", counting_batches)
+    monkeypatch.setattr(batch_commit, "write_one_batch", counting_batches)
     monkeypatch.setattr(db.session, "commit", commit)
-    monkeypatch.setattr(importing.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr(batch_commit.time, "sleep", lambda seconds: None)
     job = run_import(job.id, batch_size=4)
     assert_same_outcome(job, reference)
     start_rollback(job)

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.imports import importing
 from app.imports.rollback_job import run_rollback, start_rollback
+from app.imports.staged_write import StagedWriter
 from app.models import Contact, CustomField, ImportEvent, Segment, Tag, Tenant
 from tests.conftest import make_tenant
 from tests.imports.conftest import ImportRunner, add_contact, csv_bytes, snapshot
@@ -182,13 +183,13 @@ def test_sql_and_python_writers_leave_the_same_data(
         _existing(tenant)
         before = _state(tenant)
         used = {"sql": 0}
-        real = importing.StagedWriter.write
+        real = StagedWriter.write
 
         def counted(self: Any, *args: Any, real: Any = real, used: Any = used) -> Any:
             used["sql"] += 1
             return real(self, *args)
 
-        monkeypatch.setattr(importing.StagedWriter, "write", counted)
+        monkeypatch.setattr(StagedWriter, "write", counted)
         if writer == "python":
             monkeypatch.setattr(importing, "staged_writer", lambda *args: None)
         job = run(tenant, csv_bytes([HEADER, *ROWS]), batch_size=4, mapping=MAPPING, **options)

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from openpyxl import Workbook
 
-from app.imports.readers import spreadsheet
+from app.imports.readers import books
 from app.models import Tenant
 from tests.imports.conftest import ImportRunner, snapshot
 
@@ -33,13 +33,13 @@ def test_an_import_opens_no_calamine_workbook_in_the_worker(
     content = io.BytesIO()
     book.save(content)
     opened: list[str] = []
-    real = spreadsheet.CalamineBook.__init__
+    real = books.CalamineBook.__init__
 
     def counted(self: Any, path: str, *args: Any, **kwargs: Any) -> None:
         opened.append(path)
         real(self, path, *args, **kwargs)
 
-    monkeypatch.setattr(spreadsheet.CalamineBook, "__init__", counted)
+    monkeypatch.setattr(books.CalamineBook, "__init__", counted)
     job = run(
         tenant,
         content.getvalue(),

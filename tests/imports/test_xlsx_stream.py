@@ -15,8 +15,9 @@ from openpyxl.cell.rich_text import CellRichText, TextBlock
 from openpyxl.cell.text import InlineFont
 
 from app.imports.parsing import FileFormatError, SourceRow, open_table
-from app.imports.readers import spreadsheet, xlsx_stream
-from app.imports.readers.spreadsheet import Book, CalamineBook, StreamingBook, check_package
+from app.imports.readers import books, spreadsheet, xlsx_stream
+from app.imports.readers.books import Book, CalamineBook, StreamingBook
+from app.imports.readers.spreadsheet import check_package
 from app.imports.readers.table import DEFAULT_LIMITS
 
 WORKBOOKS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "calamine-xlsx"
@@ -162,11 +163,11 @@ def test_a_large_workbook_is_streamed_and_a_small_one_goes_to_calamine(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = with_cached_values(every_cell_type(tmp_path, False))
-    monkeypatch.setattr(spreadsheet, "STREAM_FROM_BYTES", 1)
+    monkeypatch.setattr(books, "STREAM_FROM_BYTES", 1)
 
     with open_table(str(path), sheet="Second") as table:
         streamed = (type(table._book), list(table.rows()))
-    monkeypatch.setattr(spreadsheet, "STREAM_FROM_BYTES", 1 << 40)
+    monkeypatch.setattr(books, "STREAM_FROM_BYTES", 1 << 40)
     with open_table(str(path), sheet="Second") as table:
         parsed = (type(table._book), list(table.rows()))
 
@@ -222,8 +223,8 @@ def test_streaming_a_large_sheet_holds_one_row_at_a_time(tmp_path: Path) -> None
     write_tall_workbook(path, 60_000)
     script = (
         "import resource, sys\n"
-        "from app.imports.readers import spreadsheet\n"
-        "spreadsheet.STREAM_FROM_BYTES = 1\n"
+        "from app.imports.readers import books, spreadsheet\n"
+        "books.STREAM_FROM_BYTES = 1\n"
         "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
         f"with spreadsheet.open_spreadsheet({str(path)!r}) as table:\n"
         "    count = sum(1 for _row in table.rows())\n"
@@ -252,14 +253,14 @@ def test_a_streamed_sheet_counts_its_rows_for_progress_without_reading_them(
     out, and never by parsing the sheet: the import reads it once, not twice."""
     path = tmp_path / "tall.xlsx"
     write_tall_workbook(path, 25_000)  # about 6 MB of sheet XML: rows cross every piece's edge
-    monkeypatch.setattr(spreadsheet, "STREAM_FROM_BYTES", 1)
+    monkeypatch.setattr(books, "STREAM_FROM_BYTES", 1)
     with open_table(str(path)) as table:
         info = table.info
 
     def no_parsing(*args: object) -> object:
         raise AssertionError("the sheet was parsed to count its rows")
 
-    monkeypatch.setattr(spreadsheet.StreamingSheetRows, "rows", no_parsing)
+    monkeypatch.setattr(books.StreamingSheetRows, "rows", no_parsing)
     assert spreadsheet.progress_spreadsheet_rows(str(path), info) == 25_000
     monkeypatch.setattr(xlsx_stream, "COUNT_PIECE_BYTES", 3)  # every tag split between pieces
     small = tmp_path / "small.xlsx"
@@ -272,7 +273,7 @@ def test_a_small_sheet_counts_its_rows_exactly_for_progress(
 ) -> None:
     path = tmp_path / "tall.xlsx"
     write_tall_workbook(path, 1_000)
-    monkeypatch.setattr(spreadsheet, "STREAM_FROM_BYTES", 1 << 40)
+    monkeypatch.setattr(books, "STREAM_FROM_BYTES", 1 << 40)
     with open_table(str(path)) as table:
         info = table.info
     assert spreadsheet.progress_spreadsheet_rows(str(path), info) == 1_000

@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.imports.review import problem_key
+from app.imports.refused_rows import problem_key
 from app.models import Contact, Correction, ImportJob, Tenant, User
 from tests.conftest import csrf_token
 from tests.imports.conftest import csv_bytes, snapshot

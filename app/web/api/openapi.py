@@ -11,7 +11,7 @@ import copy
 from functools import cache
 from typing import Any
 
-from app.imports.importing import ERRORS_KEPT_ON_JOB
+from app.imports.batch_commit import ERRORS_KEPT_ON_JOB
 from app.imports.mapping import SUGGESTION_REASONS
 from app.models import SUBSCRIPTION_STATUSES
 from app.models.exports import EXPORT_FORMATS, EXPORT_STATUSES, EXPORT_TYPES

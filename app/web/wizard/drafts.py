@@ -46,7 +46,7 @@ from app.imports.parsing import (
     open_table,
 )
 from app.imports.preview import PreviewColumn, PreviewRow, preview_rows
-from app.imports.review import forget_refused
+from app.imports.refused_rows import forget_refused
 from app.imports.service import create_import_job, file_in_use, store_upload
 from app.imports.suggestions import suggestions_for
 from app.imports.validation import ValidationOptions

@@ -23,7 +23,8 @@ from app.imports.follow_up import (
     why_not_startable,
 )
 from app.imports.mapping import parse_target
-from app.imports.review import PAGE_SIZE, Reviewer, reviewer_for, split_key
+from app.imports.refused_rows import split_key
+from app.imports.review import PAGE_SIZE, Reviewer, reviewer_for
 from app.jobs.queue import QUEUE_ERRORS
 from app.models import ImportJob
 from app.tenancy import get_scoped_or_404
