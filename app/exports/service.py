@@ -8,7 +8,6 @@ leaves nothing downloadable and simply starts again.
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 import re
@@ -16,16 +15,14 @@ import tempfile
 import time
 import unicodedata
 import uuid
-from collections.abc import Generator, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Connection, Select, func, select, update
+from sqlalchemy import Select, func, select, update
 
-from app.dbapi import driver_connection
 from app.exports.fields import ExportField, available_fields, field_sql, resolve_fields
 from app.exports.query import (
     ExportFilters,
@@ -36,12 +33,12 @@ from app.exports.query import (
     filter_clauses,
     segment_of,
 )
+from app.exports.streaming import collector_paused, copy_csv_lines, stream_rows
 from app.exports.writers import (
     CONTENT_TYPES,
     SUFFIXES,
     CsvWriter,
     ExportWriter,
-    TextRow,
     csv_cell_sql,
     make_writer,
 )
@@ -209,62 +206,6 @@ def _set_progress(job_id: uuid.UUID, **values: Any) -> None:
     db.session.commit()
 
 
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector: the batches make no cycles, and it costs a third."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
-_COPY_ESCAPES = {"\\": "\\", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
-_COPY_ESCAPE = re.compile(r"\\(.)")
-
-
-def _copy_value(text: str) -> str | None:
-    """One value of PostgreSQL's COPY text format (NULL is `\\N`, specials backslash-escaped)."""
-    if text == "\\N":
-        return None
-    return _COPY_ESCAPE.sub(lambda m: _COPY_ESCAPES.get(m.group(1), m.group(1)), text)
-
-
-def _copy_rows(conn: Connection, stmt: Select[Any], batch_size: int) -> Iterator[list[TextRow]]:
-    """Stream a SELECT through PostgreSQL's COPY: the server renders rows while we write them."""
-    compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
-    sql = f"COPY ({compiled.string}) TO STDOUT"
-    params = compiled.params
-    raw = driver_connection(conn)
-    batch: list[TextRow] = []
-    with raw.cursor() as cursor, cursor.copy(sql, params) as copy:
-        for block in copy:
-            line = bytes(block).decode("utf-8")[:-1]
-            if "\\" in line:
-                batch.append([_copy_value(v) for v in line.split("\t")])
-            else:
-                batch.append(line.split("\t"))  # type: ignore[arg-type]
-            if len(batch) >= batch_size:
-                yield batch
-                batch = []
-    if batch:
-        yield batch
-
-
-def stream_rows(
-    conn: Connection, stmt: Select[Any], batch_size: int
-) -> Generator[list[TextRow], None, None]:
-    """The rows of `stmt` in batches, from a server-side stream (COPY on PostgreSQL)."""
-    if conn.dialect.name == "postgresql":
-        yield from _copy_rows(conn, stmt, batch_size)
-        return
-    result = conn.execution_options(stream_results=True, yield_per=batch_size).execute(stmt)
-    for part in result.partitions():
-        yield [list(row) for row in part]
-
-
 def csv_in_database(job: ExportJob) -> bool:
     """True when PostgreSQL writes the CSV lines itself (COPY ... FORMAT csv), by our rules."""
     return db.engine.dialect.name == "postgresql" and job.file_format == "csv"
@@ -374,10 +315,10 @@ def _write_file(
     with db.engine.connect().execution_options(**options) as conn:
         total = int(conn.scalar(count) or 0)
         _set_progress(job.id, total_contacts=total)
-        with open(path, "wb") as out, _collector_paused():
+        with open(path, "wb") as out, collector_paused():
             writer = make_writer(job.file_format or "csv", out, fields, bom=bom)
             batches: Generator[list[Any], None, None] = (
-                _copy_csv_lines(conn, data, batch_size)
+                copy_csv_lines(conn, data, batch_size)
                 if csv_in_database(job)
                 else stream_rows(conn, data, batch_size)
             )
@@ -404,24 +345,6 @@ def _write_batch(writer: ExportWriter, batch: list[Any]) -> None:
         writer.write_formatted(batch)
     else:
         writer.write_rows(batch)
-
-
-def _copy_csv_lines(
-    conn: Connection, stmt: Select[Any], batch_size: int
-) -> Generator[list[bytes], None, None]:
-    """CSV lines written by PostgreSQL (COPY ... FORMAT csv), one message a row, in batches."""
-    compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
-    sql = f"COPY ({compiled.string}) TO STDOUT WITH (FORMAT csv)"
-    raw = driver_connection(conn)
-    batch: list[bytes] = []
-    with raw.cursor() as cursor, cursor.copy(sql, compiled.params) as copy:
-        for block in copy:
-            batch.append(bytes(block)[:-1] + b"\r\n")
-            if len(batch) >= batch_size:
-                yield batch
-                batch = []
-    if batch:
-        yield batch
 
 
 def mark_failed(job_id: uuid.UUID | str, message: str) -> None:
