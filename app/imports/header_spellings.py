@@ -4,12 +4,15 @@ Localized Excel, Outlook, Google Contacts and CRM exports name their columns in 
 whoever exported them. `SPELLINGS` lists, per language, the usual spellings of the standard
 fields and tags; `COMMON_COLUMNS` the columns that are no standard field but turn up in most
 exports (job title, website, city...), each suggested as a new custom field with a key and type.
-Spellings are compared after `mapping.normalize_header` and with accents folded, so "Prenom"
-finds "Prénom" and "TELEFONO" finds "Teléfono".
+`ALIASES` holds the spellings real exports use (Outlook, Google Contacts, Mailchimp, our own).
+Spellings are compared after `normalize_header` and with accents folded (`ALIAS_INDEX`), so
+"Prenom" finds "Prénom" and "TELEFONO" finds "Teléfono".
 """
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass
 
 # language -> target spec -> spellings
@@ -334,3 +337,142 @@ COMMON_COLUMNS: tuple[CommonColumn, ...] = (
     ),
 )
 COMMON_BY_KEY = {column.key: column for column in COMMON_COLUMNS}
+
+
+# Header spellings seen in real exports -> (target spec, where the spelling comes from).
+# Headers equal to a field key or label ("Email", "First Name", "TAGS", ...) match exactly and
+# need no entry here.
+ALIASES: dict[str, tuple[str, str]] = {
+    "E-mail 1 - Value": ("email", "Google Contacts"),
+    "E-mail Address": ("email", "Outlook"),
+    "Email Address": ("email", "Mailchimp, LinkedIn"),
+    "E-mail": ("email", "common spelling"),
+    "Mail": ("email", "common spelling"),
+    "Given Name": ("first_name", "Google Contacts"),
+    "Firstname": ("first_name", "common spelling"),
+    "Forename": ("first_name", "common spelling"),
+    "FName": ("first_name", "common abbreviation"),
+    "Family Name": ("last_name", "Google Contacts"),
+    "Lastname": ("last_name", "common spelling"),
+    "Surname": ("last_name", "common spelling"),
+    "LName": ("last_name", "common abbreviation"),
+    "Organization 1 - Name": ("company", "Google Contacts"),
+    "Organization Name": ("company", "Google Contacts"),
+    "Company Name": ("company", "HubSpot"),
+    "Account Name": ("company", "Salesforce"),
+    "Organization": ("company", "common spelling"),
+    "Organisation": ("company", "common spelling"),
+    "Employer": ("company", "common spelling"),
+    "Business": ("company", "common spelling"),
+    "Phone 1 - Value": ("phone", "Google Contacts"),
+    "Mobile Phone": ("phone", "Outlook"),
+    "Business Phone": ("phone", "Outlook"),
+    "Home Phone": ("phone", "Outlook"),
+    "Primary Phone": ("phone", "Outlook"),
+    "Phone Number": ("phone", "Mailchimp, HubSpot"),
+    "Mobile Phone Number": ("phone", "HubSpot"),
+    "Mobile": ("phone", "Salesforce"),
+    "Mobile Number": ("phone", "common spelling"),
+    "Cell Phone": ("phone", "common spelling"),
+    "Telephone": ("phone", "common spelling"),
+    "Tel": ("phone", "common abbreviation"),
+    "Cell": ("phone", "common abbreviation"),
+    "Email Marketing Consent": ("subscription_status", "Klaviyo"),
+    "Unsubscribed from all email": ("subscription_status", "HubSpot"),
+    "Opted out of all email": ("subscription_status", "HubSpot"),
+    "Opted out of email": ("subscription_status", "HubSpot"),
+    "Email Opt Out": ("subscription_status", "Salesforce"),
+    "Email Blacklisted": ("subscription_status", "Brevo"),
+    "Blacklisted": ("subscription_status", "Brevo"),
+    "Member Status": ("subscription_status", "Mailchimp"),
+    "Email Status": ("subscription_status", "common spelling"),
+    "Subscriber Status": ("subscription_status", "common spelling"),
+    "Status": ("subscription_status", "common spelling"),
+    "Opt-in": ("subscription_status", "common spelling"),
+    "OPTIN_TIME": ("consented_on", "Mailchimp"),
+    "Opt-in Date": ("consented_on", "common spelling"),
+    "UNSUB_TIME": ("unsubscribed_on", "Mailchimp"),
+    "Unsubscribed Date": ("unsubscribed_on", "common spelling"),
+    "Group Membership": ("tags", "Google Contacts"),
+    "Labels": ("tags", "common spelling"),
+    "Groups": ("tags", "common spelling"),
+}
+
+# Aliases shorter than this ("Tel", "FName") are abbreviations: they only ever match exactly.
+
+_SEPARATORS = re.compile(r"[\s\-_./]+")
+
+
+def normalize_header(header: str) -> str:
+    """Fold a header for comparison: NFKC, casefold, separators to one space, no punctuation."""
+    text = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", header).casefold())
+    text = _SEPARATORS.sub(" ", text)
+    text = "".join(ch for ch in text if unicodedata.category(ch)[0] not in "PSC")
+    return " ".join(text.split())
+
+
+def fold_accents(text: str) -> str:
+    """Drop accents, so a header typed without them ("Prenom") finds "Prénom"."""
+    return "".join(
+        ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch)
+    )
+
+
+@dataclass(frozen=True)
+class Alias:
+    """A known spelling: the target spec it stands for, and where it comes from."""
+
+    spelling: str
+    spec: str
+    detail: str
+    common: CommonColumn | None = None
+    typo_target: bool = False  # the exports' own spellings: a header may be a typo of one
+
+
+def _languages(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + f" and {names[-1]}"
+
+
+def _alias_index() -> dict[str, Alias]:
+    """Folded spelling -> the alias it is (exports' own spellings first, then by language).
+
+    A spelling two languages share for one target names both; one spelling for two targets is a
+    mistake in the tables, refused here (and by a test).
+    """
+    found: dict[str, tuple[str, str, list[str], CommonColumn | None]] = {}
+
+    def add(spelling: str, spec: str, source: str, common: CommonColumn | None = None) -> None:
+        key = fold_accents(normalize_header(spelling))
+        if key in found:
+            if found[key][1] != spec:
+                raise ValueError(f"'{spelling}' is listed for {found[key][1]} and for {spec}")
+            if source not in found[key][2]:
+                found[key][2].append(source)
+            return
+        found[key] = (spelling, spec, [source], common)
+
+    for spelling, (spec, source) in ALIASES.items():
+        add(spelling, spec, f"app:{source}")
+    for language, fields in SPELLINGS.items():
+        for spec, spellings in fields.items():
+            for spelling in spellings:
+                add(spelling, spec, language)
+    for column in COMMON_COLUMNS:
+        for language, spellings in column.spellings.items():
+            for spelling in spellings:
+                add(spelling, f"{column.key}:{column.custom_type}", language, column)
+
+    index = {}
+    for key, (spelling, spec, sources, common) in found.items():
+        from_app = sources[0].startswith("app:")
+        if from_app:
+            detail = f"Matches the alias '{spelling}' ({sources[0][4:]})"
+        elif common is not None:
+            detail = f"A common column ('{spelling}' in {_languages(sources)})"
+        else:
+            detail = f"Known spelling, {_languages(sources)} ('{spelling}')"
+        index[key] = Alias(spelling, spec, detail, common, typo_target=from_app)
+    return index
+
+
+ALIAS_INDEX = _alias_index()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -11,7 +10,13 @@ from rapidfuzz import process
 from rapidfuzz.distance import OSA, Indel, Levenshtein
 
 from app.imports.column_values import ColumnValues, profile_columns
-from app.imports.header_spellings import COMMON_BY_KEY, COMMON_COLUMNS, SPELLINGS, CommonColumn
+from app.imports.header_spellings import (
+    ALIAS_INDEX,
+    COMMON_BY_KEY,
+    Alias,
+    fold_accents,
+    normalize_header,
+)
 
 STANDARD_FIELDS: dict[str, str] = {
     "email": "Email",
@@ -25,81 +30,9 @@ STANDARD_FIELDS: dict[str, str] = {
 }
 CUSTOM_FIELD_TYPES = ("text", "number", "date", "boolean")
 TARGET_KINDS = ("standard", "custom", "tags", "ignore")
-SUGGESTION_REASONS: dict[str, str] = {
-    "remembered": "mapped the same way in one of the tenant's last imports",
-    "exact": "the header is a field's key or name",
-    "alias": "a known spelling of a field (an export's own column name or another language's)",
-    "common": "a common column (job title, city...): an existing or a new custom field",
-    "values": "the column's first values are email addresses or phone numbers",
-    "fuzzy": "the header looks like a field's name (a typo or another word order)",
-    "empty": "the column is empty in the first rows: nothing to import",
-    "none": "nothing fits, or another column fits this field better",
-}
-"""Every `Suggestion.reason`, with what it means (the API documents them from here)."""
 
-# Header spellings seen in real exports -> (target spec, where the spelling comes from).
-# Headers equal to a field key or label ("Email", "First Name", "TAGS", ...) match exactly and
-# need no entry here.
-ALIASES: dict[str, tuple[str, str]] = {
-    "E-mail 1 - Value": ("email", "Google Contacts"),
-    "E-mail Address": ("email", "Outlook"),
-    "Email Address": ("email", "Mailchimp, LinkedIn"),
-    "E-mail": ("email", "common spelling"),
-    "Mail": ("email", "common spelling"),
-    "Given Name": ("first_name", "Google Contacts"),
-    "Firstname": ("first_name", "common spelling"),
-    "Forename": ("first_name", "common spelling"),
-    "FName": ("first_name", "common abbreviation"),
-    "Family Name": ("last_name", "Google Contacts"),
-    "Lastname": ("last_name", "common spelling"),
-    "Surname": ("last_name", "common spelling"),
-    "LName": ("last_name", "common abbreviation"),
-    "Organization 1 - Name": ("company", "Google Contacts"),
-    "Organization Name": ("company", "Google Contacts"),
-    "Company Name": ("company", "HubSpot"),
-    "Account Name": ("company", "Salesforce"),
-    "Organization": ("company", "common spelling"),
-    "Organisation": ("company", "common spelling"),
-    "Employer": ("company", "common spelling"),
-    "Business": ("company", "common spelling"),
-    "Phone 1 - Value": ("phone", "Google Contacts"),
-    "Mobile Phone": ("phone", "Outlook"),
-    "Business Phone": ("phone", "Outlook"),
-    "Home Phone": ("phone", "Outlook"),
-    "Primary Phone": ("phone", "Outlook"),
-    "Phone Number": ("phone", "Mailchimp, HubSpot"),
-    "Mobile Phone Number": ("phone", "HubSpot"),
-    "Mobile": ("phone", "Salesforce"),
-    "Mobile Number": ("phone", "common spelling"),
-    "Cell Phone": ("phone", "common spelling"),
-    "Telephone": ("phone", "common spelling"),
-    "Tel": ("phone", "common abbreviation"),
-    "Cell": ("phone", "common abbreviation"),
-    "Email Marketing Consent": ("subscription_status", "Klaviyo"),
-    "Unsubscribed from all email": ("subscription_status", "HubSpot"),
-    "Opted out of all email": ("subscription_status", "HubSpot"),
-    "Opted out of email": ("subscription_status", "HubSpot"),
-    "Email Opt Out": ("subscription_status", "Salesforce"),
-    "Email Blacklisted": ("subscription_status", "Brevo"),
-    "Blacklisted": ("subscription_status", "Brevo"),
-    "Member Status": ("subscription_status", "Mailchimp"),
-    "Email Status": ("subscription_status", "common spelling"),
-    "Subscriber Status": ("subscription_status", "common spelling"),
-    "Status": ("subscription_status", "common spelling"),
-    "Opt-in": ("subscription_status", "common spelling"),
-    "OPTIN_TIME": ("consented_on", "Mailchimp"),
-    "Opt-in Date": ("consented_on", "common spelling"),
-    "UNSUB_TIME": ("unsubscribed_on", "Mailchimp"),
-    "Unsubscribed Date": ("unsubscribed_on", "common spelling"),
-    "Group Membership": ("tags", "Google Contacts"),
-    "Labels": ("tags", "common spelling"),
-    "Groups": ("tags", "common spelling"),
-}
-
-# Aliases shorter than this ("Tel", "FName") are abbreviations: they only ever match exactly.
 _FUZZY_MIN_ALIAS_LENGTH = 6
 _CUSTOM_KEY = re.compile(r"[a-z][a-z0-9_]{0,63}")
-_SEPARATORS = re.compile(r"[\s\-_./]+")
 _REORDERED_WEIGHT = 0.95
 _PRIORITY = {"remembered": 4, "exact": 3, "alias": 2, "common": 2, "values": 1, "fuzzy": 0}
 _DONT_IMPORT = "Don't import"
@@ -133,17 +66,9 @@ class Suggestion:
 
     header: str
     target: FieldTarget
-    reason: str  # one of SUGGESTION_REASONS
+    reason: str  # one of suggestions.SUGGESTION_REASONS
     score: float
     detail: str
-
-
-def normalize_header(header: str) -> str:
-    """Fold a header for comparison: NFKC, casefold, separators to one space, no punctuation."""
-    text = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", header).casefold())
-    text = _SEPARATORS.sub(" ", text)
-    text = "".join(ch for ch in text if unicodedata.category(ch)[0] not in "PSC")
-    return " ".join(text.split())
 
 
 def parse_target(spec: str) -> FieldTarget:
@@ -372,7 +297,7 @@ def _suggest_one(
         target, name = exact[normalized]
         return Suggestion(header, target, "exact", 100.0, f"Matches the {name}")
 
-    alias = _ALIAS_INDEX.get(fold_accents(normalized))
+    alias = ALIAS_INDEX.get(fold_accents(normalized))
     if alias is not None:
         return _alias_suggestion(header, alias, custom_fields)
 
@@ -428,7 +353,7 @@ def _fuzzy_choices(custom_fields: dict[str, str]) -> dict[str, tuple[FieldTarget
     for key, label in STANDARD_FIELDS.items():
         choices.setdefault(normalize_header(label), (parse_target(key), label))
     choices.setdefault("tags", (TAGS, "Tags"))
-    for normalized, alias in _ALIAS_INDEX.items():
+    for normalized, alias in ALIAS_INDEX.items():
         if alias.typo_target and len(normalized.replace(" ", "")) >= _FUZZY_MIN_ALIAS_LENGTH:
             choices.setdefault(normalized, (parse_target(alias.spec), alias.spelling))
     for key, label in custom_fields.items():
@@ -456,7 +381,7 @@ def _typo_similarity(a: str, b: str, **_: object) -> float:
     return max(in_order, _REORDERED_WEIGHT * reordered)
 
 
-def _alias_suggestion(header: str, alias: _Alias, custom_fields: dict[str, str]) -> Suggestion:
+def _alias_suggestion(header: str, alias: Alias, custom_fields: dict[str, str]) -> Suggestion:
     """The suggestion for a header that is a known spelling of a field or of a common column."""
     if alias.common is None:
         return Suggestion(header, parse_target(alias.spec), "alias", 100.0, alias.detail)
@@ -563,70 +488,3 @@ def _target_problems(header: str, target: FieldTarget) -> list[str]:
         if target.custom_type is not None and target.custom_type not in CUSTOM_FIELD_TYPES:
             return [_unknown_type_message(target.key, target.custom_type)]
     return []
-
-
-def fold_accents(text: str) -> str:
-    """Drop accents, so a header typed without them ("Prenom") finds "Prénom"."""
-    return "".join(
-        ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch)
-    )
-
-
-@dataclass(frozen=True)
-class _Alias:
-    """A known spelling: the target spec it stands for, and where it comes from."""
-
-    spelling: str
-    spec: str
-    detail: str
-    common: CommonColumn | None = None
-    typo_target: bool = False  # the exports' own spellings: a header may be a typo of one
-
-
-def _languages(names: list[str]) -> str:
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + f" and {names[-1]}"
-
-
-def _alias_index() -> dict[str, _Alias]:
-    """Folded spelling -> the alias it is (exports' own spellings first, then by language).
-
-    A spelling two languages share for one target names both; one spelling for two targets is a
-    mistake in the tables, refused here (and by a test).
-    """
-    found: dict[str, tuple[str, str, list[str], CommonColumn | None]] = {}
-
-    def add(spelling: str, spec: str, source: str, common: CommonColumn | None = None) -> None:
-        key = fold_accents(normalize_header(spelling))
-        if key in found:
-            if found[key][1] != spec:
-                raise ValueError(f"'{spelling}' is listed for {found[key][1]} and for {spec}")
-            if source not in found[key][2]:
-                found[key][2].append(source)
-            return
-        found[key] = (spelling, spec, [source], common)
-
-    for spelling, (spec, source) in ALIASES.items():
-        add(spelling, spec, f"app:{source}")
-    for language, fields in SPELLINGS.items():
-        for spec, spellings in fields.items():
-            for spelling in spellings:
-                add(spelling, spec, language)
-    for column in COMMON_COLUMNS:
-        for language, spellings in column.spellings.items():
-            for spelling in spellings:
-                add(spelling, f"{column.key}:{column.custom_type}", language, column)
-
-    index = {}
-    for key, (spelling, spec, sources, common) in found.items():
-        from_app = sources[0].startswith("app:")
-        if from_app:
-            detail = f"Matches the alias '{spelling}' ({sources[0][4:]})"
-        elif common is not None:
-            detail = f"A common column ('{spelling}' in {_languages(sources)})"
-        else:
-            detail = f"Known spelling, {_languages(sources)} ('{spelling}')"
-        index[key] = _Alias(spelling, spec, detail, common, typo_target=from_app)
-    return index
-
-
-_ALIAS_INDEX = _alias_index()

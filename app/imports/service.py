@@ -125,7 +125,7 @@ def discard_transaction() -> None:
 
 def remembered_mapping(tenant_id: uuid.UUID) -> dict[str, str]:
     """The tenant's last mappings by normalized header (newest import wins)."""
-    from app.imports.mapping import normalize_header
+    from app.imports.header_spellings import normalize_header
 
     remembered: dict[str, str] = {}
     jobs = db.session.scalars(

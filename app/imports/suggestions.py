@@ -17,6 +17,18 @@ from app.imports.parsing import SourceRow
 from app.imports.service import remembered_mapping
 from app.models import CustomField
 
+SUGGESTION_REASONS: dict[str, str] = {
+    "remembered": "mapped the same way in one of the tenant's last imports",
+    "exact": "the header is a field's key or name",
+    "alias": "a known spelling of a field (an export's own column name or another language's)",
+    "common": "a common column (job title, city...): an existing or a new custom field",
+    "values": "the column's first values are email addresses or phone numbers",
+    "fuzzy": "the header looks like a field's name (a typo or another word order)",
+    "empty": "the column is empty in the first rows: nothing to import",
+    "none": "nothing fits, or another column fits this field better",
+}
+"""Every `Suggestion.reason`, with what it means (the API documents them from here)."""
+
 
 def custom_field_labels(tenant_id: uuid.UUID) -> dict[str, str]:
     """The tenant's custom fields as key -> label, by label."""

@@ -2,14 +2,13 @@
 
 import pytest
 
+from app.imports.header_spellings import ALIASES, normalize_header
 from app.imports.mapping import (
-    ALIASES,
     CUSTOM_FIELD_TYPES,
     STANDARD_FIELDS,
     FieldTarget,
     MappingError,
     check_mapping,
-    normalize_header,
     parse_target,
     suggest_mapping,
     target_to_spec,

@@ -5,12 +5,10 @@ from __future__ import annotations
 import pytest
 
 from app.imports.column_values import looks_like_phone, profile
-from app.imports.header_spellings import COMMON_COLUMNS, SPELLINGS
+from app.imports.header_spellings import COMMON_COLUMNS, SPELLINGS, fold_accents, normalize_header
 from app.imports.mapping import (
     STANDARD_FIELDS,
     FieldTarget,
-    fold_accents,
-    normalize_header,
     suggest_mapping,
     target_to_spec,
 )

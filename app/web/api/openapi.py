@@ -12,7 +12,7 @@ from functools import cache
 from typing import Any
 
 from app.imports.batch_commit import ERRORS_KEPT_ON_JOB
-from app.imports.mapping import SUGGESTION_REASONS
+from app.imports.suggestions import SUGGESTION_REASONS
 from app.models import SUBSCRIPTION_STATUSES
 from app.models.exports import EXPORT_FORMATS, EXPORT_STATUSES, EXPORT_TYPES
 from app.models.imports import IMPORT_STATUSES, ROLLBACK_STATUSES
