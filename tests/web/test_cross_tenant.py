@@ -406,7 +406,14 @@ PROBES: list[Probe] = [
 ]
 
 # Routes that name no tenant object; they must still refuse anonymous visitors unless public.
-PUBLIC_ROUTES = {"auth.login", "main.healthz", "static", "api.openapi_json", "api.docs"}
+PUBLIC_ROUTES = {
+    "auth.login",
+    "main.healthz",
+    "main.favicon",
+    "static",
+    "api.openapi_json",
+    "api.docs",
+}
 TOKEN_ROUTES_PREFIX = "api."  # authorised by a bearer token (see the API tests)
 
 

@@ -32,3 +32,14 @@ def test_healthz_is_503_when_the_database_does_not_answer(redis_url: str, tmp_pa
     response = create_app({"ENV": env}).test_client().get("/healthz")
     assert response.status_code == 503
     assert response.get_json()["checks"]["database"].startswith("error")
+
+
+def test_every_page_names_its_icon_and_the_old_address_leads_to_it(client) -> None:
+    """Browsers ask for /favicon.ico when a page names no icon: a 404 in every page's console."""
+    page = client.get("/login")
+    assert b'<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">' in page.data
+    moved = client.get("/favicon.ico")
+    assert (moved.status_code, moved.headers["Location"]) == (301, "/static/favicon.svg")
+    icon = client.get("/static/favicon.svg")
+    assert icon.status_code == 200 and icon.mimetype == "image/svg+xml"
+    assert icon.data.startswith(b"<svg")

@@ -110,7 +110,7 @@ def _rendered_pages(app: Flask, client: FlaskClient, objects: Objects) -> dict[s
         endpoint = rule.endpoint
         if "GET" not in (rule.methods or ()) or endpoint.startswith(("api.", "static", "files.")):
             continue
-        if endpoint in ("main.healthz", "auth.login"):
+        if endpoint in ("main.healthz", "main.favicon", "auth.login"):
             continue
         for htmx in (False, True):
             probe = probes.get((endpoint, htmx)) or probes.get((endpoint, False))

@@ -1,8 +1,8 @@
-"""The dashboard and the health check."""
+"""The dashboard, the health check and the icon."""
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, render_template
+from flask import Blueprint, current_app, jsonify, redirect, render_template, url_for
 from flask_login import login_required
 from sqlalchemy import func, text
 from werkzeug.wrappers import Response
@@ -32,6 +32,12 @@ def dashboard() -> str:
     return render_template(
         "main/dashboard.html", contact_count=contact_count, imports=imports, exports=exports
     )
+
+
+@bp.route("/favicon.ico")
+def favicon() -> Response:
+    """The icon, for clients that ask at the old address instead of reading the page's link."""
+    return redirect(url_for("static", filename="favicon.svg"), 301)
 
 
 @bp.route("/healthz")
