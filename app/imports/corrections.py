@@ -9,7 +9,6 @@ the journal and the rollback stay those of the file.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Iterator
 from dataclasses import replace
 
 from sqlalchemy import func, select
@@ -47,20 +46,6 @@ def corrected(source: SourceRow, fix: dict[int, str]) -> SourceRow:
     for column, value in fix.items():
         values[column] = value
     return replace(source, values=values, error=None)
-
-
-def apply_corrections(rows: Iterable[SourceRow], fixes: Corrections) -> Iterator[SourceRow]:
-    """The rows with their corrections applied and skipped rows left out."""
-    if not fixes:
-        yield from rows
-        return
-    for source in rows:
-        if source.line not in fixes:
-            yield source
-            continue
-        fix = fixes[source.line]
-        if fix is not None:
-            yield corrected(source, fix)
 
 
 def correction_counts(job_id: uuid.UUID) -> tuple[int, int]:

@@ -1,5 +1,5 @@
 """What the wizard shows before an import runs: the first rows as they would be stored, each
-problem tied to its cell, and the failing rows of a whole file as an error report.
+problem tied to its cell; and the error report's header (its rows: `error_report`).
 
 Plain functions over plain values, built on `RowValidator`: no Flask, no database.
 """
@@ -7,13 +7,13 @@ Plain functions over plain values, built on `RowValidator`: no Flask, no databas
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from app.exports.writers import neutralize
 from app.imports.mapping import FieldTarget
 from app.imports.parsing import SourceRow
-from app.imports.validation import CleanRow, RowError, RowValidator, ValidationOptions
+from app.imports.validation import CleanRow, RowValidator, ValidationOptions
 
 # Stands in for an invalid email while the other cells of its row are normalized for display.
 _PLACEHOLDER_EMAIL = "preview@example.com"
@@ -144,32 +144,6 @@ def display_value(value: object) -> str:
     return str(value)
 
 
-def error_report_rows(
-    headers: list[str], rows: Iterable[SourceRow], validator: RowValidator, row_label: str = "Row"
-) -> Iterator[list[str]]:
-    """The header, then every failing row: its original cells plus its number and `error`.
-
-    The number's column is named after the source's rows (`row`, `line` or `record`, see
-    `error_report_header`). The rows are meant for a spreadsheet, so formula-like cells
-    (`=HYPERLINK(...)`, `+cmd|...`) get the `'` prefix exports use, and a spreadsheet shows them
-    as text instead of running them.
-    """
-    yield error_report_header(headers, row_label)
-    width = len(headers)
-    for row in rows:
-        cells = [*map(neutralize, row.values[:width]), *[""] * (width - len(row.values))]
-        if row.error:
-            yield [*cells, str(row.line), row.error]
-            continue
-        result = validator.validate(row.line, row.values)
-        if not isinstance(result, CleanRow):
-            yield [*cells, str(row.line), _messages(result)]
-
-
 def error_report_header(headers: list[str], row_label: str) -> list[str]:
     """The error report's header: the file's columns, then `row` (`line`, `record`) and `error`."""
     return [*map(neutralize, headers), row_label.lower(), "error"]
-
-
-def _messages(errors: list[RowError]) -> str:
-    return " ".join(error.message for error in errors)

@@ -18,11 +18,12 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.imports import batch_commit
+from app.imports.error_report import refused_rows_csv
 from app.imports.importing import run_import
 from app.imports.mapping import parse_target
 from app.imports.parsing import open_table
-from app.imports.preview import error_report_rows, preview_rows
-from app.imports.validation import RowValidator, ValidationOptions
+from app.imports.preview import preview_rows
+from app.imports.validation import ValidationOptions
 from app.models import ImportJob, ImportRowError, Tenant
 from tests.conftest import make_tenant
 from tests.imports.conftest import ImportRunner, new_job, snapshot
@@ -118,7 +119,7 @@ def test_csv_rows_keep_the_header_as_row_1(run: ImportRunner, tenant: Tenant, ap
     [("people.ndjson", NDJSON, "Line", 4), ("people.json", ARRAY, "Record", 3)],
 )
 def test_the_wizards_preview_and_error_file_use_the_sources_numbers(
-    tmp_path: Path, name: str, content: bytes, label: str, number: int
+    tenant: Tenant, tmp_path: Path, name: str, content: bytes, label: str, number: int
 ) -> None:
     path = tmp_path / name
     path.write_bytes(content)
@@ -132,12 +133,9 @@ def test_the_wizards_preview_and_error_file_use_the_sources_numbers(
             ValidationOptions(),
             table.info.row_label,
         )
-        validator = RowValidator(
-            table.headers, targets, {}, ValidationOptions(), table.info.row_label
-        )
-        report = list(
-            error_report_rows(table.headers, table.rows(), validator, table.info.row_label)
-        )
+    draft = new_job(tenant, content, name, file_type="json", mapping=MAPPING)
+    text = b"".join(refused_rows_csv(draft)).decode("utf-8-sig")
+    report = list(csv.reader(io.StringIO(text)))
 
     no_email = next(row for row in rows if row.line == number)
     assert no_email.cells[0].error == (

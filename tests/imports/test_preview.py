@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from app.imports.mapping import FieldTarget
 from app.imports.parsing import SourceRow
-from app.imports.preview import display_value, error_report_rows, preview_rows
-from app.imports.validation import RowValidator, ValidationOptions
+from app.imports.preview import display_value, preview_rows
+from app.imports.validation import ValidationOptions
 
 HEADERS = ["Email", "Phone", "Joined", "Labels", "Notes"]
 MAPPING = {
@@ -49,17 +49,3 @@ def test_display_value_reads_like_a_person_would_write_it() -> None:
     assert display_value(True) == "Yes" and display_value(False) == "No"
     assert display_value(12.0) == "12" and display_value(1.5) == "1.5"
     assert display_value(None) == ""
-
-
-def test_error_report_rows_keep_the_original_cells_with_row_and_error() -> None:
-    validator = RowValidator(HEADERS, MAPPING, {}, OPTIONS)
-    rows = [
-        SourceRow(2, ["a@example.com", "", "", "", ""]),
-        SourceRow(3, ["bad", "", "", "", "note"]),
-        SourceRow(4, ["b@example.com"], error="Row 4 is short"),
-    ]
-    report = list(error_report_rows(HEADERS, rows, validator))
-    assert report[0] == [*HEADERS, "row", "error"]
-    assert report[1][:6] == ["bad", "", "", "", "note", "3"]
-    assert report[2] == ["b@example.com", "", "", "", "", "4", "Row 4 is short"]
-    assert len(report) == 3
