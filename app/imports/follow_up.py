@@ -62,8 +62,11 @@ def why_not_startable(first: ImportJob | None) -> str | None:
     return None
 
 
-def open_follow_up(job: ImportJob, user_id: uuid.UUID | None) -> ImportJob:
-    """The draft that fixes the import's refused rows, made (with its rows) if there is none."""
+def open_follow_up(job: ImportJob, user_id: uuid.UUID | None, commit: bool = True) -> ImportJob:
+    """The draft that fixes the import's refused rows, made (with its rows) if there is none.
+
+    `commit=False` leaves a new draft in the caller's transaction (and the import's row locked
+    until it ends): the API makes it with the corrections it was sent, or not at all."""
     # the import's row locked: two tabs (or API calls) at once make one follow-up, not two
     db.session.execute(select(ImportJob.id).where(ImportJob.id == job.id).with_for_update())
     existing = follow_up_of(job)
@@ -107,7 +110,8 @@ def open_follow_up(job: ImportJob, user_id: uuid.UUID | None) -> ImportJob:
     db.session.flush()
     problems = _record_refused_rows(job, draft, options, headers)
     draft.dry_run = {"headers": headers, "problems": dict(problems.most_common())}
-    db.session.commit()
+    if commit:
+        db.session.commit()
     return draft
 
 

@@ -141,7 +141,8 @@ def _corrections_target(job: ImportJob) -> ImportJob:
     if job.status not in FOLLOWED_UP:
         raise ApiError(409, "Only a finished import's refused rows can be corrected.")
     try:
-        target = open_follow_up(job, g.api_user.id)
+        # in this request's transaction: refused corrections leave no empty follow-up behind
+        target = open_follow_up(job, g.api_user.id, commit=False)
     except NothingToFollowUp as exc:
         raise ApiError(409, str(exc)) from None
     if target.status != "draft":

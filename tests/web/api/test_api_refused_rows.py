@@ -57,6 +57,10 @@ def test_refused_rows_are_listed_corrected_and_imported_as_a_follow_up(
 
     # nothing corrected yet: nothing to import
     assert api.post(f"{url}/follow-up").status_code == 409
+    # refused corrections make no follow-up (an empty one would wait for nothing)
+    bad = api.post(f"{url}/corrections", json={"rows": [{"rowNumber": 3, "cells": {"Town": "x"}}]})
+    assert bad.status_code == 422
+    assert api.get(url).get_json()["followUp"] is None
     body = {
         "rows": [
             {"rowNumber": 3, "cells": {"Email": "bob@example.com"}},
