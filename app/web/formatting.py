@@ -19,6 +19,11 @@ def number(value: int | float | None) -> str:
     return f"{int(value):,}"
 
 
+def counted(value: int | None, noun: str) -> str:
+    """The number and the noun, singular for one: `3 | counted("row")` -> '3 rows'."""
+    return f"{number(value)} {noun}{'' if value == 1 else 's'}"
+
+
 def relative_time(value: datetime | None, now: datetime | None = None) -> str:
     """'3 minutes ago', 'in 2 days', 'just now'."""
     if value is None:
@@ -136,6 +141,7 @@ def status_label(status: str | None) -> str:
 def register(app: Flask) -> None:
     """Make the filters available to templates."""
     app.add_template_filter(number, "number")
+    app.add_template_filter(counted, "counted")
     app.add_template_filter(relative_time, "relative_time")
     app.add_template_filter(time_tag, "time_tag")
     app.add_template_filter(availability, "availability")

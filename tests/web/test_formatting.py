@@ -6,7 +6,10 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from flask.testing import FlaskClient
 
+from app.extensions import db
+from app.models import Tenant, User
 from app.web.formatting import availability
 
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
@@ -26,3 +29,27 @@ def test_availability_reads_right_before_and_after_the_expiry(
     expires_at: datetime, text: str
 ) -> None:
     assert re.sub(r"<[^>]+>", "", availability(expires_at, NOW)) == text
+
+
+def test_a_count_of_one_is_singular_and_others_plural_with_thousands_separated() -> None:
+    from app.web.formatting import counted
+
+    assert counted(1, "row") == "1 row"
+    assert (counted(0, "row"), counted(2, "contact")) == ("0 rows", "2 contacts")
+    assert counted(1234567, "change") == "1,234,567 changes"
+
+
+def test_an_export_of_one_contact_says_so_in_the_history(
+    client: FlaskClient, signed_in: User, tenant: Tenant
+) -> None:
+    from app.models import ExportJob
+
+    db.session.add(
+        ExportJob(
+            tenant_id=tenant.id, export_type="full", file_format="csv", status="completed",
+            total_contacts=1,
+        )
+    )  # fmt: skip
+    db.session.commit()
+    page = client.get("/history").get_data(as_text=True)
+    assert "CSV · 1 contact\n" in page and "1 contacts" not in page

@@ -172,6 +172,7 @@ def test_import_page_shows_mapping_options_errors_labels_and_created_contacts(
     assert "Spring (created by this import)" in page
     assert ">vip</a>" in page and ">fair</a>" in page  # tags it created
     assert "bad-email" in page and "Download the error report" in page
+    assert "</a> with the one refused row, to fix and import again." in page  # not "all 1 rows"
     created = page[page.index('id="created-contacts"') :]
     assert "ada@example.com" in created and "alan@example.com" in created
     assert "grace@example.com" not in created
