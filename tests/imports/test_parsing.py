@@ -1046,7 +1046,7 @@ def test_damaged_workbooks_only_ever_raise_file_format_error(
 def test_json_whole_numbers_are_written_out_past_28_digits(written: str, read: str) -> None:
     from decimal import Decimal
 
-    from app.imports.readers.json_records import decimal_text
+    from app.imports.readers.json_text import decimal_text
 
     assert decimal_text(Decimal(written)) == read
 

@@ -19,7 +19,8 @@ from python_calamine import (
 from app.imports.readers.cell_text import TEXT_BY_TYPE, Cell, cell_text
 from app.imports.readers.detection import password_error
 from app.imports.readers.table import FileFormatError
-from app.imports.readers.xlsx_stream import StreamingWorkbook, WorkbookDamaged
+from app.imports.readers.xlsx_parts import WorkbookDamaged
+from app.imports.readers.xlsx_stream import StreamingWorkbook
 
 # calamine reads 3x faster but holds the whole sheet: measured, about 2 MB per MB of sheet XML
 # with shared strings (1,048,575 rows: 377 MB of XML, 829 MB) and 1.5 MB with inline strings

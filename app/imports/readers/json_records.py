@@ -32,6 +32,16 @@ from app.imports.readers.detection import (
     not_text_error,
     read_sample,
 )
+from app.imports.readers.json_text import (
+    MAX_DEPTH,
+    array_error,
+    key_too_long,
+    not_an_object,
+    not_utf8_error,
+    scalar_text,
+    too_deep,
+    value_too_long,
+)
 from app.imports.readers.table import (
     DEFAULT_LIMITS,
     FileFormatError,
@@ -46,7 +56,6 @@ from app.imports.readers.table import (
     too_many_rows,
 )
 
-MAX_DEPTH = 32
 ESTIMATE_SAMPLE_BYTES = 1 << 20
 _START_EVENTS = frozenset({"start_map", "start_array"})
 _END_EVENTS = frozenset({"end_map", "end_array"})
@@ -147,7 +156,7 @@ class JsonTable(Table):
             line = count if physical is None else physical
             where = f"{label} {line}"
             if not isinstance(record, dict):
-                yield SourceRow(line, [""] * len(keys), _not_an_object(where, record))
+                yield SourceRow(line, [""] * len(keys), not_an_object(where, record))
                 continue
             flat: dict[str, str] = {}
             error = _flatten(record, "", flat, where)
@@ -174,7 +183,7 @@ class JsonTable(Table):
                 except StopIteration:
                     return
                 except (ijson.JSONError, ValueError, UnicodeDecodeError) as exc:
-                    raise _array_error(exc, count) from exc
+                    raise array_error(exc, count) from exc
                 count += 1
                 yield None, record
 
@@ -240,7 +249,7 @@ def _json_format(text: str, path: str, encoding: str, limits: ReaderLimits) -> s
         try:
             complete = isinstance(json.loads(first_line), dict)
         except RecursionError as exc:
-            raise _too_deep(1, 1) from exc
+            raise too_deep(1, 1) from exc
         except ValueError:
             complete = False
         if complete:
@@ -294,13 +303,13 @@ def _scan_array(path: str, encoding: str, limits: ReaderLimits, keys: dict[str, 
                 if event == "map_key":
                     if collecting:
                         if len(value) > max_key:
-                            raise _key_too_long(records, max_key)
+                            raise key_too_long(records, max_key)
                         key = value
                 elif event in _START_EVENTS:
                     if not stack:
                         records += 1
                     elif len(stack) >= MAX_DEPTH:
-                        raise _too_deep(records)
+                        raise too_deep(records)
                     stack.append((collecting, prefix, key))
                     if event == "start_map" and (collecting or len(stack) == 1):
                         prefix = f"{prefix}{key}." if collecting else ""
@@ -318,9 +327,9 @@ def _scan_array(path: str, encoding: str, limits: ReaderLimits, keys: dict[str, 
                 elif not stack:
                     records += 1
     except _TokenTooLong as exc:
-        raise _value_too_long(max(records, 1), token_byte_limit(limits)) from exc
+        raise value_too_long(max(records, 1), token_byte_limit(limits)) from exc
     except (ijson.JSONError, ValueError, UnicodeDecodeError) as exc:
-        raise _array_error(exc, records - 1 if stack else records) from exc
+        raise array_error(exc, records - 1 if stack else records) from exc
     return records
 
 
@@ -352,7 +361,7 @@ def _scan_ndjson_keys(path: str, encoding: str, limits: ReaderLimits) -> list[st
             try:
                 _collect_keys(record, "", keys, 1)
             except _TooDeep as exc:
-                raise _too_deep(records, physical) from exc
+                raise too_deep(records, physical) from exc
             if len(keys) > limits.max_columns:
                 raise _too_many_fields(limits)
     if records == 0:
@@ -406,7 +415,7 @@ def _ndjson_records(path: str, encoding: str, limits: ReaderLimits) -> Iterator[
         try:
             record = json.loads(line, parse_float=Decimal)
         except RecursionError as exc:
-            raise _too_deep(count, physical) from exc
+            raise too_deep(count, physical) from exc
         except ValueError as exc:
             raise FileFormatError(
                 f"Line {physical:,} of the file is not valid JSON: "
@@ -427,7 +436,7 @@ def _ndjson_lines(
             try:
                 line = readline(limit)
             except UnicodeDecodeError as exc:
-                raise _not_utf8_error(f"line {physical + 1:,}") from exc
+                raise not_utf8_error(f"line {physical + 1:,}") from exc
             if not line:
                 return
             physical += 1
@@ -486,92 +495,3 @@ def _flatten(record: dict[str, Any], prefix: str, flat: dict[str, str], where: s
         else:
             flat[name] = scalar_text(value)
     return error
-
-
-def scalar_text(value: object) -> str:
-    """Text for a JSON scalar."""
-    if isinstance(value, str):
-        return value
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, Decimal):
-        return decimal_text(value)
-    return str(value)
-
-
-def decimal_text(number: Decimal) -> str:
-    """A JSON number as written, except `1.0` -> `1` and `1E-7` -> `0.0000001`."""
-    if not number.is_finite():
-        return str(number)
-    if number.is_zero():
-        return "0"
-    if -30 < number.adjusted() < 30:
-        if number == number.to_integral_value():
-            # every digit written out (quantize would fail past the context's 28 digits)
-            return format(number.to_integral_value(), "f")
-        text = str(number)
-        return format(number, "f") if "E" in text else text
-    return str(number)
-
-
-def _not_an_object(where: str, value: object) -> str:
-    """The row error for a record that is not a JSON object."""
-    kinds = {list: "a list", str: "text", bool: "true/false", type(None): "null"}
-    kind = kinds.get(type(value), "a number")
-    return f'{where} is {kind}, not an object: each record must look like {{"email": "..."}}.'
-
-
-def _too_deep(record: int, physical: int | None = None) -> FileFormatError:
-    """The error for a record nested past MAX_DEPTH, naming its NDJSON line when it has one."""
-    where = f"Line {physical:,}" if physical else f"Record {record:,}"
-    return FileFormatError(
-        f"{where} is nested more than {MAX_DEPTH} levels deep, more than a contact can be: "
-        "check you exported the right file and upload it again."
-    )
-
-
-def _value_too_long(record: int, limit: int) -> FileFormatError:
-    """The error for a single JSON value longer than any contact field could be."""
-    return FileFormatError(
-        f"Record {record:,} holds a single value of more than {limit // 1024:,} KB, far longer "
-        "than any contact field: check you exported the right file and upload it again."
-    )
-
-
-def _key_too_long(records: int, limit: int) -> FileFormatError:
-    """The error for an absurdly long field name."""
-    return FileFormatError(
-        f"Record {max(records, 1):,} has a field name longer than {limit:,} characters: "
-        "check you exported the right file and upload it again."
-    )
-
-
-def _not_utf8_error(where: str) -> FileFormatError:
-    """The error for bytes that are not valid text in the file's encoding."""
-    return FileFormatError(
-        f"The JSON file is not valid UTF-8 text (the problem starts at {where}): "
-        "re-save it as UTF-8 and upload it again."
-    )
-
-
-def _array_error(exc: Exception, complete: int) -> FileFormatError:
-    """Explain an ijson failure that came after `complete` whole records."""
-    message = str(exc)
-    if isinstance(exc, UnicodeDecodeError) or "UTF8" in message:
-        return _not_utf8_error(f"record {complete + 1:,}")
-    if "premature EOF" in message:
-        return FileFormatError(
-            f"The JSON file ends unexpectedly after record {complete:,}: it may have been cut "
-            "off. Export it again and upload the complete file."
-        )
-    if "trailing garbage" in message:
-        return FileFormatError(
-            "The JSON file has extra content after its closing ]: remove it and upload the "
-            "file again."
-        )
-    return FileFormatError(
-        f"The JSON file is malformed after record {complete:,} (a missing comma, quote or "
-        "bracket?): fix it and upload the file again."
-    )

@@ -9,8 +9,9 @@ left out, a cell's last child decides its value, shared and inline strings are t
 XML whitespace unless `xml:space="preserve"` and `_x000D_`-style escapes are decoded, number
 cells styled as dates become dates. The shared strings are held as one list of str.
 
-The package's small parts (relationships, workbook, styles) are read whole; every part goes
-through a parser that refuses entity declarations, so nothing is expanded or fetched.
+The package's small parts (relationships, workbook, styles) are read whole (`xlsx_parts`);
+every part goes through a parser that refuses entity declarations, so nothing is expanded or
+fetched.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import datetime
 import re
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 from xml.parsers import expat
 
@@ -29,30 +29,24 @@ from app.imports.readers.cell_text import (
     float_text,
     serial_value,
 )
+from app.imports.readers.xlsx_parts import (
+    DURATION,
+    WorkbookDamaged,
+    date_styles,
+    local_name,
+    office_document_folder,
+    relationships,
+    safe_parser,
+    style_key,
+    unescape_text,
+    workbook_sheets,
+)
 
 CHUNK_BYTES = 1 << 20
 FIRST_PIECE_BYTES = 1 << 16
-DATE, DURATION = "date", "duration"
 
-_BUILTIN_FORMATS = {**dict.fromkeys((*range(14, 23), 45, 47), DATE), 46: DURATION}
-_ESCAPE = re.compile(r"_x00([0-9A-Fa-f]{2})_")
 _REFERENCE = re.compile(r"([A-Za-z]*)([0-9]+)")
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_XML_SPACE = " \t\r\n"
-
-
-class WorkbookDamaged(Exception):
-    """The package or one of its parts cannot be read as a workbook."""
-
-
-@dataclass(frozen=True, slots=True)
-class SheetEntry:
-    """One sheet of the workbook as its workbook part lists it."""
-
-    name: str
-    part: str
-    visible: bool
-    worksheet: bool
 
 
 COUNT_PIECE_BYTES = 1 << 20
@@ -70,14 +64,14 @@ class StreamingWorkbook:
         self._names = {name.replace("\\", "/").lower(): name for name in self._archive.namelist()}
         self._strings: _SharedStrings | None = None
         try:
-            base = _office_document_folder(self._read("_rels/.rels"))
-            self.sheets, self.date_1904 = _workbook_sheets(
+            base = office_document_folder(self._read("_rels/.rels"))
+            self.sheets, self.date_1904 = workbook_sheets(
                 self._read(base + "workbook.xml", missing=b""),
-                _relationships(self._read(base + "_rels/workbook.xml.rels")),
+                relationships(self._read(base + "_rels/workbook.xml.rels")),
                 base,
             )
             self._base = base
-            self._styles = _date_styles(self._read(base + "styles.xml", missing=b""))
+            self._styles = date_styles(self._read(base + "styles.xml", missing=b""))
         except BaseException:
             self._archive.close()
             raise
@@ -170,174 +164,6 @@ class StreamingWorkbook:
             raise WorkbookDamaged(name) from exc
 
 
-def _safe_parser() -> Any:
-    """An expat parser that refuses any entity declaration (billion laughs, external entities)."""
-    parser = expat.ParserCreate()
-    parser.buffer_text = True
-    parser.buffer_size = 1 << 16
-
-    def refuse(*_args: object) -> None:
-        raise WorkbookDamaged("entity declaration")
-
-    parser.EntityDeclHandler = refuse
-    return parser
-
-
-def _local(name: str) -> str:
-    """A tag or attribute name without its namespace prefix (calamine ignores prefixes)."""
-    return name.rpartition(":")[2]
-
-
-def _elements(data: bytes) -> list[tuple[str, dict[str, str], int]]:
-    """(local name, attributes, depth) of every element of a small part, in document order."""
-    found: list[tuple[str, dict[str, str], int]] = []
-    if not data:
-        return found
-    depth = 0
-    parser = _safe_parser()
-
-    def start(name: str, attributes: dict[str, str]) -> None:
-        nonlocal depth
-        found.append((_local(name), attributes, depth))
-        depth += 1
-
-    def end(_name: str) -> None:
-        nonlocal depth
-        depth -= 1
-
-    parser.StartElementHandler = start
-    parser.EndElementHandler = end
-    try:
-        parser.Parse(data, True)
-    except expat.ExpatError as exc:
-        raise WorkbookDamaged("xml") from exc
-    return found
-
-
-def _attribute(attributes: dict[str, str], local: str) -> str | None:
-    """An attribute by its local name, whatever its prefix (`r:id`, `id`)."""
-    for name, value in attributes.items():
-        if _local(name) == local:
-            return value
-    return None
-
-
-def _office_document_folder(rels: bytes) -> str:
-    """The folder of the workbook part (`xl/`), from the package relationships."""
-    for tag, attributes, _depth in _elements(rels):
-        if tag == "Relationship" and attributes.get("Type", "").endswith(
-            "/relationships/officeDocument"
-        ):
-            target = attributes.get("Target")
-            if target is not None:
-                return target[: target.rfind("/") + 1].removeprefix("/")
-    raise WorkbookDamaged("no office document")
-
-
-def _relationships(rels: bytes) -> dict[str, tuple[str, str]]:
-    """Relationship id -> (target, type) of the workbook part."""
-    return {
-        attributes["Id"]: (attributes.get("Target", ""), attributes.get("Type", ""))
-        for tag, attributes, _depth in _elements(rels)
-        if tag == "Relationship" and "Id" in attributes
-    }
-
-
-def _workbook_sheets(
-    workbook: bytes, relationships: dict[str, tuple[str, str]], base: str
-) -> tuple[list[SheetEntry], bool]:
-    """The sheets in workbook order and whether dates count from 1904."""
-    sheets: list[SheetEntry] = []
-    date_1904 = False
-    for tag, attributes, _depth in _elements(workbook):
-        if tag == "workbookPr":
-            date_1904 = attributes.get("date1904") in ("1", "true")
-        elif tag == "sheet":
-            state = attributes.get("state", "visible")
-            if state not in ("visible", "hidden", "veryHidden"):
-                raise WorkbookDamaged("sheet state")
-            target, kind = relationships.get(_attribute(attributes, "id") or "", ("", ""))
-            kind = kind.rsplit("/", 1)[-1]
-            if not target or kind not in ("worksheet", "chartsheet", "dialogsheet"):
-                raise WorkbookDamaged("sheet relationship")
-            part = target[1:] if target.startswith("/") else base + target
-            name = attributes.get("name", "")
-            sheets.append(SheetEntry(name, part, state == "visible", kind == "worksheet"))
-    return sheets, date_1904
-
-
-def _date_styles(styles: bytes) -> dict[str, str]:
-    """Cell style index (as the `s` attribute writes it) -> DATE or DURATION, for date styles."""
-    custom: dict[str, str] = {}
-    kinds: dict[str, str] = {}
-    index = 0
-    in_cell_formats_at: int | None = None
-    for tag, attributes, depth in _elements(styles):
-        if in_cell_formats_at is not None and depth <= in_cell_formats_at:
-            in_cell_formats_at = None
-        if tag == "numFmt" and "numFmtId" in attributes and "formatCode" in attributes:
-            custom[attributes["numFmtId"]] = attributes["formatCode"]
-        elif tag == "cellXfs":
-            in_cell_formats_at = depth
-        elif tag == "xf" and in_cell_formats_at is not None:
-            format_id = attributes.get("numFmtId")
-            if format_id is not None:
-                if format_id in custom:
-                    kind = custom_format_kind(custom[format_id])
-                else:
-                    kind = _BUILTIN_FORMATS.get(int(format_id)) if format_id.isdigit() else None
-                if kind:
-                    kinds[str(index)] = kind
-            index += 1
-    return kinds
-
-
-def custom_format_kind(code: str) -> str | None:
-    """DATE, DURATION or None for a number format code, as calamine decides it."""
-    escaped = quoted = hms = am_pm = False
-    brackets = 0
-    previous = " "
-    for char in code:
-        if escaped:
-            escaped = False
-        elif char in "_\\*":
-            escaped = True
-        elif quoted:
-            quoted = char != '"'
-        elif char == '"':
-            quoted = True
-        elif char == ";":
-            return None
-        elif char == "[":
-            brackets += 1
-        elif char == "]" and brackets == 1 and hms:
-            return DURATION
-        elif char == "]":
-            brackets = max(brackets - 1, 0)
-        elif char in "aA" and not am_pm and brackets == 0:
-            am_pm = True
-        elif brackets == 0 and char in ("pm/PM" if am_pm else "dmhysDMHYS"):
-            return DATE
-        elif not (hms and char.lower() == previous.lower()):
-            hms = previous == "[" and char in "mhsMHS"
-        previous = char
-    return None
-
-
-def _style_key(style: str) -> str:
-    """The style index an `s` attribute means, as calamine reads it (`01` is 1, junk is 0)."""
-    return str(int(style)) if style.isascii() and style.isdigit() else "0"
-
-
-def unescape_text(text: str, preserve: bool) -> str:
-    """A `<t>` element's text: trimmed unless preserved, `_x000D_` escapes decoded."""
-    if not preserve:
-        text = text.strip(_XML_SPACE)
-    if "_x00" in text:
-        text = _ESCAPE.sub(lambda found: chr(int(found.group(1), 16)), text)
-    return text
-
-
 class _StringReader:
     """Collects one string (`<si>` or `<is>`): its `<t>` texts outside phonetic runs, joined."""
 
@@ -380,7 +206,7 @@ class _SharedStrings:
         self._stream: Any = None if member is None else archive.open(member)
         self._current: _StringReader | None = None
         self._piece = FIRST_PIECE_BYTES  # doubled per read: a header needs the first strings
-        self._parser = parser = _safe_parser()
+        self._parser = parser = safe_parser()
         parser.StartElementHandler = self._start
         parser.EndElementHandler = self._end
         parser.CharacterDataHandler = self._characters
@@ -406,7 +232,7 @@ class _SharedStrings:
             self._stream = None
 
     def _start(self, name: str, attributes: dict[str, str]) -> None:
-        tag = _local(name)
+        tag = local_name(name)
         if self._current is not None:
             self._current.start(tag, attributes)
         elif tag == "si":
@@ -415,7 +241,7 @@ class _SharedStrings:
     def _end(self, name: str) -> None:
         if self._current is None:
             return
-        tag = _local(name)
+        tag = local_name(name)
         if tag == "si":
             self.items.append(self._current.value())
             self._current = None
@@ -461,7 +287,7 @@ class _SheetReader:
         self._more = strings.reach
         self._styles = styles
         self._date_1904 = date_1904
-        self._parser = parser = _safe_parser()
+        self._parser = parser = safe_parser()
         parser.StartElementHandler = self._start
         parser.EndElementHandler = self._end
         parser.CharacterDataHandler = self._characters
@@ -495,7 +321,7 @@ class _SheetReader:
     def _tag(self, name: str) -> str:
         tag = self._locals.get(name)
         if tag is None:
-            tag = self._locals[name] = _local(name)
+            tag = self._locals[name] = local_name(name)
         return tag
 
     def _start(self, name: str, attributes: dict[str, str]) -> None:
@@ -594,7 +420,7 @@ class _SheetReader:
         if style is None:
             return float_text(number)
         date_kind = self._styles.get(style)
-        if date_kind is None and (key := _style_key(style)) != style:
+        if date_kind is None and (key := style_key(style)) != style:
             date_kind = self._styles.get(key)
         if date_kind is None:
             return float_text(number)
