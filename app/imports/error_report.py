@@ -8,8 +8,10 @@ import io
 import logging
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
+from itertools import groupby
+from operator import itemgetter
 from typing import BinaryIO
 
 from sqlalchemy import func, select
@@ -48,15 +50,10 @@ def write_error_report(job: ImportJob) -> str | None:
             .order_by(ImportRowError.row_number, ImportRowError.id)
             .execution_options(yield_per=2000)
         )
-        current_row, messages, raw = None, [], []
-        for row_number, message, values in db.session.execute(stmt):
-            if row_number != current_row and current_row is not None:
-                writer.writerow([*_safe_cells(raw, len(headers)), current_row, " ".join(messages)])
-                messages = []
-            current_row, raw = row_number, values or []
-            messages.append(message)
-        if current_row is not None:
-            writer.writerow([*_safe_cells(raw, len(headers)), current_row, " ".join(messages)])
+        refused = (
+            (row, message, values or []) for row, message, values in db.session.execute(stmt)
+        )
+        writer.writerows(report_lines(refused, len(headers)))
         path = f.name
     try:
         key = object_key(job.tenant_id, "error-reports", ".csv")
@@ -76,19 +73,9 @@ class _RefusedRows:
         self.writer = csv.writer(self.buffer)
 
     def take(self, batch: ValidatedBatch) -> bool:
-        current, messages, raw = None, [], []
-        for error, values in batch.errors:  # a row's messages come together
-            if error.row != current and current is not None:
-                self._write(raw, current, messages)
-                messages = []
-            current, raw = error.row, values
-            messages.append(error.message)
-        if current is not None:
-            self._write(raw, current, messages)
+        refused = ((error.row, error.message, values) for error, values in batch.errors)
+        self.writer.writerows(report_lines(refused, self.width))
         return True
-
-    def _write(self, values: list[str], row: int, messages: list[str]) -> None:
-        self.writer.writerow([*_safe_cells(values, self.width), row, " ".join(messages)])
 
     def drain(self) -> bytes:
         """The lines written since the last call, as UTF-8."""
@@ -124,8 +111,16 @@ def refused_rows_csv(job: ImportJob, batch_size: int = 500) -> Iterator[bytes]:
     return lines()
 
 
-def _safe_cells(values: list[str], width: int) -> list[str]:
-    return [*map(neutralize, values[:width]), *[""] * (width - len(values))]
+def report_lines(
+    refused: Iterable[tuple[int, str, list[str]]], width: int
+) -> Iterator[list[str | int]]:
+    """The report's lines from (row, message, original cells), a row's messages together: its
+    cells made inert for a spreadsheet, its number, and its messages joined."""
+    for row, same_row in groupby(refused, key=itemgetter(0)):
+        found = list(same_row)
+        values = found[0][2]
+        cells = [*map(neutralize, values[:width]), *[""] * (width - len(values))]
+        yield [*cells, row, " ".join(message for _row, message, _values in found)]
 
 
 def _source_headers(job: ImportJob) -> list[str]:

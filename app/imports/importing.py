@@ -210,21 +210,20 @@ def _run_import(job: ImportJob, batch_size: int | None) -> ImportJob:
         staged = staged_writer(settings, source.targets)
         encode = encode_rows if staged is not None else None
         large = (job.total_rows or 0) >= parallel_rows
+
+        def in_child() -> ChildBatches:  # read and validated in a process of its own
+            return stack.enter_context(
+                closing(source.in_child(progress.processed, batch_size, encode=encode))
+            )
+
         batches: Iterable[ValidatedBatch]
         if early is not None and (early.validator, early.encode) != (source.validator, encode):
             early.close()  # started before the custom fields' types were known: read again
             early = None
         if early is not None:
-            batches = _early_or_again(
-                early,
-                lambda: stack.enter_context(
-                    closing(source.in_child(progress.processed, batch_size, encode=encode))
-                ),
-            )
-        elif large:  # read and validated in a process of its own
-            batches = stack.enter_context(
-                closing(source.in_child(progress.processed, batch_size, encode=encode))
-            )
+            batches = _early_or_again(early, in_child)
+        elif large:
+            batches = in_child()
         else:
             batches = source.batches(progress.processed, batch_size, encode=encode, ahead=True)
         sink = _ImportSink(job, BatchWriter(settings, staged), progress, large)

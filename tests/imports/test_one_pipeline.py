@@ -20,7 +20,7 @@ from app.imports.importing import run_import
 from app.imports.options import OptionsError
 from app.imports.review import reviewer_for
 from app.models import ImportJob, ImportRowError, RefusedRow, Tenant
-from tests.imports.conftest import csv_bytes, new_job
+from tests.imports.test_review import draft
 
 pytestmark = pytest.mark.both_databases
 
@@ -40,17 +40,7 @@ ROWS = [
 
 def reviewed_draft(tenant: Tenant) -> ImportJob:
     """A draft of ROWS whose dry run ran, with row 5 corrected and row 6 skipped."""
-    job = new_job(
-        tenant,
-        csv_bytes(ROWS),
-        mapping=dict(MAPPING),
-        validate_phone=True,
-        default_region="GB",
-    )
-    job.status = "draft"
-    db.session.commit()
-    run_dry_run(job.id)
-    db.session.refresh(job)
+    job = draft(tenant, ROWS, MAPPING)  # phone checks on, GB by default, dry run done
     reviewer = reviewer_for(job)
     assert reviewer is not None
     assert reviewer.save(5, {2: "020 7946 0960"}, skip=False).fixed  # type: ignore[union-attr]
