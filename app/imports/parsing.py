@@ -19,6 +19,7 @@ from app.imports.readers.delimited import (
     count_delimited_rows,
     estimate_delimited_rows,
     open_delimited,
+    progress_delimited_rows,
 )
 from app.imports.readers.detection import detect_file_type
 from app.imports.readers.json_records import count_json_rows, estimate_json_rows, open_json
@@ -93,10 +94,13 @@ def count_data_rows(path: str, info: SourceInfo) -> int:
 
 
 def progress_total(path: str, info: SourceInfo) -> int:
-    """The data rows an import's progress counts towards: exact, except a streamed workbook's
-    (its `<row>` elements, counted without parsing); the import stores the exact total at the end."""
+    """The data rows an import's progress counts towards, counted without parsing the rows: a
+    workbook's `<row>` elements, a delimited file's line ends (a JSON file's are counted
+    exactly); the import stores the exact total at the end."""
     if info.file_type == "xlsx":
         return progress_spreadsheet_rows(path, info)
+    if info.file_type == "csv":
+        return progress_delimited_rows(path, info)
     return count_data_rows(path, info)
 
 

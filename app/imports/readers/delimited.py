@@ -157,6 +157,38 @@ def count_delimited_rows(path: str, info: SourceInfo) -> int:
         return sum(1 for _record, row in records if any(row))
 
 
+PROGRESS_CHUNK_BYTES = 1 << 20
+
+
+def progress_delimited_rows(path: str, info: SourceInfo) -> int:
+    """The rows below the header for an import's progress, from the file's line ends.
+
+    Counting exactly means parsing every record once more before the import reads the file
+    (3.4 µs a row in the worker, 3.4 s for a million rows before the first batch), so the
+    line ends are counted in the bytes instead (a cell's own line break or a blank line counts
+    too); the import sets the exact total when it ends, as for a workbook. Files in an encoding
+    whose line end is not the byte 0x0A (UTF-16, UTF-32) are counted exactly.
+    """
+    encoding = info.encoding or "utf-8"
+    try:
+        compatible = "a\n".encode(encoding).endswith(b"a\n")  # a BOM may come first
+    except (LookupError, UnicodeError):
+        compatible = False
+    if not compatible:
+        return count_delimited_rows(path, info)
+    newlines = returns = 0
+    last = b""
+    with open(path, "rb") as raw:
+        while chunk := raw.read(PROGRESS_CHUNK_BYTES):
+            newlines += chunk.count(b"\n")
+            returns += chunk.count(b"\r")
+            last = chunk[-1:]
+    # old Mac files end their lines with a carriage return alone
+    ends, end = (newlines, b"\n") if newlines or not returns else (returns, b"\r")
+    lines = ends + (1 if last and last != end else 0)  # a last line without its line end
+    return max(lines - 1, 0)  # less the header's
+
+
 def estimate_delimited_rows(path: str, info: SourceInfo) -> int:
     """Extrapolate the row count from the first megabyte; exact for smaller files."""
     size = os.path.getsize(path)
