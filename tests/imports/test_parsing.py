@@ -981,6 +981,20 @@ def test_a_csv_progress_total_is_exact_in_utf16_and_close_otherwise(
         assert count_data_rows(quoted, table.info) == 2
 
 
+def test_a_csv_progress_total_refuses_bytes_its_encoding_does_not_allow(
+    write_file: WriteFile,
+) -> None:
+    """The exact count named the row of a bad byte before the import wrote anything: the
+    count in bytes decodes the file on the way and leaves such a file to it."""
+    rows = "".join(f"p{i}@example.com,Name\n" for i in range(3_000)).encode()
+    path = write_file("bad.csv", b"Email,Name\n" + rows + b"bad@example.com,Ren\xe9e\n")
+    with open_table(path) as table:
+        info = table.info
+    assert info.encoding in ("utf-8", "ascii")
+    with pytest.raises(FileFormatError, match="row 3,002"):
+        progress_total(path, info)
+
+
 def test_estimate_extrapolates_for_a_big_csv(write_file: WriteFile) -> None:
     body = "".join(f"user{i}@example.com,Name {i},{i * 7}\n" for i in range(100_000))
     path = write_file("big.csv", "Email,Name,Score\n" + body)

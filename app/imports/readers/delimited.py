@@ -167,7 +167,8 @@ def progress_delimited_rows(path: str, info: SourceInfo) -> int:
     (3.4 µs a row in the worker, 3.4 s for a million rows before the first batch), so the
     line ends are counted in the bytes instead (a cell's own line break or a blank line counts
     too); the import sets the exact total when it ends, as for a workbook. Files in an encoding
-    whose line end is not the byte 0x0A (UTF-16, UTF-32) are counted exactly.
+    whose line end is not the byte 0x0A (UTF-16, UTF-32), and files with bytes their encoding
+    does not allow (the exact count refuses them naming the row), are counted by parsing.
     """
     encoding = info.encoding or "utf-8"
     try:
@@ -176,13 +177,21 @@ def progress_delimited_rows(path: str, info: SourceInfo) -> int:
         compatible = False
     if not compatible:
         return count_delimited_rows(path, info)
+    # decoded on the way (C speed, a tenth of a second for 100 MB): a file that is not valid
+    # in its encoding is counted by parsing, which names the row, before anything is written
+    decoder = codecs.getincrementaldecoder(encoding)()
     newlines = returns = 0
     last = b""
-    with open(path, "rb") as raw:
-        while chunk := raw.read(PROGRESS_CHUNK_BYTES):
-            newlines += chunk.count(b"\n")
-            returns += chunk.count(b"\r")
-            last = chunk[-1:]
+    try:
+        with open(path, "rb") as raw:
+            while chunk := raw.read(PROGRESS_CHUNK_BYTES):
+                decoder.decode(chunk)
+                newlines += chunk.count(b"\n")
+                returns += chunk.count(b"\r")
+                last = chunk[-1:]
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return count_delimited_rows(path, info)
     # old Mac files end their lines with a carriage return alone
     ends, end = (newlines, b"\n") if newlines or not returns else (returns, b"\r")
     lines = ends + (1 if last and last != end else 0)  # a last line without its line end
