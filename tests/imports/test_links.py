@@ -187,6 +187,48 @@ def test_tags_and_import_jobs_are_deleted_only_where_nothing_refers_to_them() ->
     assert "job = _draft(job_id)" in source[source.index("def discard(") :][:200]
 
 
+def test_tenants_and_workspaces_are_never_deleted() -> None:
+    """Contacts have no key to their tenant or workspace (migration 0018): what they point at
+    must never go. A path that deletes one must bring the keys back or delete the contacts
+    first, then change this test."""
+    found = []
+    for path in sorted(APP.rglob("*.py")):
+        source = path.read_text()
+        flat = source.replace('"', "").replace("'", "").lower()
+        for table in ("tenants", "workspaces"):
+            if f"delete from {table}" in flat:
+                found.append((path.relative_to(APP).as_posix(), table))
+        for node in ast.walk(ast.parse(source)):
+            for model in ("Tenant", "Workspace"):
+                if _deletes(node, model):
+                    found.append((path.relative_to(APP).as_posix(), ast.unparse(node)[:60]))
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and ast.unparse(node.func).endswith("session.delete")
+                and not ast.unparse(node.args[0]).startswith("job")  # a draft import
+            ):
+                found.append((path.relative_to(APP).as_posix(), ast.unparse(node)[:60]))
+    assert found == []
+
+
+def test_an_import_writes_its_jobs_tenant_and_workspace(run: ImportRunner, tenant: Tenant) -> None:
+    """What the dropped keys checked, an import takes from its job (whose keys check them)."""
+    content = csv_bytes([["Email"], ["a@example.com"], ["b@example.com"]])
+    job = run(tenant, content, mapping={"Email": "email"}, segment_name="Fair")
+    assert job.status == "completed", job.errors
+    contacts = db.session.scalars(select(Contact).where(Contact.tenant_id == tenant.id)).all()
+    assert len(contacts) == 2
+    assert {(c.tenant_id, c.workspace_id) for c in contacts} == {(job.tenant_id, job.workspace_id)}
+    linked = db.session.scalars(
+        select(segment_contacts.c.segment_id).where(
+            segment_contacts.c.contact_id.in_([c.id for c in contacts])
+        )
+    ).all()
+    assert linked == [job.segment_id, job.segment_id]
+    assert db.session.get(Tenant, job.tenant_id) is not None
+
+
 @pytest.mark.postgresql_only(reason="row locks between two connections")
 def test_a_rollback_does_not_delete_a_tag_a_running_batch_is_linking(
     app: Flask, tenant: Tenant
