@@ -21,7 +21,7 @@ from app.extensions import db
 from app.imports.batch_lookups import fetch_earlier_rows, fetch_existing
 from app.imports.batch_write import write_batch
 from app.imports.bulk import insert_rows, without_jit
-from app.imports.copy_lines import encode_rows
+from app.imports.copy_lines import RowEncoder
 from app.imports.mapping import FieldTarget
 from app.imports.pipeline import Encoder, ValidatedBatch, error_dict
 from app.imports.service import BATCH_RETRIES, DB_ERRORS, discard_transaction
@@ -70,7 +70,7 @@ def encoder() -> Encoder | None:
     """How the reading side will hand clean rows to the writer, before the writer is built:
     COPY text for the set-based writer on PostgreSQL, row objects for SQLite's Python plans
     (`staged_writer`)."""
-    return encode_rows if db.session.get_bind().dialect.name == "postgresql" else None
+    return RowEncoder() if db.session.get_bind().dialect.name == "postgresql" else None
 
 
 def staged_writer(settings: ImportSettings, targets: dict[str, FieldTarget]) -> StagedWriter | None:

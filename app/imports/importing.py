@@ -19,7 +19,7 @@ from app.imports.batch_commit import (
     staged_writer,
 )
 from app.imports.batch_lookups import refresh_tenant_statistics
-from app.imports.copy_lines import encode_rows
+from app.imports.copy_lines import RowEncoder
 from app.imports.corrections import correction_counts, load_corrections
 from app.imports.error_report import write_error_report
 from app.imports.follow_up import corrected_row_numbers, corrections_with_earlier
@@ -208,7 +208,7 @@ def _run_import(job: ImportJob, batch_size: int | None) -> ImportJob:
         # PostgreSQL takes the batch as COPY text and decides in SQL (`staged_write`);
         # SQLite, in process, runs the same rules in Python (`upsert.plan_batch`).
         staged = staged_writer(settings, source.targets)
-        encode = encode_rows if staged is not None else None
+        encode = RowEncoder(progress.processed) if staged is not None else None
         large = (job.total_rows or 0) >= parallel_rows
 
         def in_child() -> ChildBatches:  # read and validated in a process of its own

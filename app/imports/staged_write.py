@@ -6,7 +6,8 @@ the row's contact and journal row would get. The writer streams those bytes into
 a handful of statements per batch (`StagedWriter.write`):
 
 1. the tenant's contacts with the batch's emails are read and locked (`import_current`),
-   each with the first row of this import that touched it before (it created it, or its journal);
+   each with the first row of this import that touched it before (it created it, or its
+   journal, read only for a row whose email an earlier batch may have had);
 2. one statement decides every row (`import_match`): created, updated, unchanged, skipped,
    repeating an earlier row, with the field rules (overwrite, fill only if empty, never;
    blank cells erase only when asked; unsubscribed contacts are never subscribed again) as
@@ -56,7 +57,8 @@ def mapped_fields(targets: dict[str, FieldTarget]) -> tuple[tuple[str, ...], tup
 
 _CREATE_TABLES = (
     """CREATE TEMP TABLE IF NOT EXISTS import_stage (
-        row_number integer, round integer, batch_first integer, id uuid, event_id uuid,
+        row_number integer, round integer, batch_first integer, maybe_earlier boolean,
+        id uuid, event_id uuid,
         email text, email_normalized text, first_name text, last_name text, company text,
         phone text, consented_on date, unsubscribed_on date, subscription_status text,
         custom jsonb, tags text[], tags_norm text[]
@@ -82,7 +84,8 @@ SELECT c.email_normalized, c.id, c.first_name, c.last_name, c.company, c.phone, 
        c.unsubscribed_on, c.subscription_status, c.custom_fields,
        CASE WHEN c.created_by_import_id = CAST(:job AS uuid) AND c.created_from_row IS NOT NULL
             THEN c.created_from_row
-            ELSE (SELECT min(e.row_number) FROM import_events e
+            WHEN s.maybe_earlier  -- `copy_lines.EmailMemory`: no earlier batch had the email
+            THEN (SELECT min(e.row_number) FROM import_events e
                   WHERE e.contact_id = c.id AND e.import_job_id::text = CAST(:job AS text)) END
 FROM import_stage s
 CROSS JOIN LATERAL (

@@ -287,3 +287,50 @@ def test_an_import_into_a_tenant_the_statistics_miss_probes_the_email_index(
     assert (job.status, job.updated_count) == ("completed", 300)
     assert read["ix_contacts_tenant_updated"] == read["ix_contacts_tenant_created"] == 0, read
     assert read["seq"] == 0 and read["uq_contacts_tenant_email"] <= 1000, read
+
+
+def flush_session_statistics() -> None:
+    """`flush_statistics` for the session's own connection, through the session."""
+    db.session.execute(text("SELECT pg_stat_force_next_flush()"))
+    db.session.commit()
+    db.session.execute(text("SELECT 1"))
+    db.session.commit()
+
+
+def journal_probes() -> int:
+    """Index scans of the journal's (contact, import) index so far."""
+    with db.engine.connect() as conn:
+        conn.execute(text("SELECT pg_stat_clear_snapshot()"))
+        return int(
+            conn.scalar(
+                text(
+                    "SELECT idx_scan FROM pg_stat_user_indexes "
+                    "WHERE indexrelname = 'ix_import_events_contact_job'"
+                )
+            )
+        )
+
+
+def test_the_journal_is_read_only_for_emails_an_earlier_batch_may_have_had(
+    app: Flask, tenant: Tenant, run: ImportRunner
+) -> None:
+    """An existing contact's earlier rows in this import are looked up in its journal only when
+    the reading process says an earlier batch may have brought the email (`EmailMemory`): 300
+    existing contacts, each once, cost no probe; a repeat in a later batch still finds its row."""
+    bulk_contacts_after(tenant.id, 300)
+    app.config["IMPORT_PARALLEL_ROWS"] = 100  # read in a child, as a large file is
+    mapping = {"Email": "email", "First": "first_name"}
+    rows = [["Email", "First"]] + [[f"d{i}@example.com", f"New {i}"] for i in range(1, 301)]
+    before = journal_probes()
+    job = run(tenant, csv_bytes(rows), batch_size=100, mapping=mapping)
+    flush_session_statistics()
+    assert (job.status, job.updated_count) == ("completed", 300)
+    assert journal_probes() == before
+
+    rows = [["Email", "First"]] + [[f"d{i}@example.com", f"Again {i}"] for i in range(1, 151)]
+    rows += [[f"D{i}@example.com", f"Third {i}"] for i in range(1, 151)]  # the next batches
+    before = journal_probes()
+    job = run(tenant, csv_bytes(rows), batch_size=100, mapping=mapping)
+    flush_session_statistics()
+    assert (job.status, job.updated_count, job.repeated_count) == ("completed", 150, 150)
+    assert 0 < journal_probes() - before <= 150 + 2  # the repeats (and one wrong "maybe" at most)

@@ -492,6 +492,7 @@ def assert_same_outcome(job: ImportJob, reference: ImportJob) -> None:
             j.unchanged_count,
             j.skipped_count,
             j.error_count,
+            j.repeated_count,
         )
 
     def events(j: ImportJob) -> int | None:
@@ -508,9 +509,12 @@ class Crash(BaseException):
     """Stands for the worker being killed between two batches."""
 
 
+@pytest.mark.parametrize("existing", [False, True], ids=["new contacts", "existing contacts"])
 def test_resume_after_a_crash_gives_the_same_result_as_one_run(
-    tenant: Tenant, app: Flask, monkeypatch: pytest.MonkeyPatch
+    tenant: Tenant, app: Flask, monkeypatch: pytest.MonkeyPatch, existing: bool
 ) -> None:
+    """With existing contacts, a repeat after the checkpoint of an email from before it is
+    found in the journal: the resumed read did not see those rows (`copy_lines.EmailMemory`)."""
     rows = (
         [["Email", "First"]]
         + [[f"p{i % 7}@example.com", f"name {i}"] for i in range(20)]
@@ -519,7 +523,12 @@ def test_resume_after_a_crash_gives_the_same_result_as_one_run(
     content = csv_bytes(rows)
     mapping = {"Email": "email", "First": "first_name"}
     reference_tenant = make_tenant("Reference")
+    if existing:
+        for t in (tenant, reference_tenant):
+            for i in range(7):
+                add_contact(t, f"p{i}@example.com", first_name="Old")
     reference = run_import(new_job(reference_tenant, content, mapping=mapping).id, batch_size=4)
+    assert reference.repeated_count == 13
 
     job = new_job(tenant, content, mapping=mapping)
     real = batch_commit.write_one_batch
