@@ -46,7 +46,12 @@ def naive_import(tenant_id: uuid.UUID, path: Path) -> float:
             contact.company = row["Company"]
             db.session.flush()
             db.session.add(
-                ImportEvent(import_job_id=job.id, contact_id=contact.id, event_type=event)
+                ImportEvent(
+                    import_job_id=job.id,
+                    contact_id=contact.id,
+                    event_type=event,
+                    row_number=reader.line_num,
+                )
             )
             job.processed_rows += 1
             db.session.commit()
