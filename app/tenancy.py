@@ -1,4 +1,4 @@
-"""The one place that scopes queries to the current tenant."""
+"""The one place that scopes queries to a tenant: the current one (web) or a given one (services)."""
 
 from __future__ import annotations
 
@@ -24,10 +24,16 @@ def current_tenant_id() -> uuid.UUID:
     abort(401)
 
 
+def owned(model: type[M], tenant_id: uuid.UUID, *columns: Any) -> Select[Any]:
+    """A SELECT of `model` (or the given columns of it) limited to one tenant: what services
+    and jobs use, given the tenant by their caller (the web layer passes the current one)."""
+    stmt = select(*columns) if columns else select(model)
+    return stmt.where(model.tenant_id == tenant_id)  # type: ignore[attr-defined]
+
+
 def scoped(model: type[M], *columns: Any) -> Select[Any]:
     """A SELECT of `model` (or the given columns of it) limited to the current tenant."""
-    stmt = select(*columns) if columns else select(model)
-    return stmt.where(model.tenant_id == current_tenant_id())  # type: ignore[attr-defined]
+    return owned(model, current_tenant_id(), *columns)
 
 
 def get_scoped_or_404(model: type[M], object_id: Any) -> M:

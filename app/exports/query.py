@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from flask import g
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -17,7 +15,7 @@ from app.exports.fields import CUSTOM_PREFIX, custom_value_text
 from app.extensions import db
 from app.models import SUBSCRIPTION_STATUSES, Contact, Segment, Tag, contact_tags, segment_contacts
 from app.search import contains
-from app.tenancy import scoped
+from app.tenancy import owned
 
 CONDITION_OPERATORS = {
     "equals": "equals",
@@ -85,20 +83,6 @@ class ExportFilters:
         return ExportFilters.from_dict({**self.to_dict(), "segment_id": None})
 
 
-@contextmanager
-def acting_for(tenant_id: uuid.UUID) -> Iterator[None]:
-    """Scope queries to `tenant_id` outside a request (jobs, the command line)."""
-    previous = g.get("tenant_id")
-    g.tenant_id = tenant_id
-    try:
-        yield
-    finally:
-        if previous is None:
-            g.pop("tenant_id", None)
-        else:
-            g.tenant_id = previous
-
-
 def _day_start(text: str) -> datetime:
     return datetime.combine(date.fromisoformat(text), time(), tzinfo=UTC)
 
@@ -135,9 +119,11 @@ def _condition(condition: FieldCondition, dialect: str) -> ColumnElement[bool]:
     raise ExportQueryError(f"Unknown filter {condition.op!r}: use equals, contains or is empty.")
 
 
-def _tag_clause(names: Sequence[str], mode: str) -> ColumnElement[bool]:
+def _tag_clause(tenant_id: uuid.UUID, names: Sequence[str], mode: str) -> ColumnElement[bool]:
     wanted = sorted({n.strip().lower() for n in names if n.strip()})
-    tag_ids = db.session.scalars(scoped(Tag, Tag.id).where(Tag.name_normalized.in_(wanted))).all()
+    tag_ids = db.session.scalars(
+        owned(Tag, tenant_id, Tag.id).where(Tag.name_normalized.in_(wanted))
+    ).all()
     if not tag_ids or (mode == "all" and len(tag_ids) < len(wanted)):
         return Contact.id.is_(None)  # a tag nobody has: no contact matches
     links = select(contact_tags.c.contact_id).where(contact_tags.c.tag_id.in_(tag_ids))
@@ -148,14 +134,14 @@ def _tag_clause(names: Sequence[str], mode: str) -> ColumnElement[bool]:
     return Contact.id.in_(links)
 
 
-def segment_of(filters: ExportFilters) -> Segment:
-    """The export's segment, of the current tenant; ExportQueryError when it is gone."""
+def segment_of(tenant_id: uuid.UUID, filters: ExportFilters) -> Segment:
+    """The export's segment, of the tenant; ExportQueryError when it is gone."""
     try:
         key = uuid.UUID(str(filters.segment_id))
     except ValueError:
         key = None
     segment: Segment | None = (
-        db.session.scalar(scoped(Segment).where(Segment.id == key)) if key else None
+        db.session.scalar(owned(Segment, tenant_id).where(Segment.id == key)) if key else None
     )
     if segment is None:
         raise ExportQueryError("The segment chosen for this export no longer exists.")
@@ -163,14 +149,15 @@ def segment_of(filters: ExportFilters) -> Segment:
 
 
 def filter_clauses(
-    export_type: str, filters: ExportFilters, dialect: str
+    tenant_id: uuid.UUID, export_type: str, filters: ExportFilters, dialect: str
 ) -> list[ColumnElement[bool]]:
-    """The WHERE clauses of an export besides the tenant (which `scoped()` adds)."""
+    """The WHERE clauses of an export besides the tenant's own (which `owned()` adds); the
+    tenant names the tags and the segment."""
     if export_type == "full":
         return []
     clauses: list[ColumnElement[bool]] = []
     if export_type == "segment":
-        segment = segment_of(filters)
+        segment = segment_of(tenant_id, filters)
         clauses.append(
             Contact.id.in_(
                 select(segment_contacts.c.contact_id).where(
@@ -179,7 +166,7 @@ def filter_clauses(
             )
         )
     if filters.tags:
-        clauses.append(_tag_clause(filters.tags, filters.tags_mode))
+        clauses.append(_tag_clause(tenant_id, filters.tags, filters.tags_mode))
     clauses += _between(Contact.created_at, filters.created_from, filters.created_to)
     clauses += _between(Contact.updated_at, filters.updated_from, filters.updated_to)
     statuses = [s for s in filters.statuses if s in SUBSCRIPTION_STATUSES]
@@ -200,19 +187,21 @@ def _dialect() -> str:
 
 
 def contacts_select(
-    export_type: str, filters: ExportFilters, columns: Sequence[ColumnElement[Any]]
+    tenant_id: uuid.UUID,
+    export_type: str,
+    filters: ExportFilters,
+    columns: Sequence[ColumnElement[Any]],
 ) -> Select[Any]:
-    """The current tenant's matching contacts as `columns`, oldest first."""
+    """The tenant's matching contacts as `columns`, oldest first."""
     return (
-        scoped(Contact, *columns)
-        .where(*filter_clauses(export_type, filters, _dialect()))
+        owned(Contact, tenant_id, *columns)
+        .where(*filter_clauses(tenant_id, export_type, filters, _dialect()))
         .order_by(Contact.created_at, Contact.id)
     )
 
 
-def count_contacts(export_type: str, filters: ExportFilters) -> int:
-    """How many of the current tenant's contacts the export would hold."""
-    stmt = scoped(Contact, func.count(Contact.id)).where(
-        *filter_clauses(export_type, filters, _dialect())
+def count_select(tenant_id: uuid.UUID, export_type: str, filters: ExportFilters) -> Select[Any]:
+    """How many of the tenant's contacts the export would hold, as a SELECT."""
+    return owned(Contact, tenant_id, func.count(Contact.id)).where(
+        *filter_clauses(tenant_id, export_type, filters, _dialect())
     )
-    return int(db.session.scalar(stmt) or 0)

@@ -21,16 +21,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, select, update
 
 from app.exports.fields import ExportField, available_fields, field_sql, resolve_fields
 from app.exports.query import (
     ExportFilters,
     ExportQueryError,
-    acting_for,
     contacts_select,
-    count_contacts,
-    filter_clauses,
+    count_select,
     segment_of,
 )
 from app.exports.streaming import collector_paused, copy_csv_lines, stream_rows
@@ -44,12 +42,12 @@ from app.exports.writers import (
 )
 from app.extensions import db
 from app.jobs.locks import job_lock
-from app.models import Contact, CustomField, ExportJob
+from app.models import CustomField, ExportJob
 from app.models.exports import EXPORT_FORMATS, EXPORT_TYPES
 from app.models.types import utcnow
 from app.notifications import notify
 from app.storage import Storage, StorageError, key_belongs_to, object_key
-from app.tenancy import scoped
+from app.tenancy import owned
 
 log = logging.getLogger(__name__)
 
@@ -97,12 +95,11 @@ class ExportRequest:
 
 def tenant_fields(tenant_id: uuid.UUID) -> list[ExportField]:
     """Every field the tenant can export (standard, its custom fields, lists, engagement)."""
-    with acting_for(tenant_id):
-        rows = db.session.execute(
-            scoped(
-                CustomField, CustomField.key, CustomField.label, CustomField.field_type
-            ).order_by(CustomField.label, CustomField.key)
-        ).all()
+    rows = db.session.execute(
+        owned(
+            CustomField, tenant_id, CustomField.key, CustomField.label, CustomField.field_type
+        ).order_by(CustomField.label, CustomField.key)
+    ).all()
     return available_fields([tuple(r) for r in rows])
 
 
@@ -131,11 +128,10 @@ def check_request(tenant_id: uuid.UUID, request: ExportRequest) -> list[str]:
     if not resolve_fields(request.fields, tenant_fields(tenant_id)):
         problems.append("Choose at least one field to export.")
     if request.export_type == "segment":
-        with acting_for(tenant_id):
-            try:
-                segment_of(request.filters)
-            except ExportQueryError:
-                problems.append("Choose the segment to export.")
+        try:
+            segment_of(tenant_id, request.filters)
+        except ExportQueryError:
+            problems.append("Choose the segment to export.")
     return problems
 
 
@@ -156,8 +152,7 @@ def create_export(
         filters = filters.without_scope()
     segment_name = None
     if request.export_type == "segment":
-        with acting_for(tenant_id):
-            segment_name = segment_of(filters).name
+        segment_name = segment_of(tenant_id, filters).name
     now = utcnow()
     known = {f.key for f in tenant_fields(tenant_id)}
     job = ExportJob(
@@ -183,8 +178,7 @@ def create_export(
 
 def count_matching(tenant_id: uuid.UUID, export_type: str, filters: ExportFilters) -> int:
     """How many contacts an export with this scope and these filters would hold."""
-    with acting_for(tenant_id):
-        return count_contacts(export_type, filters)
+    return int(db.session.scalar(count_select(tenant_id, export_type, filters)) or 0)
 
 
 # --- running -------------------------------------------------------------------------------
@@ -219,17 +213,13 @@ def _plan(job: ExportJob) -> tuple[list[ExportField], Select[Any], Select[Any]]:
     dialect = db.engine.dialect.name
     filters = ExportFilters.from_dict(job.filters)
     export_type = job.export_type or "full"
-    with acting_for(job.tenant_id):
-        columns = [field_sql(f, dialect).label(f"c{i}") for i, f in enumerate(fields)]
-        data = contacts_select(export_type, filters, columns)
-        if csv_in_database(job):
-            # OFFSET 0 keeps PostgreSQL from merging the subquery, so each value is computed once.
-            rows = data.offset(0).subquery()
-            data = select(*[csv_cell_sql(rows.c[i], f) for i, f in enumerate(fields)])
-        count = scoped(Contact, func.count(Contact.id)).where(
-            *filter_clauses(export_type, filters, dialect)
-        )
-    return fields, data, count
+    columns = [field_sql(f, dialect).label(f"c{i}") for i, f in enumerate(fields)]
+    data = contacts_select(job.tenant_id, export_type, filters, columns)
+    if csv_in_database(job):
+        # OFFSET 0 keeps PostgreSQL from merging the subquery, so each value is computed once.
+        rows = data.offset(0).subquery()
+        data = select(*[csv_cell_sql(rows.c[i], f) for i, f in enumerate(fields)])
+    return fields, data, count_select(job.tenant_id, export_type, filters)
 
 
 def run_export(job_id: uuid.UUID | str, batch_size: int | None = None) -> ExportJob:
