@@ -44,6 +44,7 @@ from app.extensions import db
 from app.jobs.locks import job_lock
 from app.models import CustomField, ExportJob
 from app.models.exports import EXPORT_FORMATS, EXPORT_TYPES
+from app.models.jobs import ExportStatus
 from app.models.types import utcnow
 from app.notifications import notify
 from app.storage import Storage, StorageError, key_belongs_to, object_key
@@ -165,7 +166,7 @@ def create_export(
         if request.file_format == "csv"
         else {},
         file_name=download_name(request.export_type, request.file_format, segment_name, now),
-        status="pending",
+        status=ExportStatus.PENDING,
         processed_contacts=0,
         created_by=user_id,
         created_at=now,
@@ -187,7 +188,7 @@ def count_matching(tenant_id: uuid.UUID, export_type: str, filters: ExportFilter
 def _fail(job: ExportJob, message: str) -> ExportJob:
     db.session.rollback()
     db.session.refresh(job)
-    job.status = "failed"
+    job.status = ExportStatus.FAILED
     job.failure_message = message
     job.completed_at = utcnow()
     db.session.commit()
@@ -240,12 +241,12 @@ def run_export(job_id: uuid.UUID | str, batch_size: int | None = None) -> Export
 
 
 def _run_export(job: ExportJob, batch_size: int | None) -> ExportJob:
-    if job.status not in ("pending", "processing"):
+    if job.status not in (ExportStatus.PENDING, ExportStatus.PROCESSING):
         log.info("export %s is %s; nothing to do", job.id, job.status)
         return job
     if job.upload_key:  # an earlier run died while or after uploading: remove what it left
         storage().delete(job.upload_key)
-    job.status = "processing"
+    job.status = ExportStatus.PROCESSING
     job.started_at = job.started_at or utcnow()
     job.processed_contacts = 0
     job.upload_key = None
@@ -276,7 +277,7 @@ def _run_export(job: ExportJob, batch_size: int | None) -> ExportJob:
     job.file_size = size
     job.processed_contacts = processed
     job.total_contacts = processed
-    job.status = "completed"
+    job.status = ExportStatus.COMPLETED
     job.completed_at = now
     job.expires_at = now + timedelta(days=current_app.config["EXPORT_RETENTION_DAYS"])
     db.session.commit()
@@ -340,7 +341,7 @@ def _write_batch(writer: ExportWriter, batch: list[Any]) -> None:
 def mark_failed(job_id: uuid.UUID | str, message: str) -> None:
     """Record that a job gave up for good (called by the queue's failure callback)."""
     job = db.session.get(ExportJob, uuid.UUID(str(job_id)))
-    if job is None or job.status not in ("pending", "processing"):
+    if job is None or job.status not in (ExportStatus.PENDING, ExportStatus.PROCESSING):
         return
     if job.upload_key:
         try:
@@ -348,7 +349,7 @@ def mark_failed(job_id: uuid.UUID | str, message: str) -> None:
             job.upload_key = None
         except StorageError as exc:
             log.warning("export %s: leftover upload not deleted: %s", job.id, exc)
-    job.status = "failed"
+    job.status = ExportStatus.FAILED
     job.failure_message = message
     job.completed_at = utcnow()
     db.session.commit()
@@ -372,12 +373,14 @@ def stalled_exports() -> list[tuple[ExportJob, str]]:
     postgres = db.engine.dialect.name == "postgresql"
     stalled: list[tuple[ExportJob, str]] = []
     for job in db.session.scalars(
-        select(ExportJob).where(ExportJob.status.in_(("pending", "processing")))
+        select(ExportJob).where(
+            ExportJob.status.in_((ExportStatus.PENDING, ExportStatus.PROCESSING))
+        )
     ).all():
-        if job.status == "processing" and postgres:
+        if job.status == ExportStatus.PROCESSING and postgres:
             with job_lock(job.id) as free:
                 db.session.refresh(job)
-                orphaned = free and job.status == "processing"
+                orphaned = free and job.status == ExportStatus.PROCESSING
             reason = "its worker died" if orphaned else None
         else:
             lost = not job.rq_job_id or not Job.exists(job.rq_job_id, connection=connection)
@@ -393,7 +396,7 @@ def stalled_exports() -> list[tuple[ExportJob, str]]:
 def export_summary(job: ExportJob) -> str:
     """One sentence about how an export ended."""
     name = job.file_name or "contacts"
-    if job.status == "completed":
+    if job.status == ExportStatus.COMPLETED:
         count = job.processed_contacts or 0
         return f"Export {name} is ready: {count:,} contact{'s' if count != 1 else ''}."
     return f"Export {name} failed: {job.failure_message or 'see the export page'}"
@@ -423,11 +426,11 @@ def download_link(job: ExportJob, now: datetime | None = None) -> str:
             f"{current_app.config['EXPORT_RETENTION_DAYS']} days after it was made. "
             "Create a new export to get the contacts again."
         )
-    if job.status == "failed":
+    if job.status == ExportStatus.FAILED:
         raise ExportNotReady(
             f"This export failed, so there is no file to download: {job.failure_message or ''}".strip()
         )
-    if job.status != "completed" or not job.file_url:
+    if job.status != ExportStatus.COMPLETED or not job.file_url:
         raise ExportNotReady(
             "This export is not ready yet: the file is still being made. "
             "Try again when it has finished."
@@ -447,18 +450,20 @@ def expire_exports(store: Storage, now: datetime | None = None) -> int:
     """
     now = now or utcnow()
     jobs = db.session.scalars(
-        select(ExportJob).where(ExportJob.status == "completed", ExportJob.expires_at <= now)
+        select(ExportJob).where(
+            ExportJob.status == ExportStatus.COMPLETED, ExportJob.expires_at <= now
+        )
     ).all()
     for job in jobs:
         if job.file_url:
             store.delete(job.file_url)
-        job.status = "expired"
+        job.status = ExportStatus.EXPIRED
         job.file_url = None
         db.session.commit()
     leftovers = db.session.scalars(
         select(ExportJob).where(
             ExportJob.upload_key.is_not(None),
-            (ExportJob.status == "failed")
+            (ExportJob.status == ExportStatus.FAILED)
             | (ExportJob.started_at <= now - timedelta(hours=LEFTOVER_HOURS)),
         )
     ).all()

@@ -26,6 +26,7 @@ from app.imports.service import ImportRefused, create_import_job, request_cancel
 from app.imports.suggestions import suggestions_for
 from app.jobs.submit import enqueue_import, queue_rollback
 from app.models import ImportJob, Tenant
+from app.models.jobs import ImportStatus, RunStatus
 
 contacts_cli = AppGroup("contacts", help="Import contacts, roll imports back, cancel them.")
 
@@ -160,7 +161,7 @@ def import_command(
     job = create_import_job(tenant.id, options, file_size=size)
     click.echo(f"Import job {job.id}", err=True)
     if dry_run:
-        job.status = "draft"
+        job.status = ImportStatus.DRAFT
         db.session.commit()
         click.echo(json.dumps({"jobId": str(job.id), "dryRun": run_dry_run(job.id)}, default=str))
         return
@@ -169,13 +170,17 @@ def import_command(
     else:
         enqueue_import(job)
         if mode == "wait":
-            _follow(job, lambda j: j.status not in ("pending", "processing"), _progress_line)
+            _follow(
+                job,
+                lambda j: j.status not in (ImportStatus.PENDING, ImportStatus.PROCESSING),
+                _progress_line,
+            )
         else:
             click.echo(json.dumps({"jobId": str(job.id), "status": job.status}))
             return
     click.echo(_progress_line(job), err=True)
     click.echo(json.dumps(_result(job)))
-    if job.status == "failed":
+    if job.status == ImportStatus.FAILED:
         sys.exit(1)
 
 
@@ -225,7 +230,7 @@ def rollback_command(job_id: str, force: bool, mode: str | None) -> None:
     elif mode == "wait":
         _follow(
             job,
-            lambda j: j.rollback_status not in ("pending", "processing"),
+            lambda j: j.rollback_status not in (RunStatus.PENDING, RunStatus.PROCESSING),
             lambda j: (
                 f"rollback {j.rollback_status}: {j.rollback_processed:,} of {j.rollback_total or 0:,}"
             ),
@@ -241,7 +246,7 @@ def rollback_command(job_id: str, force: bool, mode: str | None) -> None:
             }
         )
     )
-    if job.rollback_status == "failed":
+    if job.rollback_status == RunStatus.FAILED:
         sys.exit(1)
 
 

@@ -26,6 +26,7 @@ from app.models import (
     Segment,
     segment_contacts,
 )
+from app.models.jobs import RunStatus
 from app.models.types import utcnow
 from app.storage import StorageError
 
@@ -40,7 +41,7 @@ def run_dry_run(
     if job is None:
         raise ImportRefused(f"There is no import {job_id}.")
     run = uuid.uuid4().hex  # a newer dry run of the same draft replaces it: this one then stops
-    job.dry_run_status = "processing"
+    job.dry_run_status = RunStatus.PROCESSING
     job.dry_run = {"processedRows": 0, "run": run}
     job.heartbeat_at = utcnow()
     db.session.commit()
@@ -71,7 +72,7 @@ def run_dry_run(
     if not _still_current(job, run):
         return job.dry_run or {}
     job.dry_run = result
-    job.dry_run_status = "completed"
+    job.dry_run_status = RunStatus.COMPLETED
     if job.total_rows is None:
         job.total_rows = tally.processed
     db.session.commit()
@@ -237,13 +238,13 @@ def mark_dry_run_failed(job_id: uuid.UUID | str, message: str) -> None:
     """Record why a dry run's job failed (RQ's failure callback), unless it has ended since."""
     db.session.rollback()
     job = db.session.get(ImportJob, uuid.UUID(str(job_id)))
-    if job is not None and job.dry_run_status in ("pending", "processing"):
+    if job is not None and job.dry_run_status in (RunStatus.PENDING, RunStatus.PROCESSING):
         _dry_run_failed(job, message)
 
 
 def _dry_run_failed(job: ImportJob, message: str) -> dict[str, Any]:
     db.session.rollback()
-    job.dry_run_status = "failed"
+    job.dry_run_status = RunStatus.FAILED
     job.dry_run = {"error": message}
     db.session.commit()
     return job.dry_run

@@ -23,8 +23,9 @@ from app.imports.refused_rows import keys_text, problem_key, problems_of
 from app.imports.review import new_validator_for
 from app.imports.validation import CleanRow, RowError
 from app.models import Correction, ImportJob, ImportRowError, RefusedRow
+from app.models.jobs import ImportStatus, RunStatus
 
-FOLLOWED_UP = ("completed", "cancelled", "failed")
+FOLLOWED_UP = (ImportStatus.COMPLETED, ImportStatus.CANCELLED, ImportStatus.FAILED)
 
 
 class NothingToFollowUp(Exception):
@@ -35,7 +36,7 @@ def follow_up_of(job: ImportJob) -> ImportJob | None:
     """The import's follow-up: a draft being corrected, or one started and not rolled back."""
     return db.session.scalar(
         select(ImportJob)
-        .where(ImportJob.follow_up_of == job.id, ImportJob.status != "rolled_back")
+        .where(ImportJob.follow_up_of == job.id, ImportJob.status != ImportStatus.ROLLED_BACK)
         .order_by(ImportJob.created_at.desc())
         .limit(1)
     )
@@ -90,7 +91,7 @@ def open_follow_up(job: ImportJob, user_id: uuid.UUID | None, commit: bool = Tru
         file_url=job.file_url,
         file_type=job.file_type,
         field_mapping=job.field_mapping,
-        status="draft",
+        status=ImportStatus.DRAFT,
         created_by=user_id,
         follow_up_of=job.id,
         total_rows=job.total_rows,
@@ -104,7 +105,7 @@ def open_follow_up(job: ImportJob, user_id: uuid.UUID | None, commit: bool = Tru
                 "dry_run_for": options.fingerprint(),
             },
         },
-        dry_run_status="completed",
+        dry_run_status=RunStatus.COMPLETED,
     )
     db.session.add(draft)
     db.session.flush()

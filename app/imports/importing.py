@@ -41,6 +41,7 @@ from app.models import (
     CustomField,
     ImportJob,
 )
+from app.models.jobs import ImportStatus
 from app.models.types import utcnow
 from app.notifications import notify
 from app.storage import StorageError
@@ -110,7 +111,7 @@ def import_settings(
 def _fail(job: ImportJob, message: str) -> ImportJob:
     db.session.rollback()
     db.session.refresh(job)
-    return _end(job, "failed", message)
+    return _end(job, ImportStatus.FAILED, message)
 
 
 def run_import(job_id: uuid.UUID | str, batch_size: int | None = None) -> ImportJob:
@@ -118,11 +119,11 @@ def run_import(job_id: uuid.UUID | str, batch_size: int | None = None) -> Import
     job = db.session.get(ImportJob, uuid.UUID(str(job_id)))
     if job is None:
         raise ImportRefused(f"There is no import {job_id}.")
-    if job.status not in ("pending", "processing"):
+    if job.status not in (ImportStatus.PENDING, ImportStatus.PROCESSING):
         log.info("import %s is %s; nothing to do", job.id, job.status)
         return job
     if job.cancel_requested:
-        job.status, job.completed_at = "cancelled", utcnow()
+        job.status, job.completed_at = ImportStatus.CANCELLED, utcnow()
         db.session.commit()
         return job
     with job_lock(job.id) as acquired:
@@ -134,7 +135,7 @@ def run_import(job_id: uuid.UUID | str, batch_size: int | None = None) -> Import
 
 def _run_import(job: ImportJob, batch_size: int | None) -> ImportJob:
     db.session.refresh(job)
-    if job.status not in ("pending", "processing"):
+    if job.status not in (ImportStatus.PENDING, ImportStatus.PROCESSING):
         return job
     options = ImportOptions.from_dict(job.import_options or {})
     batch_size = batch_size or current_app.config["IMPORT_BATCH_SIZE"]
@@ -143,11 +144,11 @@ def _run_import(job: ImportJob, batch_size: int | None) -> ImportJob:
         update(ImportJob)
         .where(
             ImportJob.id == job.id,
-            ImportJob.status.in_(("pending", "processing")),
+            ImportJob.status.in_((ImportStatus.PENDING, ImportStatus.PROCESSING)),
             ImportJob.cancel_requested.is_(False),
         )
         .values(
-            status="processing",
+            status=ImportStatus.PROCESSING,
             started_at=func.coalesce(ImportJob.started_at, utcnow()),
             heartbeat_at=utcnow(),
         )
@@ -156,7 +157,11 @@ def _run_import(job: ImportJob, batch_size: int | None) -> ImportJob:
     db.session.refresh(job)
     if not started:
         log.info("import %s was cancelled before it started", job.id)
-        return _end(job, "cancelled") if job.status in ("pending", "processing") else job
+        return (
+            _end(job, ImportStatus.CANCELLED)
+            if job.status in (ImportStatus.PENDING, ImportStatus.PROCESSING)
+            else job
+        )
     log.info("import %s: starting at row %d", job.id, job.checkpoint_row + 1)
 
     # a follow-up imports only the rows corrected since its first import refused them, read as
@@ -235,11 +240,11 @@ def _run_import(job: ImportJob, batch_size: int | None) -> ImportJob:
             return _fail(job, f"{exc} The rows before it were imported and can be rolled back.")
         if not finished:
             log.info("import %s: cancelled after row %d", job.id, progress.processed + 1)
-            return _end(job, "cancelled")
+            return _end(job, ImportStatus.CANCELLED)
     if job.total_rows is None or job.total_rows != progress.processed:
         job.total_rows = progress.processed
     log.info("import %s: completed (%d rows)", job.id, progress.processed)
-    return _end(job, "completed")
+    return _end(job, ImportStatus.COMPLETED)
 
 
 def _early_or_again(
@@ -314,9 +319,9 @@ def import_summary(job: ImportJob) -> str:
     if job.repeated_count:
         counts += f"{job.repeated_count:,} repeating an earlier row, "
     counts += f"{job.skipped_count:,} skipped, {job.error_count:,} errors"
-    if job.status == "completed":
+    if job.status == ImportStatus.COMPLETED:
         return f"Import of {name} finished: {counts}."
-    if job.status == "cancelled":
+    if job.status == ImportStatus.CANCELLED:
         return f"Import of {name} was cancelled after {job.processed_rows:,} rows: {counts}."
     return f"Import of {name} failed: {job.failure_message or 'see the import page'}"
 
@@ -324,6 +329,6 @@ def import_summary(job: ImportJob) -> str:
 def mark_failed(job_id: uuid.UUID | str, message: str) -> None:
     """Record that a job gave up for good (called by the queue's failure callback)."""
     job = db.session.get(ImportJob, uuid.UUID(str(job_id)))
-    if job is None or job.status not in ("pending", "processing"):
+    if job is None or job.status not in (ImportStatus.PENDING, ImportStatus.PROCESSING):
         return
-    _end(job, "failed", message)
+    _end(job, ImportStatus.FAILED, message)

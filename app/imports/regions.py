@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import ImportJob
+from app.models.jobs import ImportStatus
 
 
 def usual_region(tenant_id: uuid.UUID) -> str | None:
@@ -22,7 +23,7 @@ def usual_region(tenant_id: uuid.UUID) -> str | None:
         select(region)
         .where(
             ImportJob.tenant_id == tenant_id,
-            ImportJob.status != "draft",
+            ImportJob.status != ImportStatus.DRAFT,
             region.is_not(None),
             region != "",
         )

@@ -27,6 +27,7 @@ from app.imports.readers.table import SourceRow
 from app.imports.refused_rows import errors_of, keys_text, problems_of, split_key
 from app.imports.validation import CleanRow, RowError, RowValidator
 from app.models import Correction, ImportJob, RefusedRow
+from app.models.jobs import RunStatus
 from app.models.types import utcnow
 
 PAGE_SIZE = 50
@@ -381,7 +382,7 @@ def reviewer_for(job: ImportJob) -> Reviewer | None:
     """The review of a draft whose dry run has finished; None before that."""
     result = job.dry_run or {}
     headers = result.get("headers")
-    if job.dry_run_status != "completed" or not headers:
+    if job.dry_run_status != RunStatus.COMPLETED or not headers:
         return None
     options = ImportOptions.from_dict(job.import_options or {})
     try:

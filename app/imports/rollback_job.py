@@ -26,6 +26,7 @@ from app.models import (
     contact_tags,
     segment_contacts,
 )
+from app.models.jobs import ImportStatus, RunStatus
 from app.models.types import utcnow
 from app.notifications import notify
 
@@ -34,16 +35,18 @@ log = logging.getLogger(__name__)
 
 def start_rollback(job: ImportJob, force: bool = False) -> None:
     """Check a rollback is allowed and commit it as pending (`app.jobs.submit` queues it)."""
-    if job.status in ("draft", "pending", "processing"):
+    if job.status in (ImportStatus.DRAFT, ImportStatus.PENDING, ImportStatus.PROCESSING):
         raise ImportRefused(
             "This import is still running: cancel it or wait until it ends, then roll it back."
         )
-    if job.status == "rolled_back" or not job.can_rollback:
+    if job.status == ImportStatus.ROLLED_BACK or not job.can_rollback:
         raise ImportRefused("This import has already been rolled back.")
-    if job.rollback_status in ("pending", "processing"):
+    if job.rollback_status in (RunStatus.PENDING, RunStatus.PROCESSING):
         raise ImportRefused("A rollback of this import is already under way.")
-    resumed = job.rollback_status == "failed"  # go on from where it stopped, with its counts
-    job.rollback_status = "pending"
+    resumed = (
+        job.rollback_status == RunStatus.FAILED
+    )  # go on from where it stopped, with its counts
+    job.rollback_status = RunStatus.PENDING
     job.heartbeat_at = utcnow()
     job.rollback_force = force
     if not resumed:
@@ -73,7 +76,7 @@ def run_rollback(job_id: uuid.UUID | str, batch_size: int | None = None) -> Impo
     job = db.session.get(ImportJob, uuid.UUID(str(job_id)))
     if job is None:
         raise ImportRefused(f"There is no import {job_id}.")
-    if job.rollback_status not in ("pending", "processing"):
+    if job.rollback_status not in (RunStatus.PENDING, RunStatus.PROCESSING):
         return job
     with job_lock(job.id) as acquired:
         if not acquired:
@@ -84,9 +87,9 @@ def run_rollback(job_id: uuid.UUID | str, batch_size: int | None = None) -> Impo
 
 def _run_rollback(job: ImportJob, batch_size: int) -> ImportJob:
     db.session.refresh(job)
-    if job.rollback_status not in ("pending", "processing"):
+    if job.rollback_status not in (RunStatus.PENDING, RunStatus.PROCESSING):
         return job
-    job.rollback_status = "processing"
+    job.rollback_status = RunStatus.PROCESSING
     job.heartbeat_at = utcnow()
     db.session.commit()
     parts = RollbackTally.from_dict(job.rollback_result).parts(_connections())
@@ -100,10 +103,10 @@ def _run_rollback(job: ImportJob, batch_size: int) -> ImportJob:
     tally = RollbackTally.from_dict(job.rollback_result)
     _remove_created_labels(job)
     tally.positions = {}
-    job.status = "rolled_back"
+    job.status = ImportStatus.ROLLED_BACK
     job.rolled_back_at = utcnow()
     job.can_rollback = False
-    job.rollback_status = "completed"
+    job.rollback_status = RunStatus.COMPLETED
     job.rollback_result = tally.as_dict()
     db.session.commit()
     kept = f", {tally.kept:,} kept because they changed since" if tally.kept else ""
@@ -242,9 +245,9 @@ def delete_unused_tags(tag_ids: list[uuid.UUID]) -> list[uuid.UUID]:
 def mark_rollback_failed(job_id: uuid.UUID | str, message: str) -> None:
     """Record that a rollback gave up; what it undid stays undone and it can be started again."""
     job = db.session.get(ImportJob, uuid.UUID(str(job_id)), populate_existing=True)
-    if job is None or job.rollback_status not in ("pending", "processing"):
+    if job is None or job.rollback_status not in (RunStatus.PENDING, RunStatus.PROCESSING):
         return
-    job.rollback_status = "failed"
+    job.rollback_status = RunStatus.FAILED
     result = dict(job.rollback_result or {})
     result["error"] = message
     job.rollback_result = result

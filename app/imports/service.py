@@ -24,6 +24,7 @@ from app.models import (
     ImportJob,
     Workspace,
 )
+from app.models.jobs import ImportStatus
 from app.models.types import utcnow
 from app.storage import Storage, object_key
 
@@ -64,7 +65,7 @@ def create_import_job(
     *,
     user_id: uuid.UUID | None = None,
     file_size: int | None = None,
-    status: str = "pending",
+    status: str = ImportStatus.PENDING,
     idempotency_key: str | None = None,
 ) -> ImportJob:
     """Commit a new import job row (pending, or draft for the wizard)."""
@@ -90,9 +91,14 @@ def create_import_job(
 
 def request_cancel(job: ImportJob) -> None:
     """Cancel a pending or running import; a running one stops at the next batch boundary."""
-    if job.status in ("completed", "failed", "cancelled", "rolled_back"):
+    if job.status in (
+        ImportStatus.COMPLETED,
+        ImportStatus.FAILED,
+        ImportStatus.CANCELLED,
+        ImportStatus.ROLLED_BACK,
+    ):
         raise ImportRefused(f"This import has already ended ({job.status.replace('_', ' ')}).")
-    if job.status == "draft":
+    if job.status == ImportStatus.DRAFT:
         raise ImportRefused(
             "This is a dry run or an unfinished import, not a started one: there is nothing to "
             "cancel. It writes no contact, and is deleted after the retention period."
@@ -101,8 +107,8 @@ def request_cancel(job: ImportJob) -> None:
     # then it must stay `processing` (it stops at its next batch), not be marked ended.
     stopped = db.session.execute(  # type: ignore[attr-defined] # an UPDATE: a CursorResult
         update(ImportJob)
-        .where(ImportJob.id == job.id, ImportJob.status == "pending")
-        .values(status="cancelled", completed_at=utcnow(), cancel_requested=True)
+        .where(ImportJob.id == job.id, ImportJob.status == ImportStatus.PENDING)
+        .values(status=ImportStatus.CANCELLED, completed_at=utcnow(), cancel_requested=True)
     ).rowcount
     if not stopped:
         db.session.execute(
@@ -132,7 +138,7 @@ def remembered_mapping(tenant_id: uuid.UUID) -> dict[str, str]:
         select(ImportJob.field_mapping)
         .where(
             ImportJob.tenant_id == tenant_id,
-            ImportJob.status != "draft",
+            ImportJob.status != ImportStatus.DRAFT,
             ImportJob.field_mapping.is_not(None),
         )
         .order_by(ImportJob.created_at.desc())

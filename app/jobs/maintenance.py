@@ -13,12 +13,13 @@ from app.extensions import db
 from app.imports.service import file_in_use
 from app.jobs.context import job_app_context
 from app.models import ImportJob, Tenant
+from app.models.jobs import ImportStatus
 from app.models.types import utcnow
 from app.storage import Storage, kind_folder
 
 log = logging.getLogger(__name__)
 
-IMPORTS_IN_FLIGHT = ("pending", "processing")
+IMPORTS_IN_FLIGHT = (ImportStatus.PENDING, ImportStatus.PROCESSING)
 """Imports whose uploaded file is still needed, however old they are."""
 
 
@@ -42,7 +43,7 @@ def expire_drafts(storage: Storage, now: datetime | None = None) -> int:
     cutoff = now - timedelta(days=current_app.config["FILE_RETENTION_DAYS"])
     keys = db.session.scalars(
         delete(ImportJob)
-        .where(ImportJob.status == "draft", ImportJob.created_at <= cutoff)
+        .where(ImportJob.status == ImportStatus.DRAFT, ImportJob.created_at <= cutoff)
         .returning(ImportJob.file_url)
         .execution_options(synchronize_session=False)
     ).all()
@@ -87,13 +88,13 @@ def expire_import_files(storage: Storage, now: datetime | None = None) -> int:
     jobs = db.session.scalars(
         select(ImportJob).where(
             ImportJob.created_at <= cutoff,
-            ImportJob.status.not_in((*IMPORTS_IN_FLIGHT, "draft")),
+            ImportJob.status.not_in((*IMPORTS_IN_FLIGHT, ImportStatus.DRAFT)),
             or_(ImportJob.file_url.is_not(None), ImportJob.error_report_key.is_not(None)),
         )
     ).all()
     deleted = 0
     for job in jobs:
-        waiting = (*IMPORTS_IN_FLIGHT, "draft")
+        waiting = (*IMPORTS_IN_FLIGHT, ImportStatus.DRAFT)
         if job.file_url and file_in_use(job.file_url, besides=job.id, statuses=waiting):
             continue  # its follow-up is being corrected or runs: next time
         for key in (job.file_url, job.error_report_key):

@@ -25,6 +25,7 @@ from app.jobs.tasks import (
 from app.models import (
     ImportJob,
 )
+from app.models.jobs import ImportStatus, RunStatus
 from app.models.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -51,11 +52,11 @@ def recover_stalled_jobs(stale_after: int | None = None) -> dict[str, int]:
     def requeue(kind: str, state: Any, task: Any, options: dict[str, Any], *where: Any) -> None:
         """Queue again the jobs whose `state` is pending and lost, or processing and stale."""
         for job in db.session.scalars(
-            select(ImportJob).where(state.in_(("pending", "processing")), *where)
+            select(ImportJob).where(state.in_((RunStatus.PENDING, RunStatus.PROCESSING)), *where)
         ):
             status = getattr(job, state.key)
-            stale = status == "processing" and (job.heartbeat_at or job.created_at) < cutoff
-            if stale or (status == "pending" and lost(job)):
+            stale = status == RunStatus.PROCESSING and (job.heartbeat_at or job.created_at) < cutoff
+            if stale or (status == RunStatus.PENDING and lost(job)):
                 job.rq_job_id = enqueue_committed("imports", task, str(job.id), **options).id
                 db.session.commit()
                 requeued[kind] += 1
@@ -63,7 +64,9 @@ def recover_stalled_jobs(stale_after: int | None = None) -> dict[str, int]:
 
     requeue("imports", ImportJob.status, import_task, IMPORT_OPTIONS)
     for job in db.session.scalars(
-        select(ImportJob).where(ImportJob.rollback_status.in_(("pending", "processing")))
+        select(ImportJob).where(
+            ImportJob.rollback_status.in_((RunStatus.PENDING, RunStatus.PROCESSING))
+        )
     ):
         if (job.heartbeat_at or job.created_at) < cutoff:
             job.heartbeat_at = utcnow()
@@ -75,7 +78,7 @@ def recover_stalled_jobs(stale_after: int | None = None) -> dict[str, int]:
         ImportJob.dry_run_status,
         dry_run_task,
         DRY_RUN_OPTIONS,
-        ImportJob.status == "draft",
+        ImportJob.status == ImportStatus.DRAFT,
     )
     return requeued
 

@@ -27,13 +27,14 @@ from app.jobs.tasks import (
     rollback_task,
 )
 from app.models import ExportJob, ImportJob
+from app.models.jobs import ImportStatus
 
 log = logging.getLogger(__name__)
 
 
 def enqueue_import(job: ImportJob) -> None:
     """Queue the import (the row is committed first)."""
-    job.status = "pending"
+    job.status = ImportStatus.PENDING
     rq_job = enqueue_committed("imports", import_task, str(job.id), **IMPORT_OPTIONS)
     job.rq_job_id = rq_job.id
     db.session.commit()

@@ -13,6 +13,7 @@ from app.models.contact import (
 )
 from app.models.exports import ExportJob
 from app.models.imports import Correction, ImportEvent, ImportJob, ImportRowError, RefusedRow
+from app.models.jobs import ExportStatus, ImportStatus, RunStatus
 from app.models.notifications import Notification
 from app.models.tenancy import ApiToken, Tenant, User, UserSession, Workspace, hash_token
 
@@ -25,11 +26,14 @@ __all__ = [
     "Correction",
     "CustomField",
     "ExportJob",
+    "ExportStatus",
     "ImportEvent",
     "ImportJob",
     "ImportRowError",
+    "ImportStatus",
     "Notification",
     "RefusedRow",
+    "RunStatus",
     "Segment",
     "Tag",
     "Tenant",

@@ -2,33 +2,30 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
-    ForeignKey,
     Index,
     Integer,
     String,
     Text,
     UniqueConstraint,
-    func,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
-from app.models.types import JSONType, Timestamp, UUIDType, new_id, utcnow
+from app.models.jobs import ExportStatus, JobColumns
+from app.models.types import JSONType, Timestamp, utcnow
 
 EXPORT_TYPES = ("full", "filtered", "segment")
 EXPORT_FORMATS = ("csv", "xlsx", "json", "ndjson")
-EXPORT_STATUSES = ("pending", "processing", "completed", "failed", "expired")
-FINISHED_EXPORT_STATUSES = ("completed", "failed", "expired")
+EXPORT_STATUSES = tuple(ExportStatus)
+FINISHED_EXPORT_STATUSES = (ExportStatus.COMPLETED, ExportStatus.FAILED, ExportStatus.EXPIRED)
 
 
-class ExportJob(db.Model):
+class ExportJob(JobColumns, db.Model):
     """One export of a tenant's contacts to a file."""
 
     __tablename__ = "export_jobs"
@@ -38,35 +35,18 @@ class ExportJob(db.Model):
         UniqueConstraint("tenant_id", "idempotency_key"),
     )
 
-    id: Mapped[uuid.UUID] = mapped_column(UUIDType, primary_key=True, default=new_id)
-    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id"))
     export_type: Mapped[str | None] = mapped_column(String(50))
     filters: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     selected_fields: Mapped[list[str] | None] = mapped_column(JSONType)
     file_format: Mapped[str | None] = mapped_column(String(50))
-    file_url: Mapped[str | None] = mapped_column(Text)
-    file_size: Mapped[int | None] = mapped_column(BigInteger)
-    status: Mapped[str | None] = mapped_column(String(50), default="pending")
     total_contacts: Mapped[int | None] = mapped_column(Integer)
     processed_contacts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
-    started_at: Mapped[datetime | None] = mapped_column(Timestamp)
-    completed_at: Mapped[datetime | None] = mapped_column(Timestamp)
     expires_at: Mapped[datetime | None] = mapped_column(Timestamp)
-    created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
-    created_at: Mapped[datetime] = mapped_column(
-        Timestamp, default=utcnow, server_default=func.now()
-    )
 
     # Added by migration 0003 for the export feature.
-    file_name: Mapped[str | None] = mapped_column(String(255))
     export_options: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
-    failure_message: Mapped[str | None] = mapped_column(Text)
     upload_key: Mapped[str | None] = mapped_column(Text)
     """The key a run is uploading to; a restarted run deletes what it may have left there."""
-    rq_job_id: Mapped[str | None] = mapped_column(String(64))
-
-    # Added by migration 0004 for the API: a retried request with the same key gets this job.
-    idempotency_key: Mapped[str | None] = mapped_column(String(255))
 
     @property
     def is_finished(self) -> bool:
@@ -84,9 +64,9 @@ class ExportJob(db.Model):
 
     def is_expired(self, now: datetime | None = None) -> bool:
         """True when the file is gone or past its expiry time (even before the clean-up ran)."""
-        if self.status == "expired":
+        if self.status == ExportStatus.EXPIRED:
             return True
-        if self.status != "completed" or self.expires_at is None:
+        if self.status != ExportStatus.COMPLETED or self.expires_at is None:
             return False
         expires_at = self.expires_at
         if expires_at.tzinfo is None:
@@ -95,4 +75,8 @@ class ExportJob(db.Model):
 
     def is_downloadable(self, now: datetime | None = None) -> bool:
         """True when the file is complete, stored and not expired."""
-        return self.status == "completed" and bool(self.file_url) and not self.is_expired(now)
+        return (
+            self.status == ExportStatus.COMPLETED
+            and bool(self.file_url)
+            and not self.is_expired(now)
+        )

@@ -24,22 +24,15 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
+from app.models.jobs import ImportStatus, JobColumns, RunStatus
 from app.models.types import JSONType, Timestamp, UUIDType, new_id, utcnow
 
-IMPORT_STATUSES = (
-    "draft",
-    "pending",
-    "processing",
-    "completed",
-    "failed",
-    "cancelled",
-    "rolled_back",
-)
-FINISHED_STATUSES = ("completed", "failed", "cancelled")
-ROLLBACK_STATUSES = ("pending", "processing", "completed", "failed")
+IMPORT_STATUSES = tuple(ImportStatus)
+FINISHED_STATUSES = (ImportStatus.COMPLETED, ImportStatus.FAILED, ImportStatus.CANCELLED)
+ROLLBACK_STATUSES = tuple(RunStatus)
 
 
-class ImportJob(db.Model):
+class ImportJob(JobColumns, db.Model):
     """One file imported into one tenant: its options, progress and counts."""
 
     __tablename__ = "import_jobs"
@@ -50,12 +43,7 @@ class ImportJob(db.Model):
         UniqueConstraint("tenant_id", "idempotency_key"),
     )
 
-    id: Mapped[uuid.UUID] = mapped_column(UUIDType, primary_key=True, default=new_id)
-    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id"))
     workspace_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("workspaces.id"))
-    file_name: Mapped[str | None] = mapped_column(String(255))
-    file_size: Mapped[int | None] = mapped_column(BigInteger)
-    file_url: Mapped[str | None] = mapped_column(Text)
     file_type: Mapped[str | None] = mapped_column(String(50))
     # The JSON columns that can grow large (up to 1,000 errors, a dry run's report, the kept
     # contacts of a rollback) load only when read, all five in one query: the progress poll and
@@ -66,7 +54,6 @@ class ImportJob(db.Model):
     import_options: Mapped[dict[str, Any] | None] = mapped_column(
         JSONType, deferred=True, deferred_group="large"
     )
-    status: Mapped[str | None] = mapped_column(String(50), default="pending")
     total_rows: Mapped[int | None] = mapped_column(Integer)
     imported_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     updated_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
@@ -77,12 +64,6 @@ class ImportJob(db.Model):
         JSONType, deferred=True, deferred_group="large"
     )
     processed_rows: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
-    started_at: Mapped[datetime | None] = mapped_column(Timestamp)
-    completed_at: Mapped[datetime | None] = mapped_column(Timestamp)
-    created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
-    created_at: Mapped[datetime] = mapped_column(
-        Timestamp, default=utcnow, server_default=func.now()
-    )
     can_rollback: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     rolled_back_at: Mapped[datetime | None] = mapped_column(Timestamp)
 
@@ -94,8 +75,6 @@ class ImportJob(db.Model):
     checkpoint_row: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     heartbeat_at: Mapped[datetime | None] = mapped_column(Timestamp)
-    rq_job_id: Mapped[str | None] = mapped_column(String(64))
-    failure_message: Mapped[str | None] = mapped_column(Text)
     error_report_key: Mapped[str | None] = mapped_column(Text)
     segment_id: Mapped[uuid.UUID | None] = mapped_column(UUIDType)
     created_segment: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
@@ -111,9 +90,6 @@ class ImportJob(db.Model):
     rollback_result: Mapped[dict[str, Any] | None] = mapped_column(
         JSONType, deferred=True, deferred_group="large"
     )
-
-    # Added by migration 0004 for the API: a retried request with the same key gets this job.
-    idempotency_key: Mapped[str | None] = mapped_column(String(255))
 
     # Added by migration 0016: rows corrected, and rows skipped, in the review before the start
     corrected_rows: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
@@ -141,11 +117,11 @@ class ImportJob(db.Model):
     @property
     def percent(self) -> int:
         """Progress in whole percent: where it stopped when cancelled, 100 when otherwise ended."""
-        if self.status == "cancelled":
+        if self.status == ImportStatus.CANCELLED:
             if not self.total_rows:
                 return 0
             return min(100, int(self.processed_rows * 100 / self.total_rows))
-        if self.is_finished or self.status == "rolled_back":
+        if self.is_finished or self.status == ImportStatus.ROLLED_BACK:
             return 100
         if not self.total_rows:
             return 0

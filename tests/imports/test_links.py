@@ -182,7 +182,10 @@ def test_tags_and_import_jobs_are_deleted_only_where_nothing_refers_to_them() ->
     deleting = source[source.index("def delete_unused_tags(") :]
     assert deleting.index("with_for_update()") < deleting.index("contact_tags.c.tag_id == tid")
     source = (APP / "jobs" / "maintenance.py").read_text()
-    assert 'ImportJob.status == "draft"' in source[source.index("delete(ImportJob)") :][:200]
+    assert (
+        "ImportJob.status == ImportStatus.DRAFT"
+        in source[source.index("delete(ImportJob)") :][:200]
+    )
     source = (APP / "web" / "wizard" / "views.py").read_text()
     assert "job = _draft(job_id)" in source[source.index("def discard(") :][:200]
 
