@@ -13,7 +13,7 @@ from app.models.contact import (
 )
 from app.models.exports import ExportJob
 from app.models.imports import Correction, ImportEvent, ImportJob, ImportRowError, RefusedRow
-from app.models.notifications import Notification
+from app.models.notifications import Notification, NotifiedObject
 from app.models.tenancy import ApiToken, Tenant, User, UserSession, Workspace, hash_token
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "ImportJob",
     "ImportRowError",
     "Notification",
+    "NotifiedObject",
     "RefusedRow",
     "Segment",
     "Tag",
