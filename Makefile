@@ -33,7 +33,7 @@ lock: install-dev
 # bandit on the code (clean, or each finding explained by a `# nosec Bxxx # why` comment) and
 # pip-audit on requirements.lock (see .ci/audit_dependencies.py and docs/reliability.md).
 security: install-dev
-	$(BIN)/bandit --quiet --recursive app
+	$(BIN)/bandit --quiet --recursive app scripts
 	$(BIN)/python .ci/audit_dependencies.py
 
 browser-deps:
@@ -44,11 +44,11 @@ browser-deps:
 run: install
 	$(FLASK) db upgrade
 	$(FLASK) seed-demo --if-empty
-	$(BIN)/python -m app.launcher
+	$(BIN)/python -m scripts.launcher
 
 test: install-dev browser-deps security
-	$(BIN)/ruff check app tests
-	$(BIN)/ruff format --check app tests
+	$(BIN)/ruff check app scripts tests
+	$(BIN)/ruff format --check app scripts tests
 	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 # The everyday loop: lint and every test but the slow ones (browser, faults, `make run`).
@@ -56,13 +56,13 @@ check: install-dev lint
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -m "not slow and not browser" $(PYTEST_ARGS)
 
 lint:
-	$(BIN)/ruff check app tests
-	$(BIN)/ruff format --check app tests
+	$(BIN)/ruff check app scripts tests
+	$(BIN)/ruff format --check app scripts tests
 	$(BIN)/mypy
 
 format:
-	$(BIN)/ruff format app tests
-	$(BIN)/ruff check --fix app tests
+	$(BIN)/ruff format app scripts tests
+	$(BIN)/ruff check --fix app scripts tests
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -128,7 +128,7 @@ def test_ctrl_c_stops_the_app_before_redis_and_exits_cleanly(tmp_path: Path) -> 
         [*flask, "db", "upgrade"], cwd=tmp_path, env=env, check=True, capture_output=True
     )
     proc = subprocess.Popen(
-        [str(tmp_path / ".venv" / "bin" / "python"), "-m", "app.launcher"],
+        [str(tmp_path / ".venv" / "bin" / "python"), "-m", "scripts.launcher"],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,

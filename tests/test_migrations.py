@@ -259,3 +259,67 @@ def test_upgrading_moves_created_events_onto_their_contacts_on_postgresql(
 ) -> None:
     name = f"cio_migrate_created_{RUN_ID}_{worker_id}"
     _on_new_postgresql_database(name, _upgrade_with_a_created_event, tmp_path, redis_url)
+
+
+def _upgrade_with_notification_links(database_url: str, tmp_path: Path, redis_url: str) -> None:
+    app = create_app({"ENV": make_env(tmp_path, database_url, redis_url)})
+    tenant, job, export, other = (uuid.uuid4() for _ in range(4))
+    links = {
+        "imported": f"/imports/{job}",
+        "exported": f"/history#export-{export}",
+        "exported early": f"/exports/{other}",
+        "elsewhere": "/",
+    }
+    with app.app_context():
+        upgrade(revision="0019")
+        hexed = db.engine.dialect.name == "sqlite"  # sa.Uuid's SQLite form: 32 hex digits
+
+        def uid(value: uuid.UUID) -> str:
+            return value.hex if hexed else str(value)
+
+        with db.engine.begin() as conn:
+            conn.execute(
+                text("INSERT INTO tenants (id, name, created_at) VALUES (:t, 'Old', '2026-01-01')"),
+                {"t": uid(tenant)},
+            )
+            for message, link in links.items():
+                conn.execute(
+                    text(
+                        "INSERT INTO notifications (id, tenant_id, kind, message, link, "
+                        "created_at) VALUES (:n, :t, 'import', :m, :l, '2026-01-01')"
+                    ),
+                    {"n": uid(uuid.uuid4()), "t": uid(tenant), "m": message, "l": link},
+                )
+        upgrade()
+        with db.engine.connect() as conn:
+            rows = conn.execute(text("SELECT message, object_kind, object_id FROM notifications"))
+            about = {m: (k, uuid.UUID(str(i)) if i else None) for m, k, i in rows}
+        assert about == {
+            "imported": ("import", job),
+            "exported": ("export", export),
+            "exported early": ("export", other),
+            "elsewhere": (None, None),
+        }
+        downgrade(revision="0019")
+        with db.engine.connect() as conn:
+            back = dict(conn.execute(text("SELECT message, link FROM notifications")).all())
+        assert back == {
+            "imported": f"/imports/{job}",
+            "exported": f"/history#export-{export}",
+            "exported early": f"/history#export-{other}",  # the link the app writes now
+            "elsewhere": None,
+        }
+        db.engine.dispose()
+
+
+def test_upgrading_gives_notifications_the_import_or_export_their_link_named_on_sqlite(
+    tmp_path: Path, redis_url: str
+) -> None:
+    _upgrade_with_notification_links(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path, redis_url)
+
+
+def test_upgrading_gives_notifications_the_import_or_export_their_link_named_on_postgresql(
+    tmp_path: Path, redis_url: str, worker_id: str
+) -> None:
+    name = f"cio_migrate_notes_{RUN_ID}_{worker_id}"
+    _on_new_postgresql_database(name, _upgrade_with_notification_links, tmp_path, redis_url)

@@ -42,7 +42,7 @@ from app.exports.writers import (
 )
 from app.extensions import db
 from app.jobs.locks import job_lock
-from app.models import CustomField, ExportJob
+from app.models import CustomField, ExportJob, NotifiedObject
 from app.models.exports import EXPORT_FORMATS, EXPORT_TYPES
 from app.models.jobs import ExportStatus
 from app.models.types import utcnow
@@ -402,20 +402,14 @@ def export_summary(job: ExportJob) -> str:
     return f"Export {name} failed: {job.failure_message or 'see the export page'}"
 
 
-def _link(job: ExportJob) -> str:
-    """Where the notification points: the history page when there is one, else the job page."""
-    adapter = current_app.url_map.bind("localhost")
-    if "history.index" in current_app.view_functions:
-        return adapter.build("history.index") + f"#export-{job.id}"
-    return adapter.build("exports.detail", {"export_id": str(job.id)})
-
-
 def _notify(job: ExportJob) -> None:
-    try:
-        link = _link(job)
-    except Exception:  # a link must never stop the notification itself
-        link = f"/exports/{job.id}"
-    notify(job.tenant_id, job.created_by, "export", export_summary(job), link)
+    notify(
+        job.tenant_id,
+        job.created_by,
+        "export",
+        export_summary(job),
+        (NotifiedObject.EXPORT, job.id),
+    )
 
 
 def download_link(job: ExportJob, now: datetime | None = None) -> str:

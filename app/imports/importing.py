@@ -40,6 +40,7 @@ from app.jobs.locks import job_lock
 from app.models import (
     CustomField,
     ImportJob,
+    NotifiedObject,
 )
 from app.models.jobs import ImportStatus
 from app.models.types import utcnow
@@ -306,7 +307,13 @@ def _end(job: ImportJob, status: str, message: str | None = None) -> ImportJob:
     if message:
         job.failure_message = message
     db.session.commit()
-    notify(job.tenant_id, job.created_by, "import", import_summary(job), f"/imports/{job.id}")
+    notify(
+        job.tenant_id,
+        job.created_by,
+        "import",
+        import_summary(job),
+        (NotifiedObject.IMPORT, job.id),
+    )
     return job
 
 

@@ -21,6 +21,7 @@ from app.models import (
     Contact,
     ImportEvent,
     ImportJob,
+    NotifiedObject,
     Segment,
     Tag,
     contact_tags,
@@ -116,7 +117,7 @@ def _run_rollback(job: ImportJob, batch_size: int) -> ImportJob:
         "rollback",
         f"Rollback of {job.file_name} finished: {tally.deleted:,} contacts deleted, "
         f"{tally.restored:,} restored{kept}.",
-        f"/imports/{job.id}",
+        (NotifiedObject.IMPORT, job.id),
     )
     return job
 

@@ -14,7 +14,7 @@ from app.models.contact import (
 from app.models.exports import ExportJob
 from app.models.imports import Correction, ImportEvent, ImportJob, ImportRowError, RefusedRow
 from app.models.jobs import ExportStatus, ImportStatus, RunStatus
-from app.models.notifications import Notification
+from app.models.notifications import Notification, NotifiedObject
 from app.models.tenancy import ApiToken, Tenant, User, UserSession, Workspace, hash_token
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "ImportRowError",
     "ImportStatus",
     "Notification",
+    "NotifiedObject",
     "RefusedRow",
     "RunStatus",
     "Segment",

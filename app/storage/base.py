@@ -12,6 +12,8 @@ from pathlib import PurePosixPath, PureWindowsPath
 from typing import BinaryIO, Protocol, runtime_checkable
 from urllib.parse import quote
 
+from app.sizes import format_size
+
 KINDS = ("uploads", "exports", "error-reports")
 """The kinds of object a tenant owns; each gets its own folder under the tenant."""
 
@@ -257,18 +259,6 @@ def content_disposition(download_name: str) -> str:
         return f'attachment; filename="{name}"'
     fallback = ascii_name.strip() or "download"
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
-
-
-def format_size(size: int) -> str:
-    """Return `size` in bytes as a short human reading such as "10 MB"."""
-    if size < 1024:
-        return f"{size} bytes"
-    value = size / 1024
-    for unit in ("KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            break
-        value /= 1024
-    return f"{value:.1f}".removesuffix(".0") + f" {unit}"
 
 
 def _tenant_segment(tenant_id: uuid.UUID | str) -> str:

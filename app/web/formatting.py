@@ -1,4 +1,4 @@
-"""Template filters: numbers with thousands separators, relative times with the exact one."""
+"""Template filters: numbers with thousands separators, relative times with the exact one, sizes."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from flask import Flask
 from markupsafe import Markup, escape
 
 from app.models import STATUS_LABELS
+from app.sizes import format_size
 
 
 def number(value: int | float | None) -> str:
@@ -93,18 +94,6 @@ def availability(expires_at: datetime | None, now: datetime | None = None) -> Ma
     return Markup("available for {}, until {}").format(span, when)
 
 
-def file_size(value: int | None) -> str:
-    """Bytes as '12.3 MB'."""
-    if value is None:
-        return "–"
-    size = float(value)
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{int(size)} bytes" if unit == "bytes" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} GB"
-
-
 _BROWSERS = (
     ("Edg/", "Edge"),
     ("OPR/", "Opera"),
@@ -145,6 +134,6 @@ def register(app: Flask) -> None:
     app.add_template_filter(relative_time, "relative_time")
     app.add_template_filter(time_tag, "time_tag")
     app.add_template_filter(availability, "availability")
-    app.add_template_filter(file_size, "file_size")
+    app.add_template_filter(format_size, "file_size")
     app.add_template_filter(browser_name, "browser_name")
     app.add_template_filter(status_label, "status_label")

@@ -5,15 +5,19 @@
   "use strict";
   document.documentElement.classList.add("js");
 
+  // The rule of app/sizes.py format_size: "10 MB", "120.6 KB", "1 byte".
   function formatSize(bytes) {
-    var units = ["bytes", "KB", "MB", "GB"];
-    var size = bytes;
+    if (bytes < 1024) {
+      return bytes + (bytes === 1 ? " byte" : " bytes");
+    }
+    var units = ["KB", "MB", "GB"];
+    var size = bytes / 1024;
     var unit = 0;
-    while (size >= 1024 && unit < units.length - 1) {
+    while (Number(size.toFixed(1)) >= 1024 && unit < units.length - 1) {
       size /= 1024;
       unit += 1;
     }
-    return unit === 0 ? size + " bytes" : size.toFixed(1) + " " + units[unit];
+    return size.toFixed(1).replace(/\.0$/, "") + " " + units[unit];
   }
 
   function setupUpload(form) {

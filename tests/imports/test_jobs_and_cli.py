@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import threading
+from email import message_from_string
+from email.policy import default
 from pathlib import Path
 
 import pytest
@@ -327,6 +329,9 @@ def test_finished_import_is_emailed_when_smtp_is_configured(app: Flask, tenant: 
     assert len(received) == 1
     assert "To: owner@acme.test" in received[0]
     assert "Import of contacts.csv finished: 1 created" in received[0]
+    note = db.session.scalar(select(Notification))
+    body = message_from_string(received[0], policy=default).get_content()
+    assert f"Open it: http://127.0.0.1:5000/notifications/{note.id}" in body
     assert db.session.scalar(select(func.count(Notification.id))) == 1
 
 

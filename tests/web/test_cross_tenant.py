@@ -147,7 +147,7 @@ def make_objects(tenant: Tenant) -> Objects:
         tags=[tag],
         segments=[segment],
     )
-    note = Notification(tenant_id=tenant.id, kind="import", message=SECRET, link="/")
+    note = Notification(tenant_id=tenant.id, kind="import", message=SECRET)
     db.session.add_all([tag, segment, custom, contact, note])
     db.session.commit()
     export = _export(tenant)

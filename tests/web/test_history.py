@@ -279,10 +279,23 @@ def test_mark_all_notifications_read(
     assert "notification unread" not in page and "Export 2" in page
 
 
-def test_a_notification_never_redirects_to_another_site(
+def test_an_export_notification_opens_the_export_in_the_history(
     client: FlaskClient, signed_in: User, tenant: Tenant
 ) -> None:
-    note = Notification(tenant_id=tenant.id, kind="x", message="m", link="//evil.example/")
+    job = export(tenant, status="completed")
+    note = Notification(
+        tenant_id=tenant.id, kind="export", message="m", object_kind="export", object_id=job.id
+    )
+    db.session.add(note)
+    db.session.commit()
+    response = client.get(f"/notifications/{note.id}")
+    assert response.headers["Location"] == f"/history#export-{job.id}"
+
+
+def test_a_notification_about_nothing_known_opens_the_notifications_list(
+    client: FlaskClient, signed_in: User, tenant: Tenant
+) -> None:
+    note = Notification(tenant_id=tenant.id, kind="x", message="m", object_kind="x")
     db.session.add(note)
     db.session.commit()
     response = client.get(f"/notifications/{note.id}")

