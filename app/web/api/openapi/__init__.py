@@ -32,7 +32,7 @@ def _plain(schema: Any) -> Any:
         return [_plain(item) for item in schema]
     if not isinstance(schema, dict):
         return schema
-    plain = {}
+    plain: dict[str, Any] = {}
     for key, value in schema.items():
         if key in ("title", "default"):
             continue
@@ -53,11 +53,11 @@ def _inlined(schema: Any, definitions: dict[str, Any], named: set[str]) -> Any:
         return schema
     name = schema.get("$ref", "").removeprefix(REF)
     if name and name not in named:
-        return _inlined({**definitions[name], **schema_without_ref(schema)}, definitions, named)
+        return _inlined({**definitions[name], **_beside_ref(schema)}, definitions, named)
     return {key: _inlined(value, definitions, named) for key, value in schema.items()}
 
 
-def schema_without_ref(schema: dict[str, Any]) -> dict[str, Any]:
+def _beside_ref(schema: dict[str, Any]) -> dict[str, Any]:
     """What a reference says beside its target (a field's description)."""
     return {key: value for key, value in schema.items() if key != "$ref"}
 

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
+
+from app.web.api import response_models as answers
+from app.web.api import schemas
 from app.web.api.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
 REF = "#/components/schemas/"
@@ -15,9 +19,9 @@ STRING = {"type": "string"}
 UUID = {"type": "string", "format": "uuid"}
 
 
-def ref(name: str) -> dict[str, str]:
-    """A reference to a component schema."""
-    return {"$ref": REF + name}
+def of(model: type[BaseModel]) -> dict[str, str]:
+    """A reference to the component schema generated from `model`."""
+    return {"$ref": REF + model.__name__}
 
 
 ERROR_TEXT = {
@@ -38,7 +42,7 @@ def error(status: int) -> dict[str, Any]:
     """The response for an error status."""
     response: dict[str, Any] = {
         "description": ERROR_TEXT[status],
-        "content": {"application/json": {"schema": ref("Error")}},
+        "content": {"application/json": {"schema": of(answers.Error)}},
     }
     if status == 429:
         response["headers"] = {
@@ -51,11 +55,11 @@ def error(status: int) -> dict[str, Any]:
     return response
 
 
-def ok(schema_name: str, description: str, status: int = 200) -> dict[str, Any]:
-    """A success response."""
+def ok(model: type[BaseModel], description: str, status: int = 200) -> dict[str, Any]:
+    """A success response whose body `model` describes."""
     response: dict[str, Any] = {
         "description": description,
-        "content": {"application/json": {"schema": ref(schema_name)}},
+        "content": {"application/json": {"schema": of(model)}},
     }
     if status == 202:
         response["headers"] = {
@@ -132,9 +136,9 @@ LIMIT = {
 }
 
 
-def json_body(model: str, required: bool = True) -> dict[str, Any]:
-    """A JSON request body described by a component schema."""
-    return {"required": required, "content": {"application/json": {"schema": ref(model)}}}
+def json_body(model: type[BaseModel], required: bool = True) -> dict[str, Any]:
+    """A JSON request body that `model` validates."""
+    return {"required": required, "content": {"application/json": {"schema": of(model)}}}
 
 
 FILE_PART = {"type": "string", "contentMediaType": "application/octet-stream"}
@@ -166,7 +170,7 @@ def paths() -> dict[str, Any]:
                 "getMe",
                 "Who the token acts as",
                 "The user and tenant of the token, and how many contacts the tenant has.",
-                {200: ok("Me", "The token's user and tenant.")},
+                {200: ok(answers.Me, "The token's user and tenant.")},
                 (),
                 tag="Account",
             )
@@ -183,7 +187,11 @@ def paths() -> dict[str, Any]:
                 "fieldMapping with the reason for each column. The fileUrl it answers works "
                 "only with this tenant's tokens; a file no import uses is deleted after the "
                 "retention (30 days by default).",
-                {201: ok("Upload", "The stored file, what was detected and the suggestions.")},
+                {
+                    201: ok(
+                        answers.Upload, "The stored file, what was detected and the suggestions."
+                    )
+                },
                 (413, 415, 422, 503),
                 tag="Imports",
                 body={
@@ -202,10 +210,10 @@ def paths() -> dict[str, Any]:
                 "nothing is detected or suggested for it: the answer has no `detected` and no "
                 "`suggestedMapping`, and a file that cannot be imported is only refused by the "
                 "import. For the suggestions, send the file to POST /api/uploads.",
-                {200: ok("PresignedUpload", "Where and how to upload.")},
+                {200: ok(answers.PresignedUpload, "Where and how to upload.")},
                 (413, 415, 422, 503),
                 tag="Imports",
-                body=json_body("PresignBody"),
+                body=json_body(schemas.PresignBody),
             )
         },
         "/api/contacts/import": {
@@ -217,14 +225,14 @@ def paths() -> dict[str, Any]:
                 "type, encoding, delimiter and worksheet come from the file. The mapping is "
                 "checked against the file's columns before anything starts. With "
                 "`options.dryRun` nothing is written: poll the job for `dryRun`.",
-                {202: ok("ImportResult", "The import was queued.", 202)},
+                {202: ok(answers.ImportResult, "The import was queued.", 202)},
                 (413, 415, 422, 503),
                 tag="Imports",
                 parameters=[IDEMPOTENCY],
                 body={
                     "required": True,
                     "content": {
-                        "application/json": {"schema": ref("ImportRequestBody")},
+                        "application/json": {"schema": of(schemas.ImportRequestBody)},
                         "multipart/form-data": {"schema": MULTIPART_IMPORT},
                     },
                 },
@@ -237,7 +245,7 @@ def paths() -> dict[str, Any]:
                 "Status (pending, processing, completed, failed, cancelled, rolled_back; draft "
                 "for a dry run), counts, the first 1,000 errors, the error report and the "
                 "rollback.",
-                {200: ok("ImportJob", "The import.")},
+                {200: ok(answers.ImportJob, "The import.")},
                 (404,),
                 tag="Imports",
                 parameters=[job_id],
@@ -251,11 +259,11 @@ def paths() -> dict[str, Any]:
                 "it updated and remove the tags and segment memberships it added. A contact "
                 "changed since the import is kept unless `force` is true. Poll the import for "
                 "`rollback`.",
-                {202: ok("ImportJob", "The rollback was queued.", 202)},
+                {202: ok(answers.ImportJob, "The rollback was queued.", 202)},
                 (404, 409, 415, 422),
                 tag="Imports",
                 parameters=[job_id],
-                body=json_body("RollbackBody", required=False),
+                body=json_body(schemas.RollbackBody, required=False),
             )
         },
         "/api/contacts/import/{jobId}/errors": {
@@ -265,7 +273,7 @@ def paths() -> dict[str, Any]:
                 "The rows a finished import refused, or that a dry run would refuse, in the "
                 "order of the file, each with its cells and what is wrong. Correct them with "
                 "POST .../corrections.",
-                {200: ok("RefusedRowPage", "A page of refused rows.")},
+                {200: ok(answers.RefusedRowPage, "A page of refused rows.")},
                 (404, 409),
                 tag="Imports",
                 parameters=[job_id, CURSOR, LIMIT],
@@ -280,11 +288,11 @@ def paths() -> dict[str, Any]:
                 "corrections and applies them when it is imported; a finished import's go to "
                 "its follow-up import (made on the first call), started with POST "
                 ".../follow-up. The uploaded file is never changed.",
-                {200: ok("CorrectionsResult", "The corrections were saved.")},
+                {200: ok(answers.CorrectionsResult, "The corrections were saved.")},
                 (404, 409, 413, 415, 422),
                 tag="Imports",
                 parameters=[job_id],
-                body=json_body("CorrectionsBody"),
+                body=json_body(schemas.CorrectionsBody),
             )
         },
         "/api/contacts/import/{jobId}/follow-up": {
@@ -294,7 +302,7 @@ def paths() -> dict[str, Any]:
                 "Start the follow-up of a finished import: only its corrected rows, with the "
                 "same file, mapping and options, as an import of their own (own journal and "
                 "rollback). Poll it at the Location.",
-                {202: ok("ImportResult", "The follow-up import was queued.", 202)},
+                {202: ok(answers.ImportResult, "The follow-up import was queued.", 202)},
                 (404, 409),
                 tag="Imports",
                 parameters=[job_id],
@@ -306,7 +314,7 @@ def paths() -> dict[str, Any]:
                 "Cancel an import",
                 "A waiting import is cancelled at once; a running one stops after the batch it "
                 "is writing (what was written stays and can be rolled back).",
-                {202: ok("ImportJob", "The import is cancelled or stopping.", 202)},
+                {202: ok(answers.ImportJob, "The import is cancelled or stopping.", 202)},
                 (404, 409),
                 tag="Imports",
                 parameters=[job_id],
@@ -317,7 +325,7 @@ def paths() -> dict[str, Any]:
                 "listImports",
                 "List imports",
                 "The tenant's imports, newest first.",
-                {200: ok("ImportPage", "A page of imports.")},
+                {200: ok(answers.ImportPage, "A page of imports.")},
                 (),
                 tag="Imports",
                 parameters=[CURSOR, LIMIT],
@@ -330,11 +338,11 @@ def paths() -> dict[str, Any]:
                 "Export all contacts, those matching `filters`, or a segment (`segmentId`, which "
                 "filters can narrow), with the fields in the order given. An empty body exports "
                 "every contact as CSV with the default fields.",
-                {202: ok("ExportAccepted", "The export was queued.", 202)},
+                {202: ok(answers.ExportAccepted, "The export was queued.", 202)},
                 (413, 415, 422, 503),
                 tag="Exports",
                 parameters=[IDEMPOTENCY],
-                body=json_body("ExportOptionsBody", required=False),
+                body=json_body(schemas.ExportOptionsBody, required=False),
             )
         },
         "/api/contacts/export/{jobId}": {
@@ -342,7 +350,7 @@ def paths() -> dict[str, Any]:
                 "getExport",
                 "Get an export",
                 "Status, progress and when the file expires.",
-                {200: ok("ExportJob", "The export.")},
+                {200: ok(answers.ExportJob, "The export.")},
                 (404,),
                 tag="Exports",
                 parameters=[job_id],
@@ -354,7 +362,7 @@ def paths() -> dict[str, Any]:
                 "Get a download link",
                 "A link to the file, valid for 5 minutes. 400 while the export is not finished "
                 "(or failed), 410 once it expired.",
-                {200: ok("DownloadLink", "The link.")},
+                {200: ok(answers.DownloadLink, "The link.")},
                 (404, 410),
                 tag="Exports",
                 parameters=[job_id],
@@ -365,7 +373,7 @@ def paths() -> dict[str, Any]:
                 "listExports",
                 "List exports",
                 "The tenant's exports, newest first.",
-                {200: ok("ExportPage", "A page of exports.")},
+                {200: ok(answers.ExportPage, "A page of exports.")},
                 (),
                 tag="Exports",
                 parameters=[CURSOR, LIMIT],
@@ -377,7 +385,7 @@ def paths() -> dict[str, Any]:
                 "List contacts",
                 "The tenant's contacts, newest first, optionally only those with an email, a "
                 "tag or in a segment (to check what an import did).",
-                {200: ok("ContactPage", "A page of contacts.")},
+                {200: ok(answers.ContactPage, "A page of contacts.")},
                 (),
                 tag="Contacts",
                 parameters=[
@@ -412,7 +420,7 @@ def paths() -> dict[str, Any]:
                 "getContact",
                 "Get a contact",
                 "One contact.",
-                {200: ok("Contact", "The contact.")},
+                {200: ok(answers.Contact, "The contact.")},
                 (404,),
                 tag="Contacts",
                 parameters=[path_id("contactId", "contact")],
