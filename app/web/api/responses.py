@@ -1,6 +1,7 @@
 """What the API answers: uploads, imports, exports and contacts in camelCase JSON.
 
-The shapes are described in `openapi.py`; the API tests validate every answer against them.
+The shapes are described by the models of `response_models.py`, from which the OpenAPI
+document's schemas are generated; the API tests validate every answer against the document.
 """
 
 from __future__ import annotations

@@ -1,15 +1,20 @@
-"""The OpenAPI document is valid, served as it is, covers every route, and the docs page shows it."""
+"""The OpenAPI document is valid, served as it is, covers every route, and the docs page shows it;
+its answer schemas are the models of `response_models.py`."""
 
 from __future__ import annotations
 
+import json
 import re
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from openapi_spec_validator import validate
+from pydantic import BaseModel, Field
 
 from app.models import User
-from app.web.api.openapi import document
+from app.web.api import response_models
+from app.web.api.openapi import document, response_schemas
 
 UNDOCUMENTED = {"api.docs"}  # the HTML rendering of the document itself
 
@@ -64,3 +69,54 @@ def test_docs_page_lists_every_operation_and_schema_with_local_assets_only(
 def test_the_navigation_links_to_the_api_docs(client: FlaskClient, signed_in: User) -> None:
     html = client.get("/").get_data(as_text=True)
     assert 'href="/api/docs"' in html
+
+
+@pytest.mark.parametrize("model", response_models.COMPONENTS, ids=lambda m: m.__name__)
+def test_each_answer_model_and_its_schema_in_the_served_document_agree(
+    client: FlaskClient, model: type[BaseModel]
+) -> None:
+    schema = client.get("/api/openapi.json").get_json()["components"]["schemas"][model.__name__]
+    fields = {f.alias or name: f for name, f in model.model_fields.items()}
+    assert set(schema["properties"]) == set(fields)  # served with its keys sorted
+    assert set(schema["required"]) == {name for name, f in fields.items() if f.is_required()}
+    closed = model.model_config.get("extra") == "forbid"
+    assert schema.get("additionalProperties", True) is not closed
+    for name, field in fields.items():
+        if field.description:
+            assert schema["properties"][name]["description"] == field.description
+
+
+def test_a_field_added_to_an_answer_model_appears_in_the_document(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class Contact(response_models.Contact):
+        """A contact with a nickname."""
+
+        nickname: str | None = Field(description="What the contact is called.")
+
+    models = [Contact if m is response_models.Contact else m for m in response_models.COMPONENTS]
+    monkeypatch.setattr(response_models, "COMPONENTS", tuple(models))
+    schema = response_schemas()["Contact"]
+    assert schema["properties"]["nickname"] == {
+        "anyOf": [{"type": "string"}, {"type": "null"}],
+        "description": "What the contact is called.",
+    }
+    assert "nickname" in schema["required"]
+    assert schema["description"] == "A contact with a nickname."
+
+
+def test_the_served_answer_schemas_are_the_ones_generated_from_the_models(
+    client: FlaskClient,
+) -> None:
+    served = client.get("/api/openapi.json").get_json()["components"]["schemas"]
+    generated = json.loads(json.dumps(response_schemas()))
+    assert {name: served[name] for name in generated} == generated
+
+
+def test_only_components_are_named_and_every_reference_resolves() -> None:
+    doc = document()
+    names = set(doc["components"]["schemas"])
+    refs = set(re.findall(r'"\$ref": "#/components/schemas/([^"]+)"', json.dumps(doc)))
+    assert refs <= names
+    for model in response_models.COMPONENTS:
+        assert model.__name__ in names
