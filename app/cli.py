@@ -114,7 +114,7 @@ def worker_command(queues: tuple[str, ...], burst: bool) -> None:
     worker = Worker([get_queue(n) for n in names], connection=conn)
     # RQ's scheduler runs the retries (Retry intervals) and scheduled jobs; one worker at a
     # time holds its lock, the others only work
-    worker.work(burst=burst, with_scheduler=True, logging_level=logging.INFO)
+    worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
 
 
 @click.command("scheduler")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, ClassVar
+
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -9,7 +11,7 @@ from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from htmx_flask import Htmx
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, Table
 from sqlalchemy.orm import DeclarativeBase
 
 NAMING_CONVENTION = {
@@ -25,9 +27,17 @@ class Base(DeclarativeBase):
     """Declarative base whose constraint names are stable across databases."""
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    if TYPE_CHECKING:  # every model maps one table (DeclarativeBase says "a FROM clause")
+        __table__: ClassVar[Table]
 
 
 db = SQLAlchemy(model_class=Base)
+# Flask-SQLAlchemy makes `db.Model` at run time; type checkers see the declarative base it
+# extends (the models use no Flask-SQLAlchemy addition such as `Model.query`)
+if TYPE_CHECKING:
+    Model = Base
+else:
+    Model = db.Model
 migrate = Migrate()
 csrf = CSRFProtect()
 login_manager = LoginManager()

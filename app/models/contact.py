@@ -19,7 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.extensions import db
+from app.extensions import Model, db
 from app.models.types import JSONType, Timestamp, UUIDType, new_id, utcnow
 
 SUBSCRIPTION_STATUSES = ("subscribed", "non_subscribed", "unsubscribed", "bounced")
@@ -53,7 +53,7 @@ segment_contacts = Table(
 )
 
 
-class Contact(db.Model):
+class Contact(Model):
     """A person a tenant can email; unique per tenant by normalized email.
 
     `email` holds the normalized address too (lower case, as the import preview shows it):
@@ -122,7 +122,7 @@ class Contact(db.Model):
         return name or self.email
 
 
-class CustomField(db.Model):
+class CustomField(Model):
     """A tenant's own contact field with a declared type."""
 
     __tablename__ = "custom_fields"
@@ -136,7 +136,7 @@ class CustomField(db.Model):
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
 
 
-class Tag(db.Model):
+class Tag(Model):
     """A label on contacts, unique per tenant regardless of case."""
 
     __tablename__ = "tags"
@@ -149,7 +149,7 @@ class Tag(db.Model):
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
 
 
-class Segment(db.Model):
+class Segment(Model):
     """A named list of contacts."""
 
     __tablename__ = "segments"

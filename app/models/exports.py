@@ -15,7 +15,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.extensions import db
+from app.extensions import Model
 from app.models.jobs import ExportStatus, JobColumns
 from app.models.types import JSONType, Timestamp, utcnow
 
@@ -25,7 +25,7 @@ EXPORT_STATUSES = tuple(ExportStatus)
 FINISHED_EXPORT_STATUSES = (ExportStatus.COMPLETED, ExportStatus.FAILED, ExportStatus.EXPIRED)
 
 
-class ExportJob(JobColumns, db.Model):
+class ExportJob(JobColumns, Model):
     """One export of a tenant's contacts to a file."""
 
     __tablename__ = "export_jobs"

@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.extensions import db
+from app.extensions import Model
 from app.models.jobs import ImportStatus, JobColumns, RunStatus
 from app.models.types import JSONType, Timestamp, UUIDType, new_id, utcnow
 
@@ -32,7 +32,7 @@ FINISHED_STATUSES = (ImportStatus.COMPLETED, ImportStatus.FAILED, ImportStatus.C
 ROLLBACK_STATUSES = tuple(RunStatus)
 
 
-class ImportJob(JobColumns, db.Model):
+class ImportJob(JobColumns, Model):
     """One file imported into one tenant: its options, progress and counts."""
 
     __tablename__ = "import_jobs"
@@ -128,7 +128,7 @@ class ImportJob(JobColumns, db.Model):
         return min(99, int(self.processed_rows * 100 / self.total_rows))
 
 
-class ImportEvent(db.Model):
+class ImportEvent(Model):
     """What one import did to one contact, with the values before and after.
 
     `contact_id` deliberately has no foreign key: a rollback deletes the contacts an import
@@ -162,7 +162,7 @@ class ImportEvent(db.Model):
     reverted_at: Mapped[datetime | None] = mapped_column(Timestamp)
 
 
-class ImportRowError(db.Model):
+class ImportRowError(Model):
     """A row that did not go in, with the original cells so the error report can be rebuilt."""
 
     __tablename__ = "import_row_errors"
@@ -179,7 +179,7 @@ class ImportRowError(db.Model):
     raw: Mapped[list[str] | None] = mapped_column(JSONType)
 
 
-class RefusedRow(db.Model):
+class RefusedRow(Model):
     """A row the dry run found it would refuse (or that has corrections), for the review table.
 
     Written by each dry run of a draft (the previous run's rows are replaced); `cells` are the
@@ -203,7 +203,7 @@ class RefusedRow(db.Model):
     read_error: Mapped[str | None] = mapped_column(Text)
 
 
-class Correction(db.Model):
+class Correction(Model):
     """A cell corrected in the browser (or a row skipped), applied as the import reads the row.
 
     The uploaded file is never changed: the import, its dry run and its error report apply these

@@ -9,7 +9,7 @@ from enum import StrEnum
 from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.extensions import db
+from app.extensions import Model
 from app.models.types import Timestamp, UUIDType, new_id, utcnow
 
 
@@ -20,7 +20,7 @@ class NotifiedObject(StrEnum):
     EXPORT = "export"
 
 
-class Notification(db.Model):
+class Notification(Model):
     """A message for a tenant's users (or one user) about an import or an export.
 
     It stores what it is about (`object_kind`, `object_id`), never a URL: the pages are the

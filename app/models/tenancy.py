@@ -12,14 +12,14 @@ from sqlalchemy import Boolean, ForeignKey, String, UniqueConstraint, update
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from app.extensions import db
+from app.extensions import Model, db
 from app.models.types import Timestamp, UUIDType, new_id, utcnow
 
 ROLES = ("admin", "member")
 TOKEN_PREFIX = "cio_"  # nosec B105 # the public prefix that marks our tokens, not a secret
 
 
-class Tenant(db.Model):
+class Tenant(Model):
     """A customer account: every piece of contact data belongs to exactly one."""
 
     __tablename__ = "tenants"
@@ -31,7 +31,7 @@ class Tenant(db.Model):
     workspaces: Mapped[list[Workspace]] = relationship(back_populates="tenant")
 
 
-class Workspace(db.Model):
+class Workspace(Model):
     """A team or brand inside a tenant."""
 
     __tablename__ = "workspaces"
@@ -45,7 +45,7 @@ class Workspace(db.Model):
     tenant: Mapped[Tenant] = relationship(back_populates="workspaces")
 
 
-class User(UserMixin, db.Model):
+class User(UserMixin, Model):
     """A person who signs in; belongs to one tenant with the role admin or member."""
 
     __tablename__ = "users"
@@ -93,7 +93,7 @@ def hash_token(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-class ApiToken(db.Model):
+class ApiToken(Model):
     """A bearer token for the JSON API, stored hashed, revocable."""
 
     __tablename__ = "api_tokens"
@@ -130,7 +130,7 @@ REMEMBER_FOR = timedelta(days=30)
 """How long "Keep me signed in" lasts from the sign-in; never extended."""
 
 
-class UserSession(db.Model):
+class UserSession(Model):
     """One signed-in browser, checked on every request: revoking the row signs it out.
 
     The browser holds only random secrets (in the signed session cookie, and in the remember-me

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
@@ -44,14 +45,14 @@ def register(app: Flask) -> None:
     """Install the handlers on the app."""
 
     @app.errorhandler(CSRFError)
-    def csrf_error(exc: CSRFError) -> tuple[object, int]:
+    def csrf_error(exc: CSRFError) -> Any:
         return _render(
             400,
             "The form expired or was sent from another site. Reload the page and submit it again.",
         )
 
     @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException) -> tuple[object, ...] | HTTPException:
+    def http_error(exc: HTTPException) -> Any:
         if exc.code is None or exc.code < 400:
             return exc
         custom = exc.description if exc.description != type(exc).description else None
@@ -62,6 +63,6 @@ def register(app: Flask) -> None:
         return body, code
 
     @app.errorhandler(Exception)
-    def unhandled(exc: Exception) -> tuple[object, int]:
+    def unhandled(exc: Exception) -> Any:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return _render(InternalServerError.code)

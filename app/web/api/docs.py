@@ -79,8 +79,9 @@ def operations(doc: dict[str, Any]) -> list[dict[str, Any]]:
             body = op.get("requestBody") or {}
             responses = []
             for status, response in op["responses"].items():
-                content = response.get("content", {})
-                schema = next(iter(content.values()), {}).get("schema")
+                content: dict[str, Any] = response.get("content", {})
+                first: dict[str, Any] = next(iter(content.values()), {})
+                schema = first.get("schema")
                 responses.append(
                     {
                         "status": status,

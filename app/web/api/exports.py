@@ -139,7 +139,7 @@ def start_export() -> Any:
     except QUEUE_ERRORS as exc:
         db.session.rollback()
         log.warning("export %s not queued: %s", job.id, exc)
-        job = db.session.get(ExportJob, job.id)
+        db.session.refresh(job)
         job.idempotency_key = None  # a retry with the same key starts afresh
         mark_failed(job.id, "The job queue was not reachable: the export was not started.")
         raise ApiError(503, "The job queue is not reachable: try again in a minute.") from None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -27,7 +27,10 @@ ExportStatus = Literal[EXPORT_STATUSES]  # type: ignore[valid-type]
 ExportFormat = Literal[EXPORT_FORMATS]  # type: ignore[valid-type]
 ExportType = Literal[EXPORT_TYPES]  # type: ignore[valid-type]
 SubscriptionStatus = Literal[SUBSCRIPTION_STATUSES]  # type: ignore[valid-type]
-SuggestionReason = Literal[tuple(SUGGESTION_REASONS)]  # type: ignore[valid-type]
+if TYPE_CHECKING:  # a Literal of a tuple's values, which only run time can read
+    SuggestionReason = str
+else:
+    SuggestionReason = Literal[tuple(SUGGESTION_REASONS)]
 FileType = Literal["csv", "xlsx", "json"]
 
 Count = Annotated[int, Field(ge=0)]

@@ -74,7 +74,7 @@ def suggested_mapping(suggestions: list[Suggestion]) -> dict[str, Any]:
 
 def import_result(job: ImportJob, with_errors: bool = True) -> dict[str, Any]:
     """The design's ImportResult: the job id and its counts so far (and its first errors)."""
-    result = {
+    result: dict[str, Any] = {
         "jobId": str(job.id),
         "status": job.status,
         "totalRows": job.total_rows,

@@ -63,7 +63,7 @@ def _after() -> int:
 
 
 def _row_out(row: ReviewRow, columns: list[tuple[int, str]]) -> dict[str, Any]:
-    errors = [
+    errors: list[dict[str, str | None]] = [
         {"column": header, "message": message}
         for index, header in columns
         for message in row.problems.get(index, [])
@@ -157,11 +157,11 @@ def correct_rows(job_id: str) -> Any:
     """Correct cells of refused rows (or skip rows); each row comes back validated."""
     job = get_scoped_or_404(ImportJob, job_id)
     body = _json_body(CorrectionsBody)
-    target = _corrections_target(job)
+    unlocked = _corrections_target(job)
     # locked: a follow-up started meanwhile (or the draft imported) refuses the corrections
     target = db.session.scalar(
         select(ImportJob)
-        .where(ImportJob.id == target.id)
+        .where(ImportJob.id == unlocked.id)
         .with_for_update()
         .execution_options(populate_existing=True)
     )
@@ -228,5 +228,5 @@ def start_follow_up(job_id: str) -> Response:
     except QUEUE_ERRORS:
         # committed as pending: the scheduler queues it again when Redis is back
         db.session.rollback()
-    target = db.session.get(ImportJob, target.id)
+    db.session.refresh(target)
     return _accepted(responses.import_result(target), url_for("api.get_import", job_id=target.id))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from phonenumbers import SUPPORTED_REGIONS
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -20,12 +20,18 @@ from app.imports.options import DUPLICATE_STRATEGIES, FIELD_RULES, TAG_MODES
 from app.models import SUBSCRIPTION_STATUSES
 from app.models.exports import EXPORT_FORMATS
 
-Strategy = Literal[tuple(DUPLICATE_STRATEGIES)]  # type: ignore[valid-type]
+if TYPE_CHECKING:  # a Literal of a tuple's values, which only run time can read
+    Strategy = str
+else:
+    Strategy = Literal[tuple(DUPLICATE_STRATEGIES)]
 FieldRule = Literal[FIELD_RULES]  # type: ignore[valid-type]
 TagsMode = Literal[TAG_MODES]  # type: ignore[valid-type]
 ExportFormat = Literal[EXPORT_FORMATS]  # type: ignore[valid-type]
 SubscriptionStatus = Literal[SUBSCRIPTION_STATUSES]  # type: ignore[valid-type]
-ConditionOp = Literal[tuple(CONDITION_OPERATORS)]  # type: ignore[valid-type]
+if TYPE_CHECKING:
+    ConditionOp = str
+else:
+    ConditionOp = Literal[tuple(CONDITION_OPERATORS)]
 
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 TagName = Annotated[str, Field(min_length=1, max_length=100)]
@@ -114,7 +120,7 @@ class MappingAndOptionsBody(ApiModel):
         "subscription_status, consented_on, unsubscribed_on, tags, ignore, custom:<key> (an existing custom field) or <key>:<type> (a new one; type "
         "text, number, date or boolean). Columns left out are not imported.",
     )
-    options: ImportOptionsBody = Field(default_factory=ImportOptionsBody)
+    options: ImportOptionsBody = Field(default_factory=lambda: ImportOptionsBody.model_validate({}))
 
 
 class ImportRequestBody(MappingAndOptionsBody):

@@ -12,7 +12,7 @@ import logging
 import time
 import uuid
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar, cast
 
 from flask import (
     Blueprint,
@@ -203,7 +203,7 @@ def me() -> Any:
 def _receive(upload: FileStorage, sheet: str | None = None) -> drafts.StoredUpload:
     """Check and store an uploaded file, as the wizard's upload step does."""
     try:
-        return drafts.receive_upload(upload.stream, upload.filename, sheet=sheet)
+        return drafts.receive_upload(cast(BinaryIO, upload.stream), upload.filename, sheet=sheet)
     except drafts.UploadRefused as exc:
         raise field_error(422, "options.sheet" if sheet else "file", str(exc)) from None
     except ObjectTooLarge as exc:
@@ -346,7 +346,7 @@ def start_import() -> Any:
         # The row is committed as pending: the scheduler queues it again when Redis is back.
         db.session.rollback()
         log.warning("import %s not queued yet: %s", job.id, exc)
-    job = db.session.get(ImportJob, job.id)
+    db.session.refresh(job)
     return _accepted(responses.import_result(job), _import_url(job))
 
 

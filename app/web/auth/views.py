@@ -130,7 +130,7 @@ def safe_next(target: str | None) -> str:
 
 @bp.route("/login", methods=["GET", "POST"])
 @limit_failed_sign_ins
-def login() -> str | Response | tuple[str, int, dict[str, str]]:
+def login() -> str | Response | tuple[str, int] | tuple[str, int, dict[str, str]]:
     """Show the sign-in form and sign the user in."""
     if current_user.is_authenticated:
         return redirect(url_for("main.dashboard"))

@@ -11,6 +11,7 @@ from app.models import Contact, CustomField, Segment, Tag, contact_tags, segment
 from app.search import contains
 from app.tenancy import get_scoped_or_404, scoped
 from app.web.paging import chosen_page
+from app.web.partials import is_htmx
 
 bp = Blueprint("contacts", __name__, url_prefix="/contacts")
 PAGE_SIZE = 50
@@ -45,7 +46,7 @@ def index() -> str:
         stmt.order_by(Contact.created_at.desc(), Contact.id).limit(page.size).offset(page.offset)
     ).all()
     tags = db.session.scalars(scoped(Tag).order_by(Tag.name)).all()
-    template = "contacts/_table.html" if request.htmx else "contacts/index.html"
+    template = "contacts/_table.html" if is_htmx() else "contacts/index.html"
     return render_template(
         template,
         contacts=contacts,

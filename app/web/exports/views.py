@@ -24,6 +24,7 @@ from app.jobs.submit import submit_export
 from app.models import ExportJob, Segment, Tag
 from app.tenancy import current_tenant_id, get_scoped_or_404, scoped
 from app.web.exports.forms import FORMATS, SCOPES, ExportForm
+from app.web.partials import htmx, is_htmx
 
 bp = Blueprint("exports", __name__, url_prefix="/exports")
 
@@ -64,8 +65,8 @@ PARTIALS = {"field-picker": "exports/_fields.html", "conditions": "exports/_cond
 def _render_form(form: ExportForm, status: int = 200) -> tuple[str, int]:
     """The whole page, or the part an htmx request replaces (field order, conditions)."""
     template = "exports/new.html"
-    if request.htmx and request.htmx.target in PARTIALS:
-        template = PARTIALS[request.htmx.target]
+    if is_htmx() and htmx().target in PARTIALS:
+        template = PARTIALS[htmx().target]
     return render_template(
         template,
         form=form,
@@ -181,7 +182,7 @@ def _range(start: str | None, end: str | None) -> str:
 def detail(export_id: str) -> tuple[str, int]:
     """The export's page: progress while it runs, then the Download button."""
     job = get_scoped_or_404(ExportJob, export_id)
-    if request.htmx:
+    if is_htmx():
         status = 286 if job.is_finished or job.is_expired() else 200
         return render_template("exports/_status.html", job=job), status
     fields = resolve_fields(job.selected_fields or [], tenant_fields(job.tenant_id))

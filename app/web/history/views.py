@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -31,6 +32,7 @@ from app.models import Contact, CustomField, ExportJob, ImportEvent, ImportJob, 
 from app.tenancy import get_scoped_or_404, scoped
 from app.web.import_pages import progress_facts, resume_url
 from app.web.paging import chosen_page
+from app.web.partials import is_htmx
 
 bp = Blueprint("history", __name__)
 
@@ -85,7 +87,8 @@ def export_url(endpoint: str, export: ExportJob) -> str | None:
         arguments = sorted(rule.arguments)
         if len(arguments) == 1:
             try:
-                return url_for(endpoint, **{arguments[0]: export.id})
+                values: dict[str, Any] = {arguments[0]: export.id}
+                return url_for(endpoint, **values)
             except BuildError:
                 return None
     return None
@@ -147,7 +150,7 @@ def index() -> str:
             .offset(page.offset)
         ).all()
         entries = _load_entries([(row.id, row.kind) for row in found])
-    template = "history/_list.html" if request.htmx else "history/index.html"
+    template = "history/_list.html" if is_htmx() else "history/index.html"
     return render_template(
         template,
         entries=entries,
@@ -265,7 +268,7 @@ def import_detail(job_id: str) -> Any:
     job = get_scoped_or_404(ImportJob, job_id)
     if job.status == "draft":
         return redirect(resume_url(job), 303)
-    if request.htmx:
+    if is_htmx():
         context = _rollback_context(job)
         response = Response(render_template("history/_rollback.html", **context))
         if not context["rollback_running"]:
@@ -301,7 +304,8 @@ def import_detail(job_id: str) -> Any:
         if job.segment_id
         else None
     )
-    created_total, created = 0, []
+    created_total: int | None = 0
+    created: Sequence[Contact] = []
     if job.status != "rolled_back":  # after it, the ones left are listed as kept
         created_total = db.session.scalar(
             scoped(Contact, func.count(Contact.id)).where(Contact.created_by_import_id == job.id)
