@@ -25,14 +25,29 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response as BaseResponse
 
 from app.extensions import db
+from app.imports import drafts
 from app.imports.consent import NEW_CONTACT_STATUSES, NON_SUBSCRIBED
+from app.imports.draft_mapping import (
+    NEW_FIELD,
+    MappingDraft,
+    custom_fields,
+    key_for_name,
+    mapped_fields,
+    mapping_of,
+    preview_of,
+    read_mapping,
+    tags_mapped,
+)
 from app.imports.error_report import error_report_stream, refused_rows_csv
 from app.imports.mapping import STANDARD_FIELDS, MappingError, parse_target
 from app.imports.options import OptionsError
 from app.imports.parsing import FileFormatError
 from app.imports.regions import usual_region
 from app.imports.service import ImportRefused, request_cancel
+from app.imports.uploads import UploadRefused
+from app.imports.wizard_state import STEPS, WizardState, options_of
 from app.jobs.queue import QUEUE_ERRORS
+from app.jobs.submit import queue_draft_import, queue_dry_run
 from app.models import ImportJob, Segment, Tag
 from app.models.contact import CUSTOM_FIELD_TYPES
 from app.storage import StorageError
@@ -40,7 +55,6 @@ from app.storage.base import content_disposition, format_size
 from app.tenancy import current_tenant_id, get_scoped_or_404, scoped
 from app.web.charts import share_bars, stacked_bar
 from app.web.import_pages import STEP_ENDPOINTS, progress_facts, resume_url
-from app.web.wizard import drafts
 from app.web.wizard.forms import (
     DELIMITERS,
     ENCODINGS,
@@ -136,7 +150,7 @@ def wizard_helpers() -> dict[str, Any]:
     def import_drafts() -> list[ImportJob]:
         if not current_user.is_authenticated:
             return []
-        return drafts.drafts()
+        return drafts.drafts(current_tenant_id())
 
     return {"import_drafts": import_drafts, "resume_url": resume_url}
 
@@ -188,10 +202,10 @@ def locked_draft(job_id: str) -> ImportJob:
 
 
 def _stepper(job: ImportJob | None, current: str) -> list[dict[str, Any]]:
-    reached = drafts.state_of(job).get("reached", "file") if job else None
+    reached = WizardState.of(job).reached if job else None
     steps = []
-    for index, step in enumerate(drafts.STEPS):
-        done = reached is not None and index <= drafts.STEPS.index(reached)
+    for index, step in enumerate(STEPS):
+        done = reached is not None and index <= STEPS.index(reached)
         steps.append(
             {
                 "number": index + 1,
@@ -224,8 +238,10 @@ def upload() -> Any:
         if form.validate_on_submit():
             upload_file = form.file.data
             try:
-                job = drafts.start_draft(upload_file.stream, upload_file.filename, current_user.id)
-            except drafts.UploadRefused as exc:
+                job = drafts.start_draft(
+                    current_tenant_id(), current_user.id, upload_file.stream, upload_file.filename
+                )
+            except UploadRefused as exc:
                 error = str(exc)
             except StorageError as exc:
                 error = f"The file could not be stored: {exc}"
@@ -249,7 +265,7 @@ def upload() -> Any:
 def source(job_id: str) -> Any:
     """What was detected in the file, changeable when the guess is wrong."""
     job = _draft(job_id)
-    options = drafts.options_of(job)
+    options = options_of(job)
     form = SourceForm(
         data={
             "file_type": options.file_type,
@@ -289,12 +305,10 @@ def source(job_id: str) -> Any:
                         f"{'' if dropped == 1 else 's'} made in the review named rows and cells "
                         "of the file as read before, and were removed."
                     )
-            except drafts.UploadRefused as exc:
+            except UploadRefused as exc:
                 error = str(exc)
         if error is None and request.form.get("action") == "continue" and not request.htmx:
-            state = drafts.state_of(job)
-            drafts.reach(state, "mapping")
-            drafts.save(job, drafts.options_of(job), state)
+            drafts.reach(job, "mapping")
             return redirect(url_for("wizard.mapping", job_id=job.id), 303)
         if error is None and not request.htmx:
             return redirect(url_for("wizard.source", job_id=job.id), 303)
@@ -309,7 +323,7 @@ def source(job_id: str) -> Any:
 
 
 def _source_data(job: ImportJob) -> dict[str, Any]:
-    options = drafts.options_of(job)
+    options = options_of(job)
     return {
         "file_type": options.file_type,
         "encoding": options.encoding or "utf-8",
@@ -319,13 +333,13 @@ def _source_data(job: ImportJob) -> dict[str, Any]:
 
 
 def _source_context(job: ImportJob, form: SourceForm, error: str | None) -> dict[str, Any]:
-    options, state = drafts.options_of(job), drafts.state_of(job)
+    options, state = options_of(job), WizardState.of(job)
     encodings = list(ENCODINGS)
     if options.encoding and options.encoding not in dict(encodings):
         encodings.insert(0, (options.encoding, options.encoding.upper()))
     form.encoding.choices = dict(encodings)
-    form.sheet.choices = {name: name for name in state.get("sheets") or []}
-    detected = state.get("detected") or {}
+    form.sheet.choices = {name: name for name in state.sheets}
+    detected = state.detected or {}
     return {
         "job": job,
         "form": form,
@@ -333,7 +347,7 @@ def _source_context(job: ImportJob, form: SourceForm, error: str | None) -> dict
         "options": options,
         "state": state,
         "steps": _stepper(job, "file"),
-        "sample": drafts.sample_rows(state)[:5],
+        "sample": state.sample[:5],
         "file_type_label": label_of(FILE_TYPES, options.file_type),
         "encoding_label": label_of(encodings, options.encoding),
         "delimiter_label": label_of(DELIMITERS, options.delimiter),
@@ -357,7 +371,7 @@ def _posted_mapping(headers: list[str]) -> tuple[dict[str, str], dict[str, dict[
             "name": request.form.get(f"new-name-{index}", "").strip(),
             "type": request.form.get(f"new-type-{index}", "text"),
         }
-    new_fields = {h: v for h, v in new_fields.items() if choices[h] == drafts.NEW_FIELD}
+    new_fields = {h: v for h, v in new_fields.items() if choices[h] == NEW_FIELD}
     return choices, new_fields
 
 
@@ -366,12 +380,11 @@ def _posted_mapping(headers: list[str]) -> tuple[dict[str, str], dict[str, dict[
 def mapping(job_id: str) -> Any:
     """One line per column with a field picker and why it was suggested; a live preview below."""
     job = _draft(job_id)
-    state = drafts.state_of(job)
-    headers = state.get("headers", [])
+    headers = WizardState.of(job).headers
     status = 200
     if request.method == "POST":
         choices, new_fields = _posted_mapping(headers)
-        draft = drafts.read_mapping(headers, choices, new_fields, drafts.custom_fields())
+        draft = read_mapping(headers, choices, new_fields, custom_fields(job.tenant_id))
         advance = request.form.get("action") == "continue"
         drafts.save_mapping(job, draft, advance=advance and draft.is_valid)
         if request.htmx:
@@ -383,35 +396,35 @@ def mapping(job_id: str) -> Any:
         if not advance:
             return redirect(url_for("wizard.mapping", job_id=job.id), 303)
         status = 422
-    draft = drafts.mapping_of(job)
+    draft = mapping_of(job)
     return render_template("wizard/mapping.html", **_mapping_context(job, draft)), status
 
 
-def _mapping_context(job: ImportJob, draft: drafts.MappingDraft) -> dict[str, Any]:
-    state = drafts.state_of(job)
-    headers = state.get("headers", [])
-    rows = drafts.sample_rows(state)
+def _mapping_context(job: ImportJob, draft: MappingDraft) -> dict[str, Any]:
+    state = WizardState.of(job)
+    headers = state.headers
+    rows = state.sample
     samples: dict[str, list[str]] = {}
     for index, header in enumerate(headers):
         values = [r.values[index].strip() for r in rows if index < len(r.values)]
         samples[header] = [v for v in values if v][:4]
-    custom = drafts.custom_fields()
-    preview = drafts.preview_of(job)
+    custom = custom_fields(job.tenant_id)
+    preview = preview_of(job)
     return {
         "job": job,
         "steps": _stepper(job, "mapping"),
         "headers": headers,
         "samples": samples,
         "draft": draft,
-        "suggestions": state.get("suggestions") or {},
+        "suggestions": state.suggestions,
         "standard_fields": STANDARD_FIELDS,
         "custom_fields": list(custom.values()),
         "custom_types": CUSTOM_FIELD_TYPES,
         "custom_type_labels": CUSTOM_TYPE_LABELS,
-        "new_field": drafts.NEW_FIELD,
+        "new_field": NEW_FIELD,
         "preview": preview,
         "field_label": lambda target: _target_label(target, custom, draft.new_fields),
-        "options": drafts.options_of(job),
+        "options": options_of(job),
     }
 
 
@@ -428,7 +441,7 @@ def _target_label(target: Any, custom: dict[str, Any], new_fields: dict[str, Any
             (
                 v["name"]
                 for v in new_fields.values()
-                if v.get("name") and drafts.key_for_name(v["name"]) == target.key
+                if v.get("name") and key_for_name(v["name"]) == target.key
             ),
             target.key,
         )
@@ -440,7 +453,7 @@ def _target_label(target: Any, custom: dict[str, Any], new_fields: dict[str, Any
 
 
 def _options_form(job: ImportJob, formdata: Any = None) -> OptionsForm:
-    options = drafts.options_of(job)
+    options = options_of(job)
     tags = [t.name for t in db.session.scalars(scoped(Tag).order_by(Tag.name))]
     segments = [s.name for s in db.session.scalars(scoped(Segment).order_by(Segment.name))]
     known_tags = {t.casefold(): t for t in tags}
@@ -480,7 +493,7 @@ def _options_form(job: ImportJob, formdata: Any = None) -> OptionsForm:
 
 
 def _require_mapping(job: ImportJob) -> None:
-    draft = drafts.mapping_of(job)
+    draft = mapping_of(job)
     if not draft.is_valid:
         problems = list(draft.row_errors.values()) + draft.problems
         raise StepNotReady(job.id, "mapping", "Finish the mapping first: " + " ".join(problems))
@@ -492,7 +505,7 @@ def options(job_id: str) -> Any:
     """Duplicates, tags, segment, checks, and per-field rules for updates."""
     job = _draft(job_id)
     _require_mapping(job)
-    fields = drafts.mapped_fields(job)
+    fields = mapped_fields(job)
     status = 200
     if request.method == "POST":
         form = _options_form(job, request.form)
@@ -504,7 +517,7 @@ def options(job_id: str) -> Any:
             return Response(status=204)
         if advance and valid:
             try:
-                drafts.start_dry_run(job)
+                queue_dry_run(job)
             except QUEUE_ERRORS:
                 db.session.rollback()
                 flash(
@@ -521,7 +534,7 @@ def options(job_id: str) -> Any:
         status = 422
     else:
         form = _options_form(job)
-    options = drafts.options_of(job)
+    options = options_of(job)
     return render_template(
         "wizard/options.html",
         job=job,
@@ -530,13 +543,13 @@ def options(job_id: str) -> Any:
         fields=fields,
         rules=options.field_rules,
         rule_labels=RULE_LABELS,
-        tags_mapped=drafts.tags_mapped(job),
+        tags_mapped=tags_mapped(job),
         strategies=[(v, *text.split(": ", 1)) for v, text in strategy_choices()],
     ), status
 
 
 def _apply_options(job: ImportJob, form: OptionsForm, rule_names: list[str], advance: bool) -> None:
-    options, state = drafts.options_of(job), drafts.state_of(job)
+    options = options_of(job)
     strategy = form.duplicate_strategy.data
     if strategy in dict(strategy_choices()):
         options.duplicate_strategy = strategy
@@ -556,9 +569,7 @@ def _apply_options(job: ImportJob, form: OptionsForm, rule_names: list[str], adv
     options.consent_confirmed = bool(form.consent_confirmed.data)
     options.suppression_list = bool(form.suppression_list.data)
     options.field_rules = read_rules(request.form, rule_names)
-    if advance:
-        drafts.reach(state, "confirm")
-    drafts.save(job, options, state)
+    drafts.save_options(job, options, advance=advance)
 
 
 # --- step 4: confirm and dry run -----------------------------------------------------------
@@ -577,14 +588,14 @@ def confirm(job_id: str) -> Any:
 
 
 def _confirm_context(job: ImportJob) -> dict[str, Any]:
-    options, state = drafts.options_of(job), drafts.state_of(job)
-    custom = drafts.custom_fields()
-    new_fields = state.get("new_fields") or {}
+    options, state = options_of(job), WizardState.of(job)
+    custom = custom_fields(job.tenant_id)
+    new_fields = state.new_fields
     mapping_rows = []
-    for header in state.get("headers", []):
+    for header in state.headers:
         target = parse_target(options.field_mapping.get(header, "ignore"))
         mapping_rows.append((header, _target_label(target, custom, new_fields), target.kind))
-    labels = {name: label for name, label, _ in drafts.mapped_fields(job)}
+    labels = {name: label for name, label, _ in mapped_fields(job)}
     return {
         "job": job,
         "options": options,
@@ -602,14 +613,14 @@ def _confirm_context(job: ImportJob) -> dict[str, Any]:
 
 
 def _dry_run_context(job: ImportJob) -> dict[str, Any]:
-    state = drafts.state_of(job)
+    state = WizardState.of(job)
     result = job.dry_run or {}
     current = drafts.dry_run_is_current(job)
     running = current and job.dry_run_status in ("pending", "processing")
-    estimate = job.total_rows or state.get("row_estimate") or 0
+    estimate = job.total_rows or state.row_estimate
     processed = result.get("processedRows", 0)
     percent = min(99, int(processed * 100 / estimate)) if estimate and running else 0
-    labels = {name: label for name, label, _ in drafts.mapped_fields(job)}
+    labels = {name: label for name, label, _ in mapped_fields(job)}
     field_changes = [
         (labels.get(name, name.removeprefix("custom:")), count)
         for name, count in (result.get("fieldChanges") or {}).items()
@@ -626,7 +637,7 @@ def _dry_run_context(job: ImportJob) -> dict[str, Any]:
     )
     return {
         "job": job,
-        "options": drafts.options_of(job),
+        "options": options_of(job),
         "dry_run": result,
         "dry_run_current": current,
         # rows were corrected in the review since this check: its counts are out of date
@@ -647,7 +658,7 @@ def dry_run(job_id: str) -> Any:
     job = _draft(job_id)
     if request.method == "POST":
         try:
-            drafts.start_dry_run(job)
+            queue_dry_run(job)
         except QUEUE_ERRORS:
             db.session.rollback()
             flash("The check could not be started: the job queue is not reachable.", "error")
@@ -686,7 +697,7 @@ def start(job_id: str) -> Any:
         db.session.rollback()
         raise StepNotReady(job.id, "options", " ".join(problems))
     try:
-        drafts.start_import(job)
+        queue_draft_import(job)
     except QUEUE_ERRORS:
         db.session.rollback()
         job = get_scoped_or_404(ImportJob, job_id)
