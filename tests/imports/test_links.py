@@ -183,7 +183,7 @@ def test_tags_and_import_jobs_are_deleted_only_where_nothing_refers_to_them() ->
     assert deleting.index("with_for_update()") < deleting.index("contact_tags.c.tag_id == tid")
     source = (APP / "jobs" / "maintenance.py").read_text()
     assert 'ImportJob.status == "draft"' in source[source.index("delete(ImportJob)") :][:200]
-    source = (APP / "web" / "wizard" / "views.py").read_text()
+    source = (APP / "web" / "wizard" / "confirm_step.py").read_text()
     assert "job = _draft(job_id)" in source[source.index("def discard(") :][:200]
 
 
