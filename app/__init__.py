@@ -108,6 +108,7 @@ def _sqlite_connection_settings(dbapi_connection: Any, _record: Any) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Mount each feature's blueprint."""
+    from app.web.api import exports as _api_exports  # noqa: F401 # exports in the API
     from app.web.api import review as _api_review  # noqa: F401 # refused rows in the API
     from app.web.api.views import bp as api_bp
     from app.web.auth.views import bp as auth_bp
