@@ -118,7 +118,13 @@ def register_blueprints(app: Flask) -> None:
     from app.web.history.views import bp as history_bp
     from app.web.main.views import bp as main_bp
     from app.web.notifications.views import bp as notifications_bp
-    from app.web.wizard import review as _review  # noqa: F401 # the review step's routes
+    from app.web.wizard import (  # noqa: F401 # each step's routes
+        confirm_step,
+        file_step,
+        mapping_step,
+        options_step,
+        review,
+    )
     from app.web.wizard.views import bp as wizard_bp
 
     for blueprint in (auth_bp, main_bp, contacts_bp, files_bp, api_bp, exports_bp):

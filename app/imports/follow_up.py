@@ -22,6 +22,7 @@ from app.imports.options import ImportOptions
 from app.imports.refused_rows import keys_text, problem_key, problems_of
 from app.imports.review import new_validator_for
 from app.imports.validation import CleanRow, RowError
+from app.imports.wizard_state import WizardState
 from app.models import Correction, ImportJob, ImportRowError, RefusedRow
 from app.models.jobs import ImportStatus, RunStatus
 
@@ -80,7 +81,7 @@ def open_follow_up(job: ImportJob, user_id: uuid.UUID | None, commit: bool = Tru
         raise NothingToFollowUp(reason)
     options = ImportOptions.from_dict(job.import_options or {})
     stored = job.import_options or {}
-    headers = stored.get("source_headers") or (stored.get("wizard") or {}).get("headers")
+    headers = stored.get("source_headers") or WizardState.of(job).headers
     if not headers:
         raise NothingToFollowUp("This import does not say which columns its file had.")
     draft = ImportJob(
@@ -98,12 +99,12 @@ def open_follow_up(job: ImportJob, user_id: uuid.UUID | None, commit: bool = Tru
         import_options={
             **options.to_dict(),
             "row_label": job.row_label,
-            "wizard": {
-                "headers": headers,
-                "row_label": job.row_label,
-                "reached": "confirm",
-                "dry_run_for": options.fingerprint(),
-            },
+            "wizard": WizardState(
+                headers=list(headers),
+                row_label=job.row_label,
+                reached="confirm",
+                dry_run_for=options.fingerprint(),
+            ).to_dict(),
         },
         dry_run_status=RunStatus.COMPLETED,
     )

@@ -14,6 +14,7 @@ from redis.exceptions import RedisError
 
 from app.exports.service import ExportRequest, create_export
 from app.extensions import db
+from app.imports.drafts import prepare_dry_run, prepare_import
 from app.imports.rollback_job import start_rollback
 from app.jobs.queue import enqueue_committed
 from app.jobs.tasks import (
@@ -50,6 +51,19 @@ def enqueue_dry_run(job: ImportJob) -> None:
     """Queue a dry run whose row says pending (Redis down: the recovery queues it later)."""
     job.rq_job_id = enqueue_committed("imports", dry_run_task, str(job.id), **DRY_RUN_OPTIONS).id
     db.session.commit()
+
+
+def queue_dry_run(job: ImportJob) -> None:
+    """Mark a draft's dry run pending for its current options and queue it (unless one is
+    running for them already)."""
+    if prepare_dry_run(job):
+        enqueue_dry_run(job)
+
+
+def queue_draft_import(job: ImportJob) -> None:
+    """Create the custom fields a draft's mapping names, then queue its import."""
+    prepare_import(job)
+    enqueue_import(job)
 
 
 def enqueue_export(job: ExportJob) -> None:

@@ -9,9 +9,9 @@ from typing import Any
 
 from flask import url_for
 
+from app.imports.wizard_state import WizardState
 from app.models import ImportJob
 from app.web.charts import BarSegment, stacked_bar
-from app.web.wizard import drafts
 
 STEP_ENDPOINTS = {
     "file": "wizard.source",
@@ -24,7 +24,7 @@ REPORT_WAIT_SECONDS = 60
 
 def resume_url(job: ImportJob) -> str:
     """Where a draft continues: the furthest step it reached."""
-    step = drafts.state_of(job).get("reached", "file")
+    step = WizardState.of(job).reached
     return url_for(STEP_ENDPOINTS.get(step, "wizard.source"), job_id=job.id)
 
 

@@ -180,10 +180,10 @@ def test_the_file_stays_while_a_follow_up_reads_it(run: ImportRunner, tenant: Te
     file both share."""
     from datetime import timedelta
 
+    from app.imports.drafts import discard
     from app.imports.service import storage
     from app.jobs.maintenance import expire_import_files
     from app.models.types import utcnow
-    from app.web.wizard.drafts import discard
 
     job = first_import(run, tenant)
     key = job.file_url

@@ -176,7 +176,7 @@ def test_tags_and_import_jobs_are_deleted_only_where_nothing_refers_to_them() ->
             if _deletes(node, "ImportJob") or session_delete:  # the only session.delete: a draft
                 jobs.append(path.relative_to(APP).as_posix())
     assert tags == ["imports/rollback_job.py"]
-    assert jobs == ["jobs/maintenance.py", "web/wizard/drafts.py"]
+    assert jobs == ["imports/drafts.py", "jobs/maintenance.py"]
 
     source = (APP / "imports" / "rollback_job.py").read_text()
     deleting = source[source.index("def delete_unused_tags(") :]
@@ -186,7 +186,7 @@ def test_tags_and_import_jobs_are_deleted_only_where_nothing_refers_to_them() ->
         "ImportJob.status == ImportStatus.DRAFT"
         in source[source.index("delete(ImportJob)") :][:200]
     )
-    source = (APP / "web" / "wizard" / "views.py").read_text()
+    source = (APP / "web" / "wizard" / "confirm_step.py").read_text()
     assert "job = _draft(job_id)" in source[source.index("def discard(") :][:200]
 
 

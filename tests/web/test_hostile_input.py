@@ -23,8 +23,8 @@ from sqlalchemy import func, select
 from app import create_app
 from app.extensions import db
 from app.imports.options import ImportOptions
+from app.imports.uploads import display_file_name
 from app.models import Contact, ImportJob, Tenant, User
-from app.web.wizard.drafts import display_file_name
 from tests.conftest import ROOT, csrf_token, make_env
 from tests.imports.conftest import csv_bytes
 from tests.imports.test_hostile_files import (

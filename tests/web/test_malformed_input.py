@@ -30,12 +30,12 @@ from werkzeug.routing import Rule
 from wtforms import Form
 
 from app.extensions import db, limiter
+from app.imports.draft_mapping import NEW_FIELD
 from app.imports.dry_run import run_dry_run
 from app.imports.importing import run_import
 from app.models import ImportJob, Tenant, User
 from app.web.auth.forms import ChangePasswordForm, LoginForm
 from app.web.exports.forms import ExportForm
-from app.web.wizard.drafts import NEW_FIELD
 from app.web.wizard.forms import OptionsForm, SourceForm, UploadForm
 from tests.conftest import AuthActions, csrf_token
 from tests.imports.conftest import new_job

@@ -1,6 +1,6 @@
 """Turning an API import request into the engine's ImportOptions, with every problem named.
 
-The file is read the way the wizard reads it (`drafts.analyze_file`), so the file type, encoding,
+The file is read the way the wizard reads it (`app.imports.uploads.analyze_file`), so the file type, encoding,
 delimiter and worksheet come from the file itself; the mapping is checked against its headers.
 """
 
@@ -11,6 +11,7 @@ import uuid
 from typing import Any
 from urllib.parse import quote, unquote
 
+from app.imports.draft_mapping import custom_fields
 from app.imports.mapping import (
     STANDARD_FIELDS,
     MappingError,
@@ -20,10 +21,10 @@ from app.imports.mapping import (
     target_to_spec,
 )
 from app.imports.options import ImportOptions, OptionsError
+from app.imports.uploads import FileFacts, apply_facts
 from app.storage import InvalidKey, StorageError, validate_key
 from app.web.api.errors import ApiError, field_error
 from app.web.api.schemas import MappingAndOptionsBody
-from app.web.wizard import drafts
 
 UNMAP_IN_API = 'map {} to "ignore"'
 """How a column is left out of an import in the API's words (see `check_mapping`)."""
@@ -75,9 +76,9 @@ def upload_key(tenant_id: uuid.UUID, file_url: str) -> tuple[str, str | None]:
     return key, unquote(uploaded_as) if uploaded_as else None
 
 
-def mapping_specs(mapping: dict[str, str]) -> dict[str, str]:
+def mapping_specs(tenant_id: uuid.UUID, mapping: dict[str, str]) -> dict[str, str]:
     """The mapping with each target checked and written the engine's way; 422 naming each column."""
-    custom = drafts.custom_fields()
+    custom = custom_fields(tenant_id)
     specs: dict[str, str] = {}
     details = []
     for header, spec in mapping.items():
@@ -101,14 +102,18 @@ def mapping_specs(mapping: dict[str, str]) -> dict[str, str]:
 
 
 def build_options(
-    body: MappingAndOptionsBody, file_name: str, key: str, facts: drafts.FileFacts
+    tenant_id: uuid.UUID,
+    body: MappingAndOptionsBody,
+    file_name: str,
+    key: str,
+    facts: FileFacts,
 ) -> ImportOptions:
     """The engine's options for this request and file; 422 naming what does not fit the file."""
     opts = body.options
     options = ImportOptions(
         file_name=file_name,
         file_key=key,
-        field_mapping=mapping_specs(body.field_mapping),
+        field_mapping=mapping_specs(tenant_id, body.field_mapping),
         duplicate_strategy=opts.duplicate_strategy,
         tags=[t.strip() for t in opts.tags if t.strip()],
         segment_name=opts.segment_name.strip() if opts.segment_name else None,
@@ -122,7 +127,7 @@ def build_options(
         consent_confirmed=opts.consent_confirmed,
         suppression_list=opts.suppression_list,
     )
-    drafts.apply_facts(options, facts)
+    apply_facts(options, facts)
     headers = list(facts.info.headers)
     details: list[dict[str, Any]] = []
     try:

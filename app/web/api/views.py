@@ -14,16 +14,7 @@ import uuid
 from datetime import timedelta
 from typing import Any, BinaryIO, TypeVar, cast
 
-from flask import (
-    Blueprint,
-    Response,
-    current_app,
-    g,
-    jsonify,
-    render_template,
-    request,
-    url_for,
-)
+from flask import Blueprint, Response, current_app, g, jsonify, render_template, request, url_for
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -33,8 +24,18 @@ from werkzeug.datastructures import FileStorage
 from app.extensions import csrf, db, limiter
 from app.imports.service import ImportRefused, create_import_job, request_cancel
 from app.imports.suggestions import suggestions_for
+from app.imports.uploads import (
+    FileFacts,
+    StoredUpload,
+    UploadRefused,
+    analyze_file,
+    display_file_name,
+    receive_upload,
+    stored_copy,
+)
+from app.imports.wizard_state import WizardState
 from app.jobs.queue import QUEUE_ERRORS
-from app.jobs.submit import enqueue_import, queue_rollback
+from app.jobs.submit import enqueue_import, queue_dry_run, queue_rollback
 from app.models import Contact, ExportJob, ImportJob, Segment, Tag, contact_tags, segment_contacts
 from app.models.types import utcnow
 from app.storage import ObjectTooLarge, S3Storage, StorageError, object_key
@@ -46,14 +47,8 @@ from app.web.api.errors import ApiError, field_error, from_validation_error
 from app.web.api.imports import build_options, file_url_of, upload_key
 from app.web.api.openapi import document
 from app.web.api.pagination import paginate
-from app.web.api.schemas import (
-    ImportRequestBody,
-    MappingAndOptionsBody,
-    PresignBody,
-    RollbackBody,
-)
+from app.web.api.schemas import ImportRequestBody, MappingAndOptionsBody, PresignBody, RollbackBody
 from app.web.input_checks import TOO_DEEP_REFUSED, nested_too_deep
-from app.web.wizard import drafts
 
 log = logging.getLogger(__name__)
 
@@ -200,11 +195,12 @@ def me() -> Any:
 # --- uploads -------------------------------------------------------------------------------
 
 
-def _receive(upload: FileStorage, sheet: str | None = None) -> drafts.StoredUpload:
+def _receive(upload: FileStorage, sheet: str | None = None) -> StoredUpload:
     """Check and store an uploaded file, as the wizard's upload step does."""
     try:
-        return drafts.receive_upload(cast(BinaryIO, upload.stream), upload.filename, sheet=sheet)
-    except drafts.UploadRefused as exc:
+        stream = cast(BinaryIO, upload.stream)
+        return receive_upload(current_tenant_id(), stream, upload.filename, sheet=sheet)
+    except UploadRefused as exc:
         raise field_error(422, "options.sheet" if sheet else "file", str(exc)) from None
     except ObjectTooLarge as exc:
         raise ApiError(413, str(exc)) from None
@@ -254,7 +250,7 @@ def presign_upload() -> Any:
     except StorageError as exc:
         log.warning("presign failed: %s", exc)
         raise ApiError(503, "Storage is not reachable right now: try again shortly.") from None
-    file_name = drafts.display_file_name(body.file_name)
+    file_name = display_file_name(body.file_name)
     return jsonify(
         fileUrl=file_url_of(key, file_name),
         fileName=file_name,
@@ -269,7 +265,7 @@ def presign_upload() -> Any:
 # --- imports -------------------------------------------------------------------------------
 
 
-def _import_request() -> tuple[MappingAndOptionsBody, str, str, drafts.FileFacts, bool]:
+def _import_request() -> tuple[MappingAndOptionsBody, str, str, FileFacts, bool]:
     """Body, file name, storage key and what the file holds, from JSON or multipart.
 
     The last value says whether the file was uploaded with this request (and is ours to remove
@@ -289,11 +285,11 @@ def _import_request() -> tuple[MappingAndOptionsBody, str, str, drafts.FileFacts
     request_body = _json_body(ImportRequestBody)
     key, uploaded_as = upload_key(current_tenant_id(), request_body.file_url)
     suffix = key.rsplit("/", 1)[-1][32:]
-    file_name = drafts.display_file_name(request_body.file_name or uploaded_as or f"upload{suffix}")
+    file_name = display_file_name(request_body.file_name or uploaded_as or f"upload{suffix}")
     try:
-        with drafts.stored_copy(key) as path:
-            facts = drafts.analyze_file(path, file_name, sheet=request_body.options.sheet)
-    except drafts.UploadRefused as exc:
+        with stored_copy(key) as path:
+            facts = analyze_file(path, file_name, sheet=request_body.options.sheet)
+    except UploadRefused as exc:
         field = "options.sheet" if request_body.options.sheet else "fileUrl"
         raise field_error(422, field, str(exc)) from None
     return request_body, file_name, key, facts, False
@@ -310,7 +306,7 @@ def start_import() -> Any:
         raise ApiError(415, "Send JSON (with a fileUrl) or multipart/form-data (with the file).")
     body, file_name, file_key, facts, owned = _import_request()
     try:
-        options = build_options(body, file_name, file_key, facts)
+        options = build_options(current_tenant_id(), body, file_name, file_key, facts)
     except ApiError:
         if owned:
             current_app.extensions["storage"].delete(file_key)
@@ -338,8 +334,8 @@ def start_import() -> Any:
         return _accepted(responses.import_result(earlier), _import_url(earlier), replayed=True)
     try:
         if dry_run:  # a dry run is a draft, but no marketer's unfinished import
-            job.import_options = {**(job.import_options or {}), "wizard": {"origin": "api"}}
-            drafts.start_dry_run(job)
+            WizardState(origin="api").store_on(job)
+            queue_dry_run(job)
         else:
             enqueue_import(job)
     except QUEUE_ERRORS as exc:

@@ -26,6 +26,7 @@ from app.extensions import db
 from app.imports.mapping import STANDARD_FIELDS, parse_target
 from app.imports.options import DUPLICATE_STRATEGIES, ImportOptions
 from app.imports.service import ImportRefused
+from app.imports.wizard_state import WizardState
 from app.jobs.queue import QUEUE_ERRORS
 from app.jobs.submit import queue_rollback
 from app.models import Contact, CustomField, ExportJob, ImportEvent, ImportJob, Segment, Tag, User
@@ -277,12 +278,12 @@ def import_detail(job_id: str) -> Any:
             response.headers["HX-Refresh"] = "true"
         return response
     options = ImportOptions.from_dict(job.import_options or {})
-    wizard_state = (job.import_options or {}).get("wizard") or {}
+    wizard_state = WizardState.of(job)
     custom = {f.key: f.label for f in db.session.scalars(scoped(CustomField))}
     mapping = []
     specs = job.field_mapping or options.field_mapping or {}
     # JSONB keeps keys in its own order: follow the file's column order when it is known.
-    order = (job.import_options or {}).get("source_headers") or wizard_state.get("headers") or []
+    order = (job.import_options or {}).get("source_headers") or wizard_state.headers
     headers = [h for h in order if h in specs] + [h for h in specs if h not in order]
     for header in headers:
         target = parse_target(specs[header])

@@ -14,6 +14,7 @@ from flask_login import current_user, login_required
 from werkzeug.wrappers import Response as BaseResponse
 
 from app.extensions import db
+from app.imports.drafts import corrections_changed_only, corrections_saved, dry_run_is_current
 from app.imports.follow_up import (
     NothingToFollowUp,
     can_follow_up,
@@ -25,10 +26,12 @@ from app.imports.follow_up import (
 from app.imports.mapping import parse_target
 from app.imports.refused_rows import split_key
 from app.imports.review import PAGE_SIZE, Reviewer, reviewer_for
+from app.imports.wizard_state import options_of
 from app.jobs.queue import QUEUE_ERRORS
+from app.jobs.submit import queue_draft_import
 from app.models import ImportJob
 from app.tenancy import get_scoped_or_404
-from app.web.wizard import drafts
+from app.web.partials import is_htmx
 from app.web.wizard.forms import countries
 from app.web.wizard.views import _draft, bp, locked_draft
 
@@ -50,7 +53,7 @@ def problem_label(job: ImportJob, key: str) -> str:
     column, code = split_key(key)
     if column is None:
         return CODE_LABELS["unreadable"]
-    target = parse_target(drafts.options_of(job).field_mapping.get(column, "ignore"))
+    target = parse_target(options_of(job).field_mapping.get(column, "ignore"))
     what = WHAT.get(str(target.key if target.kind == "standard" else target.kind), "values")
     return CODE_LABELS.get(code, "{what}").format(what=what) + f" in “{column}”"
 
@@ -60,7 +63,7 @@ def _reviewer(job: ImportJob) -> Reviewer:
     if reviewer is None:
         flash("Check the file first: the review lists the rows the check would refuse.", "error")
         abort(redirect(url_for("wizard.confirm", job_id=job.id), 303))
-    if not drafts.dry_run_is_current(job) and not drafts.corrections_changed_only(job):
+    if not dry_run_is_current(job) and not corrections_changed_only(job):
         flash("The options changed since the check: check the file again to review its rows.")
         abort(redirect(url_for("wizard.confirm", job_id=job.id), 303))
     return reviewer
@@ -77,7 +80,9 @@ def _int(name: str) -> int | None:
 
 def _here(job: ImportJob) -> str:
     """The review page the person was on (filter and position kept)."""
-    args = {k: request.values[k] for k in ("problem", "after", "before") if request.values.get(k)}
+    args: dict[str, Any] = {
+        k: request.values[k] for k in ("problem", "after", "before") if request.values.get(k)
+    }
     return url_for("wizard.review", job_id=job.id, **args)
 
 
@@ -104,7 +109,7 @@ def review(job_id: str) -> Any:
         problem_name=problem_label(job, problem) if problem else None,
         followed=db.session.get(ImportJob, job.follow_up_of) if job.follow_up_of else None,
         countries=countries(),
-        region=drafts.options_of(job).default_region,
+        region=options_of(job).default_region,
         corrected=len(corrected_row_numbers(job.id)) if job.follow_up_of else 0,
     )
 
@@ -139,7 +144,7 @@ def save_review_page(job_id: str) -> BaseResponse:
             number, _cells_of(number, reviewer), skip=bool(request.form.get(f"skip-{number}"))
         )
         fixed += bool(row and row.fixed)
-    drafts.corrections_saved(job)
+    corrections_saved(job)
     db.session.commit()
     flash(f"Saved. {fixed:,} of the {len(numbers):,} rows on this page would now be imported.")
     return redirect(_here(job), 303)
@@ -159,9 +164,9 @@ def save_review_row(job_id: str) -> Any:
     )
     if row is None:
         abort(404)
-    drafts.corrections_saved(job)
+    corrections_saved(job)
     db.session.commit()
-    if not request.htmx:
+    if not is_htmx():
         return redirect(_here(job), 303)
     return render_template(
         "wizard/_review_row.html",
@@ -215,7 +220,7 @@ def review_bulk(job_id: str) -> BaseResponse:
         flash(f"“{dict(reviewer.columns)[index]}”: {count:,} {cells} {done}.")
     else:
         abort(400)
-    drafts.corrections_saved(job)
+    corrections_saved(job)
     db.session.commit()
     return redirect(_here(job), 303)
 
@@ -269,7 +274,7 @@ def start_follow_up(job_id: str) -> BaseResponse:
         )
         return redirect(url_for("wizard.review", job_id=job.id), 303)
     try:
-        drafts.start_import(job)
+        queue_draft_import(job)
     except QUEUE_ERRORS:
         db.session.rollback()
         flash("The import could not be started: the job queue is not reachable. Try again in a "

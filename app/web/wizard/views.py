@@ -1,5 +1,9 @@
 """The import wizard: upload -> file settings -> mapping with preview -> options -> confirm,
-then the job page with live progress. Every step is a normal page; htmx only speeds it up."""
+then the job page with live progress. Every step is a normal page; htmx only speeds it up.
+
+This module holds the blueprint, what every step shares (the draft of a URL, the stepper, the
+error pages) and the job page; each step's routes are in a module beside it (`file_step`,
+`mapping_step`, `options_step`, `confirm_step`, `review`), loaded by `register_blueprints`."""
 
 from __future__ import annotations
 
@@ -25,37 +29,18 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response as BaseResponse
 
 from app.extensions import db
-from app.imports.consent import NEW_CONTACT_STATUSES, NON_SUBSCRIBED
-from app.imports.error_report import error_report_stream, refused_rows_csv
-from app.imports.mapping import STANDARD_FIELDS, MappingError, parse_target
-from app.imports.options import OptionsError
-from app.imports.parsing import FileFormatError
-from app.imports.regions import usual_region
+from app.imports import drafts
+from app.imports.draft_mapping import mapping_of
+from app.imports.error_report import error_report_stream
 from app.imports.service import ImportRefused, request_cancel
-from app.jobs.queue import QUEUE_ERRORS
-from app.models import ImportJob, Segment, Tag
-from app.models.contact import CUSTOM_FIELD_TYPES
+from app.imports.wizard_state import STEPS, WizardState
+from app.models import ImportJob
 from app.sizes import format_size
 from app.storage import StorageError
-from app.storage.base import content_disposition
 from app.tenancy import current_tenant_id, get_scoped_or_404, scoped
-from app.web.charts import share_bars, stacked_bar
 from app.web.import_pages import STEP_ENDPOINTS, progress_facts, resume_url
-from app.web.wizard import drafts
-from app.web.wizard.forms import (
-    DELIMITERS,
-    ENCODINGS,
-    FILE_TYPES,
-    RULE_LABELS,
-    OptionsForm,
-    SourceForm,
-    UploadForm,
-    countries,
-    countries_for,
-    label_of,
-    read_rules,
-    strategy_choices,
-)
+from app.web.partials import is_htmx
+from app.web.wizard.forms import UploadForm
 
 bp = Blueprint("wizard", __name__, url_prefix="/imports")
 
@@ -65,7 +50,6 @@ STEP_TITLES = {
     "options": "Options",
     "confirm": "Review and start",
 }
-CUSTOM_TYPE_LABELS = {"text": "Text", "number": "Number", "date": "Date", "boolean": "Yes / no"}
 
 
 class AlreadyStarted(Exception):
@@ -100,7 +84,7 @@ def step_not_ready(exc: StepNotReady) -> BaseResponse:
 
 def _go(url: str) -> BaseResponse:
     """Send the browser to another page; an htmx request is told to load it as a whole page."""
-    if request.htmx:
+    if is_htmx():
         response = Response(status=204)
         response.headers["HX-Redirect"] = url
         return response
@@ -115,10 +99,10 @@ def too_large(exc: RequestEntityTooLarge) -> tuple[Any, int]:
         f"The file is larger than the upload limit of {format_size(limit)}: "
         "split it into smaller files and upload them one by one."
     )
-    if _wants_json():
+    if wants_json():
         return jsonify(error=message), 413
     return render_template(
-        "wizard/upload.html", form=UploadForm(formdata=None), error=message, **_upload_context()
+        "wizard/upload.html", form=UploadForm(formdata=None), error=message, **upload_context()
     ), 413
 
 
@@ -137,12 +121,12 @@ def wizard_helpers() -> dict[str, Any]:
     def import_drafts() -> list[ImportJob]:
         if not current_user.is_authenticated:
             return []
-        return drafts.drafts()
+        return drafts.drafts(current_tenant_id())
 
     return {"import_drafts": import_drafts, "resume_url": resume_url}
 
 
-def _wants_json() -> bool:
+def wants_json() -> bool:
     return request.accept_mimetypes.best == "application/json"
 
 
@@ -188,11 +172,11 @@ def locked_draft(job_id: str) -> ImportJob:
     return job
 
 
-def _stepper(job: ImportJob | None, current: str) -> list[dict[str, Any]]:
-    reached = drafts.state_of(job).get("reached", "file") if job else None
+def stepper(job: ImportJob | None, current: str) -> list[dict[str, Any]]:
+    reached = WizardState.of(job).reached if job else None
     steps = []
-    for index, step in enumerate(drafts.STEPS):
-        done = reached is not None and index <= drafts.STEPS.index(reached)
+    for index, step in enumerate(STEPS):
+        done = reached is not None and index <= STEPS.index(reached)
         steps.append(
             {
                 "number": index + 1,
@@ -204,513 +188,19 @@ def _stepper(job: ImportJob | None, current: str) -> list[dict[str, Any]]:
     return steps
 
 
-def _upload_context() -> dict[str, Any]:
+def upload_context() -> dict[str, Any]:
     return {
-        "steps": _stepper(None, "file"),
+        "steps": stepper(None, "file"),
         "max_bytes": current_app.config["MAX_CONTENT_LENGTH"],
         "max_size": format_size(current_app.config["MAX_CONTENT_LENGTH"]),
     }
 
 
-# --- step 1: upload ------------------------------------------------------------------------
-
-
-@bp.route("/new", methods=["GET", "POST"])
-@login_required
-def upload() -> Any:
-    """Choose or drop a file; it is checked, stored and becomes a draft import."""
-    form = UploadForm()
-    error = None
-    if request.method == "POST":
-        if form.validate_on_submit():
-            upload_file = form.file.data
-            try:
-                job = drafts.start_draft(upload_file.stream, upload_file.filename, current_user.id)
-            except drafts.UploadRefused as exc:
-                error = str(exc)
-            except StorageError as exc:
-                error = f"The file could not be stored: {exc}"
-            else:
-                next_url = url_for("wizard.source", job_id=job.id)
-                if _wants_json():
-                    return jsonify(next=next_url)
-                return redirect(next_url, 303)
-        else:
-            error = next(iter(form.file.errors), None) or "The form expired: reload the page."
-        if _wants_json():
-            return jsonify(error=error), 400
-    status = 400 if error else 200
-    return render_template(
-        "wizard/upload.html", form=form, error=error, **_upload_context()
-    ), status
-
-
-@bp.route("/<job_id>/file", methods=["GET", "POST"])
-@login_required
-def source(job_id: str) -> Any:
-    """What was detected in the file, changeable when the guess is wrong."""
-    job = _draft(job_id)
-    options = drafts.options_of(job)
-    form = SourceForm(
-        data={
-            "file_type": options.file_type,
-            "encoding": options.encoding or "utf-8",
-            "delimiter": options.delimiter or ",",
-            "sheet": options.sheet or "",
-        }
-    )
-    error = None
-    if request.method == "POST" and form.validate_on_submit():
-        file_type = form.file_type.data
-        if file_type not in dict(FILE_TYPES):
-            file_type = options.file_type
-        if form.delimiter.data not in dict(DELIMITERS):
-            form.delimiter.data = options.delimiter
-        wanted = {
-            "file_type": file_type,
-            "encoding": (form.encoding.data or None) if file_type != "xlsx" else None,
-            "delimiter": form.delimiter.data if file_type == "csv" else None,
-            "sheet": (form.sheet.data or None) if file_type == "xlsx" else None,
-        }
-        current = {
-            "file_type": options.file_type,
-            "encoding": options.encoding,
-            "delimiter": options.delimiter,
-            "sheet": options.sheet,
-        }
-        if wanted["file_type"] != current["file_type"]:
-            # Another type: let the reader detect the rest afresh.
-            wanted.update(encoding=None, delimiter=None, sheet=None)
-        if wanted != current:
-            try:
-                dropped = drafts.reread(job, **wanted)
-                if dropped:
-                    flash(
-                        f"The file is now read differently: the {dropped:,} correction"
-                        f"{'' if dropped == 1 else 's'} made in the review named rows and cells "
-                        "of the file as read before, and were removed."
-                    )
-            except drafts.UploadRefused as exc:
-                error = str(exc)
-        if error is None and request.form.get("action") == "continue" and not request.htmx:
-            state = drafts.state_of(job)
-            drafts.reach(state, "mapping")
-            drafts.save(job, drafts.options_of(job), state)
-            return redirect(url_for("wizard.mapping", job_id=job.id), 303)
-        if error is None and not request.htmx:
-            return redirect(url_for("wizard.source", job_id=job.id), 303)
-        if error is None:
-            form = SourceForm(formdata=None, data=_source_data(job))
-    elif request.method == "POST":
-        error = "The form expired: reload the page and try again."
-    template = "wizard/_source.html" if request.htmx else "wizard/source.html"
-    return render_template(template, **_source_context(job, form, error)), (
-        422 if error and not request.htmx else 200
-    )
-
-
-def _source_data(job: ImportJob) -> dict[str, Any]:
-    options = drafts.options_of(job)
-    return {
-        "file_type": options.file_type,
-        "encoding": options.encoding or "utf-8",
-        "delimiter": options.delimiter or ",",
-        "sheet": options.sheet or "",
-    }
-
-
-def _source_context(job: ImportJob, form: SourceForm, error: str | None) -> dict[str, Any]:
-    options, state = drafts.options_of(job), drafts.state_of(job)
-    encodings = list(ENCODINGS)
-    if options.encoding and options.encoding not in dict(encodings):
-        encodings.insert(0, (options.encoding, options.encoding.upper()))
-    form.encoding.choices = dict(encodings)
-    form.sheet.choices = {name: name for name in state.get("sheets") or []}
-    detected = state.get("detected") or {}
-    return {
-        "job": job,
-        "form": form,
-        "error": error,
-        "options": options,
-        "state": state,
-        "steps": _stepper(job, "file"),
-        "sample": drafts.sample_rows(state)[:5],
-        "file_type_label": label_of(FILE_TYPES, options.file_type),
-        "encoding_label": label_of(encodings, options.encoding),
-        "delimiter_label": label_of(DELIMITERS, options.delimiter),
-        "detected": detected,
-        "changed": any(
-            detected.get(k) != getattr(options, k)
-            for k in ("file_type", "encoding", "delimiter", "sheet")
-        ),
-    }
-
-
-# --- step 2: mapping -----------------------------------------------------------------------
-
-
-def _posted_mapping(headers: list[str]) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
-    choices: dict[str, str] = {}
-    new_fields: dict[str, dict[str, str]] = {}
-    for index, header in enumerate(headers):
-        choices[header] = request.form.get(f"map-{index}", "ignore")
-        new_fields[header] = {
-            "name": request.form.get(f"new-name-{index}", "").strip(),
-            "type": request.form.get(f"new-type-{index}", "text"),
-        }
-    new_fields = {h: v for h, v in new_fields.items() if choices[h] == drafts.NEW_FIELD}
-    return choices, new_fields
-
-
-@bp.route("/<job_id>/mapping", methods=["GET", "POST"])
-@login_required
-def mapping(job_id: str) -> Any:
-    """One line per column with a field picker and why it was suggested; a live preview below."""
-    job = _draft(job_id)
-    state = drafts.state_of(job)
-    headers = state.get("headers", [])
-    status = 200
-    if request.method == "POST":
-        choices, new_fields = _posted_mapping(headers)
-        draft = drafts.read_mapping(headers, choices, new_fields, drafts.custom_fields())
-        advance = request.form.get("action") == "continue"
-        drafts.save_mapping(job, draft, advance=advance and draft.is_valid)
-        if request.htmx:
-            return render_template(
-                "wizard/_mapping_live.html", oob=True, **_mapping_context(job, draft)
-            )
-        if advance and draft.is_valid:
-            return redirect(url_for("wizard.options", job_id=job.id), 303)
-        if not advance:
-            return redirect(url_for("wizard.mapping", job_id=job.id), 303)
-        status = 422
-    draft = drafts.mapping_of(job)
-    return render_template("wizard/mapping.html", **_mapping_context(job, draft)), status
-
-
-def _mapping_context(job: ImportJob, draft: drafts.MappingDraft) -> dict[str, Any]:
-    state = drafts.state_of(job)
-    headers = state.get("headers", [])
-    rows = drafts.sample_rows(state)
-    samples: dict[str, list[str]] = {}
-    for index, header in enumerate(headers):
-        values = [r.values[index].strip() for r in rows if index < len(r.values)]
-        samples[header] = [v for v in values if v][:4]
-    custom = drafts.custom_fields()
-    preview = drafts.preview_of(job)
-    return {
-        "job": job,
-        "steps": _stepper(job, "mapping"),
-        "headers": headers,
-        "samples": samples,
-        "draft": draft,
-        "suggestions": state.get("suggestions") or {},
-        "standard_fields": STANDARD_FIELDS,
-        "custom_fields": list(custom.values()),
-        "custom_types": CUSTOM_FIELD_TYPES,
-        "custom_type_labels": CUSTOM_TYPE_LABELS,
-        "new_field": drafts.NEW_FIELD,
-        "preview": preview,
-        "field_label": lambda target: _target_label(target, custom, draft.new_fields),
-        "options": drafts.options_of(job),
-    }
-
-
-def _target_label(target: Any, custom: dict[str, Any], new_fields: dict[str, Any]) -> str:
-    if target.kind == "standard":
-        return STANDARD_FIELDS[target.key]
-    if target.kind == "tags":
-        return "Tags"
-    if target.kind == "custom":
-        field = custom.get(target.key)
-        if field is not None:
-            return field.label
-        name = next(
-            (
-                v["name"]
-                for v in new_fields.values()
-                if v.get("name") and drafts.key_for_name(v["name"]) == target.key
-            ),
-            target.key,
-        )
-        return f"{name} (new)"
-    return "Don't import"
-
-
-# --- step 3: options -----------------------------------------------------------------------
-
-
-def _options_form(job: ImportJob, formdata: Any = None) -> OptionsForm:
-    options = drafts.options_of(job)
-    tags = [t.name for t in db.session.scalars(scoped(Tag).order_by(Tag.name))]
-    segments = [s.name for s in db.session.scalars(scoped(Segment).order_by(Segment.name))]
-    known_tags = {t.casefold(): t for t in tags}
-    chosen = [known_tags[t.casefold()] for t in options.tags if t.casefold() in known_tags]
-    typed = [t for t in options.tags if t.casefold() not in known_tags]
-    segment_mode = "none"
-    if options.segment_name:
-        segment_mode = "existing" if options.segment_name in segments else "new"
-    data = {
-        "duplicate_strategy": options.duplicate_strategy,
-        "tags": chosen,
-        "new_tags": ", ".join(typed),
-        "segment_mode": segment_mode,
-        "existing_segment": options.segment_name if segment_mode == "existing" else "",
-        "new_segment": options.segment_name if segment_mode == "new" else "",
-        "validate_email": options.validate_email,
-        "validate_phone": options.validate_phone,
-        "default_region": options.default_region or "",
-        "blank_clears": options.blank_clears,
-        "tags_mode": options.tags_mode,
-        "new_contact_status": options.new_contact_status,
-        "consent_confirmed": options.consent_confirmed,
-        "suppression_list": options.suppression_list,
-    }
-    form = (
-        OptionsForm(formdata=formdata, data=data)
-        if formdata is not None
-        else OptionsForm(formdata=None, data=data)
-    )
-    form.tags.choices = {t: t for t in tags}
-    form.existing_segment.choices = {"": "Choose a segment", **{s: s for s in segments}}
-    form.default_region.choices = {
-        "": "None: numbers must include the country code",
-        **dict(countries_for(usual_region(current_tenant_id()))),
-    }
-    return form
-
-
-def _require_mapping(job: ImportJob) -> None:
-    draft = drafts.mapping_of(job)
+def require_mapping(job: ImportJob) -> None:
+    draft = mapping_of(job)
     if not draft.is_valid:
         problems = list(draft.row_errors.values()) + draft.problems
         raise StepNotReady(job.id, "mapping", "Finish the mapping first: " + " ".join(problems))
-
-
-@bp.route("/<job_id>/options", methods=["GET", "POST"])
-@login_required
-def options(job_id: str) -> Any:
-    """Duplicates, tags, segment, checks, and per-field rules for updates."""
-    job = _draft(job_id)
-    _require_mapping(job)
-    fields = drafts.mapped_fields(job)
-    status = 200
-    if request.method == "POST":
-        form = _options_form(job, request.form)
-        valid = form.validate_on_submit()
-        advance = request.form.get("action") == "continue"
-        if valid or not advance:
-            _apply_options(job, form, [name for name, _, _ in fields], valid and advance)
-        if request.htmx:
-            return Response(status=204)
-        if advance and valid:
-            try:
-                drafts.start_dry_run(job)
-            except QUEUE_ERRORS:
-                db.session.rollback()
-                flash(
-                    "The check of the whole file could not be started: the job queue is not "
-                    "reachable. You can still start the import.",
-                    "error",
-                )
-            return redirect(url_for("wizard.confirm", job_id=job.id), 303)
-        if not advance:
-            back = request.form.get("action") == "back"
-            return redirect(
-                url_for("wizard.mapping" if back else "wizard.options", job_id=job.id), 303
-            )
-        status = 422
-    else:
-        form = _options_form(job)
-    options = drafts.options_of(job)
-    return render_template(
-        "wizard/options.html",
-        job=job,
-        form=form,
-        steps=_stepper(job, "options"),
-        fields=fields,
-        rules=options.field_rules,
-        rule_labels=RULE_LABELS,
-        tags_mapped=drafts.tags_mapped(job),
-        strategies=[(v, *text.split(": ", 1)) for v, text in strategy_choices()],
-    ), status
-
-
-def _apply_options(job: ImportJob, form: OptionsForm, rule_names: list[str], advance: bool) -> None:
-    options, state = drafts.options_of(job), drafts.state_of(job)
-    strategy = form.duplicate_strategy.data
-    if strategy in dict(strategy_choices()):
-        options.duplicate_strategy = strategy
-    options.tags = form.chosen_tags()
-    segment = form.segment_name()
-    if form.segment_mode.data == "existing" and segment not in dict(form.existing_segment.choices):
-        segment = None
-    options.segment_name = segment
-    options.validate_email = bool(form.validate_email.data)
-    options.validate_phone = bool(form.validate_phone.data)
-    region = form.default_region.data or None
-    options.default_region = region if region in dict(countries()) else None
-    options.blank_clears = bool(form.blank_clears.data)
-    options.tags_mode = form.tags_mode.data if form.tags_mode.data in ("add", "replace") else "add"
-    status = form.new_contact_status.data
-    options.new_contact_status = status if status in NEW_CONTACT_STATUSES else NON_SUBSCRIBED
-    options.consent_confirmed = bool(form.consent_confirmed.data)
-    options.suppression_list = bool(form.suppression_list.data)
-    options.field_rules = read_rules(request.form, rule_names)
-    if advance:
-        drafts.reach(state, "confirm")
-    drafts.save(job, options, state)
-
-
-# --- step 4: confirm and dry run -----------------------------------------------------------
-
-
-@bp.route("/<job_id>/confirm")
-@login_required
-def confirm(job_id: str) -> Any:
-    """A summary of file, mapping and options, and what a dry run over the file found."""
-    job = _draft(job_id)
-    _require_mapping(job)
-    problems = drafts.options_problems(job)
-    if problems:
-        raise StepNotReady(job.id, "options", " ".join(problems))
-    return render_template("wizard/confirm.html", **_confirm_context(job))
-
-
-def _confirm_context(job: ImportJob) -> dict[str, Any]:
-    options, state = drafts.options_of(job), drafts.state_of(job)
-    custom = drafts.custom_fields()
-    new_fields = state.get("new_fields") or {}
-    mapping_rows = []
-    for header in state.get("headers", []):
-        target = parse_target(options.field_mapping.get(header, "ignore"))
-        mapping_rows.append((header, _target_label(target, custom, new_fields), target.kind))
-    labels = {name: label for name, label, _ in drafts.mapped_fields(job)}
-    return {
-        "job": job,
-        "options": options,
-        "state": state,
-        "steps": _stepper(job, "confirm"),
-        "mapping_rows": mapping_rows,
-        "strategy": dict(strategy_choices())[options.duplicate_strategy],
-        "rules": [
-            (labels.get(name, name), RULE_LABELS[rule])
-            for name, rule in options.field_rules.items()
-        ],
-        "region": label_of(countries(), options.default_region),
-        **_dry_run_context(job),
-    }
-
-
-def _dry_run_context(job: ImportJob) -> dict[str, Any]:
-    state = drafts.state_of(job)
-    result = job.dry_run or {}
-    current = drafts.dry_run_is_current(job)
-    running = current and job.dry_run_status in ("pending", "processing")
-    estimate = job.total_rows or state.get("row_estimate") or 0
-    processed = result.get("processedRows", 0)
-    percent = min(99, int(processed * 100 / estimate)) if estimate and running else 0
-    labels = {name: label for name, label, _ in drafts.mapped_fields(job)}
-    field_changes = [
-        (labels.get(name, name.removeprefix("custom:")), count)
-        for name, count in (result.get("fieldChanges") or {}).items()
-    ]
-    outcome = stacked_bar(
-        [
-            ("created", "would be created", result.get("wouldCreate", 0)),
-            ("updated", "would be updated", result.get("wouldUpdate", 0)),
-            ("unchanged", "already up to date", result.get("wouldLeaveUnchanged", 0)),
-            ("repeated", "repeat an earlier row", result.get("wouldRepeat", 0)),
-            ("skipped", "would be skipped", result.get("wouldSkip", 0)),
-            ("refused", "refused for errors", result.get("errorRows", 0)),
-        ]
-    )
-    return {
-        "job": job,
-        "options": drafts.options_of(job),
-        "dry_run": result,
-        "dry_run_current": current,
-        # rows were corrected in the review since this check: its counts are out of date
-        "corrected_since": not current and drafts.corrections_changed_only(job),
-        "dry_run_running": running,
-        "dry_run_percent": percent,
-        "dry_run_estimate": estimate,
-        "field_changes": field_changes,
-        "outcome_bar": outcome,
-        "field_bars": share_bars(field_changes, result.get("wouldUpdate", 0)),
-    }
-
-
-@bp.route("/<job_id>/dry-run", methods=["GET", "POST"])
-@login_required
-def dry_run(job_id: str) -> Any:
-    """Start a dry run (POST) or get its progress and result as a partial (GET, htmx)."""
-    job = _draft(job_id)
-    if request.method == "POST":
-        try:
-            drafts.start_dry_run(job)
-        except QUEUE_ERRORS:
-            db.session.rollback()
-            flash("The check could not be started: the job queue is not reachable.", "error")
-    if request.htmx:
-        return render_template("wizard/_dry_run.html", **_dry_run_context(job))
-    return redirect(url_for("wizard.confirm", job_id=job.id), 303)
-
-
-@bp.route("/<job_id>/dry-run/errors.csv")
-@login_required
-def dry_run_errors(job_id: str) -> Any:
-    """Every row the import would refuse, with its original cells, number and `error`, as CSV."""
-    job = get_scoped_or_404(ImportJob, job_id)
-    try:
-        lines = refused_rows_csv(job)
-    except (StorageError, FileFormatError, MappingError, OptionsError):
-        abort(404)
-    name = f"{PurePath(job.file_name or 'import').stem}-rows-with-errors.csv"
-    return Response(
-        lines,
-        mimetype="text/csv",
-        headers={"Content-Disposition": content_disposition(name)},
-    )
-
-
-@bp.post("/<job_id>/start")
-@login_required
-def start(job_id: str) -> Any:
-    """Queue the import of a draft (once, even from two tabs)."""
-    job = locked_draft(job_id)
-    if job.follow_up_of:  # started from its review, where its corrected rows are counted
-        db.session.rollback()
-        return redirect(url_for("wizard.review", job_id=job.id), 303)
-    problems = drafts.options_problems(job)
-    if problems:
-        db.session.rollback()
-        raise StepNotReady(job.id, "options", " ".join(problems))
-    try:
-        drafts.start_import(job)
-    except QUEUE_ERRORS:
-        db.session.rollback()
-        job = get_scoped_or_404(ImportJob, job_id)
-        job.status = "draft"
-        db.session.commit()
-        flash(
-            "The import could not be started: the job queue is not reachable. Try again in a "
-            "minute; your choices are saved.",
-            "error",
-        )
-        return redirect(url_for("wizard.confirm", job_id=job_id), 303)
-    return redirect(url_for("wizard.job", job_id=job.id), 303)
-
-
-@bp.post("/<job_id>/discard")
-@login_required
-def discard(job_id: str) -> Any:
-    """Delete a draft and its file."""
-    job = _draft(job_id)
-    name = job.file_name
-    drafts.discard(job)
-    flash(f"The draft import of {name} was discarded.", "success")
-    return redirect(url_for("main.dashboard"), 303)
 
 
 # --- the job page --------------------------------------------------------------------------
@@ -724,7 +214,7 @@ def job(job_id: str) -> Any:
     if job.status == "draft":
         return redirect(resume_url(job), 303)
     context = {"job": job, "progress": progress_facts(job)}
-    if request.htmx:
+    if is_htmx():
         return render_template("wizard/_progress.html", **context)
     return render_template("wizard/job.html", **context)
 
@@ -732,7 +222,7 @@ def job(job_id: str) -> Any:
 def cancel_refusal(job: ImportJob) -> str | None:
     """Why a Cancel of this import cannot be asked for now, or None when it can."""
     if job.status not in ("pending", "processing"):
-        return f"This import has already ended ({job.status.replace('_', ' ')})."
+        return f"This import has already ended ({(job.status or '').replace('_', ' ')})."
     if job.cancel_requested:
         return "This import is already stopping: it ends after the batch it is writing."
     return None
@@ -750,7 +240,7 @@ def cancel(job_id: str) -> Any:
     if job.status == "draft":
         return redirect(resume_url(job), 303)
     if request.method == "GET":
-        if request.htmx:
+        if is_htmx():
             return render_template(
                 "wizard/_progress.html",
                 job=job,
@@ -763,12 +253,12 @@ def cancel(job_id: str) -> Any:
     try:
         request_cancel(job)
     except ImportRefused as exc:
-        if not request.htmx:
+        if not is_htmx():
             flash(str(exc), "error")
     else:
-        if not request.htmx:  # the partial itself says "Stopping…"
+        if not is_htmx():  # the partial itself says "Stopping…"
             flash("Cancelling: the import stops after the batch it is writing.", "info")
-    if request.htmx:
+    if is_htmx():
         return render_template("wizard/_progress.html", job=job, progress=progress_facts(job))
     return redirect(url_for("wizard.job", job_id=job.id), 303)
 
