@@ -325,7 +325,10 @@ def import_summary(job: ImportJob) -> str:
         counts += f"{job.unchanged_count:,} unchanged, "
     if job.repeated_count:
         counts += f"{job.repeated_count:,} repeating an earlier row, "
-    counts += f"{job.skipped_count:,} skipped, {job.error_count:,} errors"
+    errors = job.error_count or 0
+    counts += (
+        f"{job.skipped_count:,} skipped, {errors:,} row{'' if errors == 1 else 's'} with errors"
+    )
     if job.status == ImportStatus.COMPLETED:
         return f"Import of {name} finished: {counts}."
     if job.status == ImportStatus.CANCELLED:

@@ -686,7 +686,7 @@ def test_finished_import_leaves_a_notification(run: ImportRunner, tenant: Tenant
     note = db.session.scalar(select(Notification).where(Notification.tenant_id == tenant.id))
     assert (
         note.message
-        == "Import of contacts.csv finished: 1 created, 0 updated, 0 skipped, 1 errors."
+        == "Import of contacts.csv finished: 1 created, 0 updated, 0 skipped, 1 row with errors."
     )
     assert (note.object_kind, note.object_id) == ("import", job.id)
 
