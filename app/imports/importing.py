@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import ExitStack, closing
+from contextlib import ExitStack, closing, suppress
 
 from flask import current_app
 from sqlalchemy import func, select, update
@@ -26,7 +26,7 @@ from app.imports.follow_up import corrected_row_numbers, corrections_with_earlie
 from app.imports.mapping import FieldTarget
 from app.imports.named_objects import NewField, create_custom_fields, ensure_segment
 from app.imports.options import ImportOptions, OptionsError
-from app.imports.parsing import FileFormatError, check_source, progress_total
+from app.imports.parsing import FileFormatError, check_source, count_data_rows, progress_total
 from app.imports.pipeline import (
     ChildBatches,
     ValidatedBatch,
@@ -195,7 +195,8 @@ def _run_import(job: ImportJob, batch_size: int | None) -> ImportJob:
             check_source(source.path, info, reader_limits())
             source.with_types(_ensure_custom_fields(job.tenant_id, source.targets))
             _ensure_segment(job, options.segment_name)
-            if job.total_rows is None:
+            estimated = job.total_rows is None  # counted without parsing: see the Cancel below
+            if estimated:
                 job.total_rows = progress_total(source.path, info)
             job.corrected_rows, job.review_skipped_rows = correction_counts(job.id)
             if only is not None:
@@ -241,6 +242,9 @@ def _run_import(job: ImportJob, batch_size: int | None) -> ImportJob:
             return _fail(job, f"{exc} The rows before it were imported and can be rolled back.")
         if not finished:
             log.info("import %s: cancelled after row %d", job.id, progress.processed + 1)
+            if estimated:  # "stopped at row N of M" needs the exact M (a blank line is none)
+                with suppress(FileFormatError):
+                    job.total_rows = count_data_rows(source.path, info)
             return _end(job, ImportStatus.CANCELLED)
     if job.total_rows is None or job.total_rows != progress.processed:
         job.total_rows = progress.processed

@@ -242,6 +242,20 @@ def test_invalid_utf8_in_the_middle_fails_the_import_naming_the_row_before_writi
     assert db.session.scalar(select(func.count(ImportEvent.id))) == 0
 
 
+def test_a_quote_left_open_fails_the_import_naming_the_row_before_writing(
+    app: Flask, tenant: Tenant
+) -> None:
+    """An import given no row count (the API's) counts the rows first: a file whose quote
+    never closes is refused then, not after its first batches went in."""
+    rest = "".join(f"q{i}@example.com,Ann\n" for i in range(20_000)).encode()
+    job = import_after_filler(tenant, "utf-8", b'open@example.com,"Ren\n' + rest)
+
+    assert job.status == "failed"
+    assert f"Row {FILLER_ROWS + 2:,} has a value longer than" in (job.failure_message or "")
+    assert "were imported" not in (job.failure_message or "")
+    assert db.session.scalar(select(func.count(Contact.id))) == 0
+
+
 def test_a_file_switching_from_windows_1252_to_utf8_refuses_the_utf8_rows(
     app: Flask, tenant: Tenant
 ) -> None:

@@ -939,7 +939,6 @@ def test_counts_are_exact_for_every_format(write_file: WriteFile, tmp_path: Path
     [
         ("Email,Name\na@x.com,A\nb@x.com,B\n", "utf-8", 2),
         ("Email,Name\r\na@x.com,A\r\nb@x.com,B", "utf-8", 2),  # no line end after the last
-        ("Email,Name\ra@x.com,A\rb@x.com,B\r", "utf-8", 2),  # old Mac line ends
         ("\ufeffEmail;Name\nä@x.com;Ä\nb@x.com;B\n", "utf-8-sig", 2),
         ("Email,Name\né@x.com,É\nb@x.com,B\n", "cp1252", 2),
         ("Email,Name\n", "utf-8", 0),
@@ -967,18 +966,43 @@ def test_a_csv_progress_total_counts_line_ends_without_parsing(
     assert progress_total(path, info) == expected
 
 
-def test_a_csv_progress_total_is_exact_in_utf16_and_close_otherwise(
-    write_file: WriteFile,
+@pytest.mark.parametrize(
+    ("name", "content", "encoding", "expected"),
+    [
+        ("utf-16", "Email,Name\na@x.com,A\nb@x.com,B\n", "utf-16", 2),  # 0x0A is not its line end
+        ("quoted line break", 'Email,Note\na@x.com,"two\nlines"\nb@x.com,one\n', "utf-8", 2),
+        ("old Mac line ends", "Email,Name\ra@x.com,A\rb@x.com,B\r", "utf-8", 2),
+        ("two line-end styles", "Email,Name\r\na@x.com,A\rb@x.com,B\n", "utf-8", 2),
+    ],
+)
+def test_a_csv_whose_line_ends_may_not_be_its_records_is_counted_by_parsing(
+    write_file: WriteFile, name: str, content: str, encoding: str, expected: int
 ) -> None:
-    """UTF-16's line end is not the byte 0x0A: such a file is counted by parsing. A cell's own
-    line break counts as a row for the progress bar; the import stores the exact total."""
-    utf16 = write_file("wide.csv", "Email,Name\na@x.com,A\nb@x.com,B\n", "utf-16")
-    quoted = write_file("quoted.csv", 'Email,Note\na@x.com,"two\nlines"\nb@x.com,one\n')
-    for path, expected in ((utf16, 2), (quoted, 3)):
-        with open_table(path) as table:
-            assert progress_total(path, table.info) == expected, path
-    with open_table(quoted) as table:
-        assert count_data_rows(quoted, table.info) == 2
+    """A quote may hold a line break (or never close), a lone carriage return may end a line:
+    such files are counted exactly, so the progress total and the rows stopped at are right."""
+    path = write_file("rows.csv", content, encoding)
+    with open_table(path) as table:
+        assert progress_total(path, table.info) == expected == count_data_rows(path, table.info)
+
+
+def test_a_csv_progress_total_refuses_an_open_quote_and_an_overlong_line(
+    write_file: WriteFile, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the exact count refuses before an import writes anything, it still refuses."""
+    rest = "".join(f"q{i}@example.com,Ann\n" for i in range(20_000))
+    path = write_file("open.csv", 'Email,Name\na@x.com,A\nb@x.com,"Ren\n' + rest)
+    with open_table(path) as table:
+        info = table.info
+    with pytest.raises(FileFormatError, match="Row 3 has a value longer than"):
+        progress_total(path, info)
+
+    path = write_file("long.csv", "Email,Name\na@x.com,A\nb@x.com," + "x" * 200 + "\n")
+    with open_table(path) as table:
+        info = table.info
+    small = ReaderLimits(max_columns=2, max_cell_chars=50)  # lines of at most 106 characters
+    monkeypatch.setattr(delimited, "DEFAULT_LIMITS", small)
+    with pytest.raises(FileFormatError, match="Row 3 is longer than"):
+        progress_total(path, info)
 
 
 def test_a_csv_progress_total_refuses_bytes_its_encoding_does_not_allow(
