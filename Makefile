@@ -46,9 +46,7 @@ run: install
 	$(FLASK) seed-demo --if-empty
 	$(BIN)/python -m scripts.launcher
 
-test: install-dev browser-deps security
-	$(BIN)/ruff check app scripts tests
-	$(BIN)/ruff format --check app scripts tests
+test: install-dev browser-deps security lint
 	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 # The everyday loop: lint and every test but the slow ones (browser, faults, `make run`).
