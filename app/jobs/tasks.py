@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from rq import Callback, Retry, get_current_job
@@ -45,26 +46,33 @@ def _run_elsewhere(job_id: str) -> bool:
         return not free
 
 
-def import_failed(job: Job, connection: Any, exc_type: Any, exc: Any, tb: Any) -> None:
-    """Failure callback: when RQ gives up, the import row says failed and keeps the reason."""
+def _mark_failed_when_given_up(
+    job: Job,
+    exc_type: type[BaseException] | None,
+    exc: BaseException | None,
+    mark_failed: Callable[[str, str], object],
+) -> None:
+    """When RQ gives up on the job and no other run of it is at work, its row says failed
+    and keeps the reason (`mark_failed(job_id, message)`)."""
     if _will_retry(job):
         return
-    from app.imports.importing import mark_failed
-
     with job_app_context():
         if not _run_elsewhere(job.args[0]):
             mark_failed(job.args[0], _message(exc_type, exc))
 
 
+def import_failed(job: Job, connection: Any, exc_type: Any, exc: Any, tb: Any) -> None:
+    """Failure callback: when RQ gives up, the import row says failed and keeps the reason."""
+    from app.imports.importing import mark_failed
+
+    _mark_failed_when_given_up(job, exc_type, exc, mark_failed)
+
+
 def rollback_failed(job: Job, connection: Any, exc_type: Any, exc: Any, tb: Any) -> None:
     """Failure callback for rollbacks."""
-    if _will_retry(job):
-        return
     from app.imports.rollback_job import mark_rollback_failed
 
-    with job_app_context():
-        if not _run_elsewhere(job.args[0]):
-            mark_rollback_failed(job.args[0], _message(exc_type, exc))
+    _mark_failed_when_given_up(job, exc_type, exc, mark_rollback_failed)
 
 
 def dry_run_failed(job: Job, connection: Any, exc_type: Any, exc: Any, tb: Any) -> None:
@@ -77,13 +85,9 @@ def dry_run_failed(job: Job, connection: Any, exc_type: Any, exc: Any, tb: Any) 
 
 def export_failed(job: Job, connection: Any, exc_type: Any, exc: Any, tb: Any) -> None:
     """Failure callback: when RQ gives up, the export row says failed and keeps the reason."""
-    if _will_retry(job):
-        return
     from app.exports.service import mark_failed
 
-    with job_app_context():
-        if not _run_elsewhere(job.args[0]):
-            mark_failed(job.args[0], _message(exc_type, exc))
+    _mark_failed_when_given_up(job, exc_type, exc, mark_failed)
 
 
 def import_task(job_id: str) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import Model, db
+from app.models.tenancy import TenantOwned
 from app.models.types import JSONType, Timestamp, UUIDType, new_id, utcnow
 
 SUBSCRIPTION_STATUSES = ("subscribed", "non_subscribed", "unsubscribed", "bounced")
@@ -122,43 +123,34 @@ class Contact(Model):
         return name or self.email
 
 
-class CustomField(Model):
+class CustomField(TenantOwned, Model):
     """A tenant's own contact field with a declared type."""
 
     __tablename__ = "custom_fields"
     __table_args__ = (UniqueConstraint("tenant_id", "key"),)
 
-    id: Mapped[uuid.UUID] = mapped_column(UUIDType, primary_key=True, default=new_id)
-    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id"), index=True)
     key: Mapped[str] = mapped_column(String(64))
     label: Mapped[str] = mapped_column(String(200))
     field_type: Mapped[str] = mapped_column(String(20), default="text")
-    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
 
 
-class Tag(Model):
+class Tag(TenantOwned, Model):
     """A label on contacts, unique per tenant regardless of case."""
 
     __tablename__ = "tags"
     __table_args__ = (UniqueConstraint("tenant_id", "name_normalized"),)
 
-    id: Mapped[uuid.UUID] = mapped_column(UUIDType, primary_key=True, default=new_id)
-    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id"), index=True)
     name: Mapped[str] = mapped_column(String(100))
     name_normalized: Mapped[str] = mapped_column(String(100))
-    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
 
 
-class Segment(Model):
+class Segment(TenantOwned, Model):
     """A named list of contacts."""
 
     __tablename__ = "segments"
     __table_args__ = (UniqueConstraint("tenant_id", "name"),)
 
-    id: Mapped[uuid.UUID] = mapped_column(UUIDType, primary_key=True, default=new_id)
-    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id"), index=True)
     name: Mapped[str] = mapped_column(String(200))
-    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
 
     contacts: Mapped[list[Contact]] = relationship(
         secondary=segment_contacts,

@@ -5,18 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import (
-    Index,
-    Integer,
-    String,
-    Text,
-    UniqueConstraint,
-    text,
-)
+from sqlalchemy import Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import Model
-from app.models.jobs import ExportStatus, JobColumns
+from app.models.jobs import ExportStatus, JobColumns, job_table_args
 from app.models.types import JSONType, Timestamp, utcnow
 
 EXPORT_TYPES = ("full", "filtered", "segment")
@@ -29,11 +22,7 @@ class ExportJob(JobColumns, Model):
     """One export of a tenant's contacts to a file."""
 
     __tablename__ = "export_jobs"
-    __table_args__ = (
-        Index("idx_export_jobs_tenant", "tenant_id"),
-        Index("idx_export_jobs_status", "status"),
-        UniqueConstraint("tenant_id", "idempotency_key"),
-    )
+    __table_args__ = job_table_args("export_jobs")
 
     export_type: Mapped[str | None] = mapped_column(String(50))
     filters: Mapped[dict[str, Any] | None] = mapped_column(JSONType)

@@ -15,7 +15,6 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     String,
     Text,
-    UniqueConstraint,
     false,
     func,
     text,
@@ -24,7 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import Model
-from app.models.jobs import ImportStatus, JobColumns, RunStatus
+from app.models.jobs import ImportStatus, JobColumns, RunStatus, job_table_args
 from app.models.types import JSONType, Timestamp, UUIDType, new_id, utcnow
 
 IMPORT_STATUSES = tuple(ImportStatus)
@@ -37,10 +36,8 @@ class ImportJob(JobColumns, Model):
 
     __tablename__ = "import_jobs"
     __table_args__ = (
-        Index("idx_import_jobs_tenant", "tenant_id"),
-        Index("idx_import_jobs_status", "status"),
+        *job_table_args("import_jobs"),
         Index("idx_import_jobs_created", "created_at"),
-        UniqueConstraint("tenant_id", "idempotency_key"),
     )
 
     workspace_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("workspaces.id"))

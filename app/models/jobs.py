@@ -11,7 +11,7 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, ForeignKey, String, Text, func
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.types import Timestamp, UUIDType, new_id, utcnow
@@ -68,3 +68,13 @@ class JobColumns:
     rq_job_id: Mapped[str | None] = mapped_column(String(64))
     # a retried API request with the same key gets the same job (migration 0004)
     idempotency_key: Mapped[str | None] = mapped_column(String(255))
+
+
+def job_table_args(table: str) -> tuple[Index, Index, UniqueConstraint]:
+    """The indexes every job table has: `idx_<table>_tenant` and `idx_<table>_status`, and one
+    job per tenant and idempotency key."""
+    return (
+        Index(f"idx_{table}_tenant", "tenant_id"),
+        Index(f"idx_{table}_status", "status"),
+        UniqueConstraint("tenant_id", "idempotency_key"),
+    )

@@ -31,16 +31,27 @@ class Tenant(Model):
     workspaces: Mapped[list[Workspace]] = relationship(back_populates="tenant")
 
 
-class Workspace(Model):
+class TenantOwned:
+    """The columns of a tenant's named things (workspaces, custom fields, tags, segments): an
+    id first, the tenant (indexed) second, the time it was made last; the class's own between.
+    """
+
+    # sort_order keeps the tables' column order as it was before the mixin (a mixin's columns
+    # otherwise come after the class's own)
+    id: Mapped[uuid.UUID] = mapped_column(UUIDType, primary_key=True, default=new_id, sort_order=-1)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("tenants.id"), index=True, sort_order=-1
+    )
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow, sort_order=1)
+
+
+class Workspace(TenantOwned, Model):
     """A team or brand inside a tenant."""
 
     __tablename__ = "workspaces"
     __table_args__ = (UniqueConstraint("tenant_id", "name"),)
 
-    id: Mapped[uuid.UUID] = mapped_column(UUIDType, primary_key=True, default=new_id)
-    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id"), index=True)
     name: Mapped[str] = mapped_column(String(200))
-    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
 
     tenant: Mapped[Tenant] = relationship(back_populates="workspaces")
 

@@ -1,15 +1,16 @@
-"""The storage protocol, its errors, and the key rules both backends share."""
+"""The storage interface (with the streamed save both backends share), its errors, and key rules."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import PurePosixPath, PureWindowsPath
-from typing import BinaryIO, Protocol, runtime_checkable
+from typing import BinaryIO
 from urllib.parse import quote
 
 from app.sizes import format_size
@@ -76,9 +77,16 @@ class LinkInvalid(StorageError):
         )
 
 
-@runtime_checkable
-class Storage(Protocol):
-    """Where uploads, exports and error reports are kept; keys are relative `a/b/c` paths."""
+class Storage(ABC):
+    """Where uploads, exports and error reports are kept; keys are relative `a/b/c` paths.
+
+    `save` is written once, here: it reads the stream in pieces of `piece_size` bytes without
+    passing `max_bytes` and hands them to the backend's `_write`, so both backends keep to a
+    limit the same way (at most one byte past it is read, and nothing is stored).
+    """
+
+    piece_size: int
+    """The most bytes of a stream read at a time, and held in memory while it is written."""
 
     def save(
         self,
@@ -88,46 +96,51 @@ class Storage(Protocol):
         content_type: str | None = None,
         max_bytes: int | None = None,
     ) -> int:
-        """Stream `stream` into `key` in chunks and return the bytes written."""
-        ...
+        """Stream `stream` into `key` in pieces and return the bytes written; past `max_bytes`
+        nothing is stored and ObjectTooLarge is raised."""
+        return self._write(key, read_pieces(stream, self.piece_size, max_bytes), content_type)
 
+    @abstractmethod
+    def _write(self, key: str, pieces: Iterator[bytes], content_type: str | None) -> int:
+        """Store the pieces in order as `key`, nothing if reading them raises; return the bytes."""
+
+    @abstractmethod
     def save_file(self, key: str, path: str, *, content_type: str | None = None) -> int:
         """Upload the local file at `path` to `key` and return its size."""
-        ...
 
+    @abstractmethod
     def open(self, key: str) -> BinaryIO:
         """Return a readable binary stream of `key`; raise ObjectNotFound when missing."""
-        ...
 
+    @abstractmethod
     def download_to(self, key: str, path: str) -> None:
         """Copy `key` to the local file `path`; raise ObjectNotFound when missing."""
-        ...
 
+    @abstractmethod
     def delete(self, key: str) -> None:
         """Delete `key`; a missing key is not an error."""
-        ...
 
+    @abstractmethod
     def exists(self, key: str) -> bool:
         """Tell whether `key` is stored."""
-        ...
 
+    @abstractmethod
     def size(self, key: str) -> int:
         """Return the size of `key` in bytes; raise ObjectNotFound when missing."""
-        ...
 
+    @abstractmethod
     def signed_url(
         self, key: str, *, expires_in: int = 300, download_name: str | None = None
     ) -> str:
         """Return a URL that downloads `key` for `expires_in` seconds as `download_name`."""
-        ...
 
+    @abstractmethod
     def keys_older_than(self, folder: str, cutoff: datetime) -> Iterator[str]:
         """Yield the keys under the key folder `folder` last written before `cutoff`."""
-        ...
 
+    @abstractmethod
     def check(self) -> None:
         """Raise StorageError when the storage cannot be used."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -201,6 +214,15 @@ def validate_key(key: str) -> str:
     if any(part in ("", ".", "..") for part in key.split("/")):
         raise InvalidKey(key, "it has an empty, '.' or '..' path segment")
     return key
+
+
+def read_pieces(stream: BinaryIO, size: int, max_bytes: int | None) -> Iterator[bytes]:
+    """The stream in pieces of `size` bytes (the last one shorter), raising ObjectTooLarge as
+    soon as it proves longer than `max_bytes`."""
+    already_read = 0
+    while piece := read_limited(stream, size, already_read, max_bytes):
+        already_read += len(piece)
+        yield piece
 
 
 def read_limited(stream: BinaryIO, size: int, already_read: int, max_bytes: int | None) -> bytes:

@@ -19,8 +19,8 @@ from app.storage.base import (
     LinkExpired,
     LinkInvalid,
     ObjectNotFound,
+    Storage,
     StorageError,
-    read_limited,
     validate_key,
 )
 
@@ -34,8 +34,10 @@ URL_PREFIX = "/files/"
 """Path the web layer serves signed local downloads under: `/files/<token>`."""
 
 
-class LocalStorage:
+class LocalStorage(Storage):
     """Objects as files under one root folder; every write is atomic."""
+
+    piece_size = CHUNK_SIZE
 
     def __init__(
         self, root: str, secret_key: str, *, clock: Callable[[], float] = time.time
@@ -51,14 +53,7 @@ class LocalStorage:
         self._serializer = URLSafeTimedSerializer(secret_key, salt=SIGNING_SALT)
         self._clock = clock
 
-    def save(
-        self,
-        key: str,
-        stream: BinaryIO,
-        *,
-        content_type: str | None = None,
-        max_bytes: int | None = None,
-    ) -> int:
+    def _write(self, key: str, pieces: Iterator[bytes], content_type: str | None) -> int:
         """Stream into a temporary file beside the target, then move it into place.
 
         `content_type` is not kept: the web layer picks the type from the download name.
@@ -75,10 +70,10 @@ class LocalStorage:
         written = 0
         try:
             with os.fdopen(descriptor, "wb") as handle:
-                while chunk := read_limited(stream, CHUNK_SIZE, written, max_bytes):
+                for piece in pieces:
                     with self._writing():
-                        handle.write(chunk)
-                    written += len(chunk)
+                        handle.write(piece)
+                    written += len(piece)
                 with self._writing():
                     handle.flush()
                     os.fsync(handle.fileno())

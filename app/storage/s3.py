@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 import os
 from collections.abc import Iterator
 from datetime import datetime
@@ -26,9 +27,9 @@ from botocore.exceptions import (
 
 from app.storage.base import (
     ObjectNotFound,
+    Storage,
     StorageError,
     content_disposition,
-    read_limited,
     validate_key,
 )
 
@@ -54,7 +55,7 @@ _DENIED_CODES = {
 }
 
 
-class S3Storage:
+class S3Storage(Storage):
     """Objects in one bucket, under an optional key prefix."""
 
     def __init__(
@@ -79,6 +80,7 @@ class S3Storage:
         self.bucket = bucket
         self.prefix = "/".join(part for part in prefix.split("/") if part)
         self.part_size = part_size
+        self.piece_size = part_size  # a stream is read and sent one part at a time
         self._client = client or _new_client(region, endpoint_url)
         self._transfer_config = TransferConfig(
             multipart_threshold=part_size, multipart_chunksize=part_size
@@ -89,27 +91,20 @@ class S3Storage:
         """The S3 endpoint the client talks to."""
         return str(self._client.meta.endpoint_url)
 
-    def save(
-        self,
-        key: str,
-        stream: BinaryIO,
-        *,
-        content_type: str | None = None,
-        max_bytes: int | None = None,
-    ) -> int:
-        """Stream into `key`: one request when short, a multipart upload when longer.
+    def _write(self, key: str, pieces: Iterator[bytes], content_type: str | None) -> int:
+        """One request when the stream is shorter than a part, a multipart upload when longer.
 
         Past `max_bytes` reading stops, any multipart upload is aborted and ObjectTooLarge is
         raised, so nothing is left in the bucket.
         """
         name = self._full_key(key)
         extra = {"ContentType": content_type} if content_type else {}
-        first = read_limited(stream, self.part_size, 0, max_bytes)
+        first = next(pieces, b"")
         if len(first) < self.part_size:
             with self._translated(key):
                 self._client.put_object(Bucket=self.bucket, Key=name, Body=first, **extra)
             return len(first)
-        return self._save_in_parts(key, stream, first, extra, max_bytes)
+        return self._save_in_parts(key, itertools.chain([first], pieces), extra)
 
     def save_file(self, key: str, path: str, *, content_type: str | None = None) -> int:
         """Upload the local file at `path`, in parallel parts when it is large."""
@@ -215,26 +210,17 @@ class S3Storage:
         with self._translated(None):
             self._client.head_bucket(Bucket=self.bucket)
 
-    def _save_in_parts(
-        self,
-        key: str,
-        stream: BinaryIO,
-        first: bytes,
-        extra: dict[str, str],
-        max_bytes: int | None,
-    ) -> int:
-        """Upload `first` and the rest of `stream` as a multipart upload, aborting on any error."""
+    def _save_in_parts(self, key: str, pieces: Iterator[bytes], extra: dict[str, str]) -> int:
+        """Upload the pieces as the parts of a multipart upload, aborting on any error."""
         name = self._full_key(key)
         with self._translated(key):
             upload = self._client.create_multipart_upload(Bucket=self.bucket, Key=name, **extra)
         upload_id = upload["UploadId"]
         parts: list[dict[str, Any]] = []
         written = 0
-        chunk = first
         try:
             with self._translated(key):
-                while chunk:
-                    number = len(parts) + 1
+                for number, chunk in enumerate(pieces, start=1):
                     response = self._client.upload_part(
                         Bucket=self.bucket,
                         Key=name,
@@ -244,7 +230,6 @@ class S3Storage:
                     )
                     parts.append({"ETag": response["ETag"], "PartNumber": number})
                     written += len(chunk)
-                    chunk = read_limited(stream, self.part_size, written, max_bytes)
                 self._client.complete_multipart_upload(
                     Bucket=self.bucket,
                     Key=name,

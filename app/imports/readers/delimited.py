@@ -30,10 +30,8 @@ from app.imports.readers.table import (
     SourceRow,
     Table,
     check_column_count,
-    cut_long_cells,
     distinct_headers,
     drop_nul_characters,
-    too_many_rows,
 )
 
 DELIMITERS = (",", "\t", ";", "|")
@@ -79,13 +77,7 @@ def open_delimited(
     cells[0] = cells[0].lstrip("\ufeff")
     check_column_count(len(cells), limits)
     info = SourceInfo(
-        file_type="csv",
-        encoding=encoding,
-        delimiter=delimiter,
-        sheet=None,
-        sheets=[],
-        headers=distinct_headers(cells),
-        json_format=None,
+        file_type="csv", encoding=encoding, delimiter=delimiter, headers=distinct_headers(cells)
     )
     return DelimitedTable(path, info, header_line, limits)
 
@@ -94,33 +86,25 @@ class DelimitedTable(Table):
     """A CSV/TSV file streamed through csv.reader."""
 
     def __init__(self, path: str, info: SourceInfo, header_line: int, limits: ReaderLimits):
-        super().__init__(info)
+        super().__init__(info, limits)
         self._path = path
         self._header_line = header_line
-        self._limits = limits
 
     def _iter_rows(self) -> Generator[SourceRow, None, None]:
         headers = self.info.headers
         width = len(headers)
-        limits = self._limits
-        max_cell = limits.max_cell_chars
-        max_rows = limits.max_rows
         encoding = self.info.encoding or "utf-8"
         delimiter = self.info.delimiter or ","
         legacy = not codecs.lookup(encoding).name.startswith("utf")
-        count = 0
         nul_lines = [0]
         nul_seen = 0
-        with _reading(self._path, encoding, delimiter, limits, nul_lines) as records:
+        with _reading(self._path, encoding, delimiter, self._limits, nul_lines) as records:
             for record, _row in records:
                 if record >= self._header_line:
                     break
             for record, row in records:
                 if not any(row):
                     continue
-                count += 1
-                if count > max_rows:
-                    raise too_many_rows(limits)
                 error = None
                 if nul_lines[0] != nul_seen:
                     nul_seen = nul_lines[0]
@@ -138,8 +122,6 @@ class DelimitedTable(Table):
                                 "columns: check for an unquoted delimiter in this row."
                             )
                         del row[width:]
-                if max(map(len, row)) > max_cell:
-                    error = error or cut_long_cells(record, row, headers, limits)
                 yield SourceRow(record, row, error)
 
     def _release(self) -> None:

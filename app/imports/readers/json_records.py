@@ -50,10 +50,8 @@ from app.imports.readers.table import (
     SourceRow,
     Table,
     check_column_count,
-    cut_long_cells,
     distinct_headers,
     drop_nul_characters,
-    too_many_rows,
 )
 
 ESTIMATE_SAMPLE_BYTES = 1 << 20
@@ -124,13 +122,7 @@ def open_json(
     else:
         keys = _scan_ndjson_keys(path, encoding, limits)
     info = SourceInfo(
-        file_type="json",
-        encoding=encoding,
-        delimiter=None,
-        sheet=None,
-        sheets=[],
-        headers=distinct_headers(keys),
-        json_format=json_format,
+        file_type="json", encoding=encoding, headers=distinct_headers(keys), json_format=json_format
     )
     return JsonTable(path, info, keys, limits)
 
@@ -139,20 +131,15 @@ class JsonTable(Table):
     """Records of a JSON array or NDJSON file, flattened into rows."""
 
     def __init__(self, path: str, info: SourceInfo, keys: list[str], limits: ReaderLimits):
-        super().__init__(info)
+        super().__init__(info, limits)
         self._path = path
         self._keys = keys
-        self._limits = limits
 
     def _iter_rows(self) -> Generator[SourceRow, None, None]:
         keys = self._keys
         headers = self.info.headers
-        limits = self._limits
-        max_cell = limits.max_cell_chars
         label = self.info.row_label
         for count, (physical, record) in enumerate(self._records(), start=1):
-            if count > limits.max_rows:
-                raise too_many_rows(limits)
             line = count if physical is None else physical
             where = f"{label} {line}"
             if not isinstance(record, dict):
@@ -164,8 +151,6 @@ class JsonTable(Table):
             if any("\x00" in value for value in values):
                 nul = drop_nul_characters(line, values, headers, label)
                 error = error or nul
-            if values and max(map(len, values)) > max_cell:
-                error = error or cut_long_cells(line, values, headers, limits, label)
             yield SourceRow(line, values, error)
 
     def _records(self) -> Iterator[tuple[int | None, Any]]:

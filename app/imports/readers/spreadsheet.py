@@ -42,9 +42,7 @@ from app.imports.readers.table import (
     SourceRow,
     Table,
     check_column_count,
-    cut_long_cells,
     distinct_headers,
-    too_many_rows,
 )
 
 MAX_MEMBERS = 10_000
@@ -84,12 +82,9 @@ def open_spreadsheet(
         raise
     info = SourceInfo(
         file_type="xlsx",
-        encoding=None,
-        delimiter=None,
         sheet=chosen_name,
         sheets=[name for name, _visible in names],
         headers=distinct_headers(cells),
-        json_format=None,
     )
     return SpreadsheetTable(book, chosen, info, header_line, limits)
 
@@ -105,26 +100,17 @@ class SpreadsheetTable(Table):
         header_line: int,
         limits: ReaderLimits,
     ) -> None:
-        super().__init__(info)
+        super().__init__(info, limits)
         self._book = book
         self._sheet = sheet
         self._header_line = header_line
-        self._limits = limits
 
     def _iter_rows(self) -> Generator[SourceRow, None, None]:
-        headers = self.info.headers
-        width = len(headers)
-        limits = self._limits
-        max_cell = limits.max_cell_chars
-        max_rows = limits.max_rows
+        width = len(self.info.headers)
         header_line = self._header_line
-        count = 0
         for line, values in self._sheet.rows():
             if line <= header_line or values.count("") == len(values):
                 continue
-            count += 1
-            if count > max_rows:
-                raise too_many_rows(limits)
             error = None
             if len(values) > width:
                 extra = values[width:]
@@ -133,8 +119,6 @@ class SpreadsheetTable(Table):
                 values = values[:width]
             elif len(values) < width:
                 values.extend([""] * (width - len(values)))
-            if max(map(len, values)) > max_cell:
-                error = error or cut_long_cells(line, values, headers, limits)
             yield SourceRow(line, values, error)
 
     def _unnamed_column_error(self, line: int, width: int, extra: list[str]) -> str:

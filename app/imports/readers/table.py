@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Generator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 
 
@@ -49,17 +49,17 @@ class SourceRow:
     error: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SourceInfo:
-    """What was detected (or chosen) about a source file."""
+    """What was detected (or chosen) about a source file; what its type does not have is None."""
 
     file_type: str
-    encoding: str | None
-    delimiter: str | None
-    sheet: str | None
-    sheets: list[str]
+    encoding: str | None = None
+    delimiter: str | None = None
+    sheet: str | None = None
+    sheets: list[str] = field(default_factory=list)
     headers: list[str]
-    json_format: str | None
+    json_format: str | None = None
 
     @property
     def row_label(self) -> str:
@@ -68,10 +68,16 @@ class SourceInfo:
 
 
 class Table(ABC):
-    """An open source file whose data rows can be streamed; use it as a context manager."""
+    """An open source file whose data rows can be streamed; use it as a context manager.
 
-    def __init__(self, info: SourceInfo) -> None:
+    The limits every reader keeps are kept here, on the rows its `_iter_rows` yields: past
+    `max_rows` rows the file is refused, and in a row without another error a value longer
+    than `max_cell_chars` is cut and the row's error names it.
+    """
+
+    def __init__(self, info: SourceInfo, limits: ReaderLimits) -> None:
         self.info = info
+        self._limits = limits
         self._streams: list[Generator[SourceRow, None, None]] = []
 
     @property
@@ -81,7 +87,7 @@ class Table(ABC):
 
     def rows(self) -> Iterator[SourceRow]:
         """Stream the data rows from the top of the file; each call starts again."""
-        stream = self._iter_rows()
+        stream = self._within_limits(self._iter_rows())
         self._streams.append(stream)
         return stream
 
@@ -110,6 +116,27 @@ class Table(ABC):
     @abstractmethod
     def _release(self) -> None:
         """Free what the table holds for its whole lifetime, such as an open workbook."""
+
+    def _within_limits(
+        self, rows: Generator[SourceRow, None, None]
+    ) -> Generator[SourceRow, None, None]:
+        """The rows, refused past `max_rows`, over-long values cut in rows without an error."""
+        limits = self._limits
+        max_rows = limits.max_rows
+        max_cell = limits.max_cell_chars
+        headers = self.info.headers
+        label = self.info.row_label
+        try:
+            for count, row in enumerate(rows, start=1):
+                if count > max_rows:
+                    raise too_many_rows(limits)
+                values = row.values
+                if not row.error and values and max(map(len, values)) > max_cell:
+                    cut = cut_long_cells(row.line, values, headers, limits, label)
+                    row = SourceRow(row.line, values, cut)
+                yield row
+        finally:
+            rows.close()
 
     def stated_rows(self) -> int | None:
         """The data rows the file says it holds, without reading them (a worksheet's stated
