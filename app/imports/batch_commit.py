@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import psycopg
@@ -25,7 +25,7 @@ from app.imports.copy_lines import RowEncoder
 from app.imports.mapping import FieldTarget
 from app.imports.pipeline import Encoder, ValidatedBatch, error_dict
 from app.imports.service import BATCH_RETRIES, DB_ERRORS, discard_transaction
-from app.imports.staged_write import BatchOutcome, StagedWriter, mapped_fields
+from app.imports.staged_write import BatchOutcome, RowCounts, StagedWriter, mapped_fields
 from app.imports.upsert import ConcurrentInsert, ImportSettings, batch_rounds, plan_batch
 from app.models import ImportJob, ImportRowError
 from app.models.types import utcnow
@@ -37,17 +37,11 @@ ERRORS_KEPT_ON_JOB = 1000
 
 
 @dataclass
-class Progress:
+class Progress(RowCounts):
     """Counts of a running import, loaded from the job so a resumed run continues them."""
 
     processed: int = 0
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    skipped: int = 0
     errors: int = 0
-    unsubscribed: int = 0
-    repeated: int = 0
     first_errors: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
@@ -93,7 +87,7 @@ class BatchWriter:
         if batch.staged is not None:
             assert self.staged is not None  # nosec B101 # staged text comes only with a writer
             return self.staged.write(conn, batch.staged)
-        outcome = BatchOutcome(created_tag_ids=[])
+        outcome = BatchOutcome()
         for rows, seen in batch_rounds(batch.rows):
             emails = sorted({r.email_normalized for r in rows})
             existing = fetch_existing(conn, self.settings.tenant_id, emails)
@@ -162,17 +156,12 @@ def write_one_batch(
             for e, raw in batch.errors
         ],
     )
-    done = Progress(
+    done = replace(
+        progress,
         processed=progress.processed + batch.consumed,
-        created=progress.created + written.created,
-        updated=progress.updated + written.updated,
-        unchanged=progress.unchanged + written.unchanged,
-        skipped=progress.skipped + written.skipped,
         errors=progress.errors + len({e.row for e, _ in batch.errors}),
-        unsubscribed=progress.unsubscribed + written.unsubscribed,
-        repeated=progress.repeated + written.repeated,
-        first_errors=progress.first_errors,
     )
+    done.add(written)
     room = ERRORS_KEPT_ON_JOB - len(progress.first_errors)
     new_errors = [error_dict(e) for e, _ in batch.errors[: max(room, 0)]]
     values: dict[str, Any] = {

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, closing, suppress
 
 from flask import current_app
-from sqlalchemy import func, select, update
+from sqlalchemy import func, update
 
 from app.extensions import db
 from app.imports.batch_commit import (
@@ -33,15 +33,12 @@ from app.imports.pipeline import (
     feed,
     opened_source,
     reader_limits,
+    tenant_custom_types,
 )
 from app.imports.service import ImportRefused
 from app.imports.upsert import ImportSettings
 from app.jobs.locks import job_lock
-from app.models import (
-    CustomField,
-    ImportJob,
-    NotifiedObject,
-)
+from app.models import ImportJob, NotifiedObject
 from app.models.jobs import ImportStatus
 from app.models.types import utcnow
 from app.notifications import notify
@@ -52,13 +49,7 @@ log = logging.getLogger(__name__)
 
 def _ensure_custom_fields(tenant_id: uuid.UUID, targets: dict[str, FieldTarget]) -> dict[str, str]:
     """Types of the mapped custom fields, creating the ones the import declares."""
-    existing = dict(
-        db.session.execute(
-            select(CustomField.key, CustomField.field_type).where(
-                CustomField.tenant_id == tenant_id
-            )
-        ).all()
-    )
+    existing = tenant_custom_types(tenant_id)
     declared: list[NewField] = []
     for header, target in targets.items():
         if target.kind != "custom" or not target.key or target.key in existing:

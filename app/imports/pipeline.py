@@ -392,14 +392,17 @@ def feed(batches: Iterable[ValidatedBatch], sink: Sink) -> bool:
     return all(sink.take(batch) for batch in batches)
 
 
-def declared_custom_types(tenant_id: uuid.UUID, targets: dict[str, FieldTarget]) -> dict[str, str]:
-    existing = dict(
-        db.session.execute(
-            select(CustomField.key, CustomField.field_type).where(
-                CustomField.tenant_id == tenant_id
-            )
-        ).all()
+def tenant_custom_types(tenant_id: uuid.UUID) -> dict[str, str]:
+    """The type of each of the tenant's custom fields, by key."""
+    query = select(CustomField.key, CustomField.field_type).where(
+        CustomField.tenant_id == tenant_id
     )
+    return {key: field_type for key, field_type in db.session.execute(query)}
+
+
+def declared_custom_types(tenant_id: uuid.UUID, targets: dict[str, FieldTarget]) -> dict[str, str]:
+    """The types of the mapped custom fields: the tenant's, else the one the mapping declares."""
+    existing = tenant_custom_types(tenant_id)
     return {
         t.key: existing.get(t.key) or t.custom_type or "text"
         for t in targets.values()

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -441,10 +441,9 @@ _COUNTS = text(
 
 
 @dataclass
-class BatchOutcome:
-    """What a batch did: the counts of `BatchPlan` and the tags it created."""
+class RowCounts:
+    """How many rows did what: one batch's, or (`batch_commit.Progress`) the import's so far."""
 
-    created_tag_ids: list[uuid.UUID]
     created: int = 0
     updated: int = 0
     unchanged: int = 0
@@ -453,9 +452,16 @@ class BatchOutcome:
     unsubscribed: int = 0
 
     def add(self, counts: Any) -> None:
-        """Add one round's counts (a row of `_COUNTS`)."""
+        """Add another count of the same names (a `RowCounts`, or a row of `_COUNTS`)."""
         for name in _COUNTED:
             setattr(self, name, getattr(self, name) + getattr(counts, name))
+
+
+@dataclass
+class BatchOutcome(RowCounts):
+    """What a batch did: the counts of `BatchPlan` and the tags it created."""
+
+    created_tag_ids: list[uuid.UUID] = field(default_factory=list)
 
     def add_plan(self, plan: BatchPlan) -> None:
         """Add the counts of a round planned in Python (SQLite)."""
