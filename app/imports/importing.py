@@ -35,9 +35,9 @@ from app.imports.pipeline import (
     reader_limits,
     tenant_custom_types,
 )
-from app.imports.service import ImportRefused
+from app.imports.service import existing_import
 from app.imports.upsert import ImportSettings
-from app.jobs.locks import job_lock
+from app.jobs.locks import run_alone
 from app.models import ImportJob, NotifiedObject
 from app.models.jobs import ImportStatus
 from app.models.types import utcnow
@@ -108,9 +108,7 @@ def _fail(job: ImportJob, message: str) -> ImportJob:
 
 def run_import(job_id: uuid.UUID | str, batch_size: int | None = None) -> ImportJob:
     """Run (or resume) an import to its end; safe to call again after a crash."""
-    job = db.session.get(ImportJob, uuid.UUID(str(job_id)))
-    if job is None:
-        raise ImportRefused(f"There is no import {job_id}.")
+    job = existing_import(job_id)
     if job.status not in (ImportStatus.PENDING, ImportStatus.PROCESSING):
         log.info("import %s is %s; nothing to do", job.id, job.status)
         return job
@@ -118,11 +116,7 @@ def run_import(job_id: uuid.UUID | str, batch_size: int | None = None) -> Import
         job.status, job.completed_at = ImportStatus.CANCELLED, utcnow()
         db.session.commit()
         return job
-    with job_lock(job.id) as acquired:
-        if not acquired:
-            log.info("import %s is being run by another worker; leaving it to it", job.id)
-            return job
-        return _run_import(job, batch_size)
+    return run_alone(job, "import", lambda: _run_import(job, batch_size))
 
 
 def _run_import(job: ImportJob, batch_size: int | None) -> ImportJob:

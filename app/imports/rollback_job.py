@@ -15,8 +15,8 @@ from app.extensions import db
 from app.imports.rollback import delete_created, revert_batch
 from app.imports.rollback_sql import refresh_statistics
 from app.imports.rollback_tally import Part, RollbackTally
-from app.imports.service import BATCH_RETRIES, DB_ERRORS, ImportRefused
-from app.jobs.locks import job_lock
+from app.imports.service import BATCH_RETRIES, DB_ERRORS, ImportRefused, existing_import
+from app.jobs.locks import run_alone
 from app.models import (
     Contact,
     ImportEvent,
@@ -74,16 +74,10 @@ def start_rollback(job: ImportJob, force: bool = False) -> None:
 def run_rollback(job_id: uuid.UUID | str, batch_size: int | None = None) -> ImportJob:
     """Undo an import from its journal; resumable after a crash."""
     batch_size = batch_size or current_app.config["ROLLBACK_BATCH_SIZE"]
-    job = db.session.get(ImportJob, uuid.UUID(str(job_id)))
-    if job is None:
-        raise ImportRefused(f"There is no import {job_id}.")
+    job = existing_import(job_id)
     if job.rollback_status not in (RunStatus.PENDING, RunStatus.PROCESSING):
         return job
-    with job_lock(job.id) as acquired:
-        if not acquired:
-            log.info("rollback of %s is being run by another worker", job.id)
-            return job
-        return _run_rollback(job, batch_size)
+    return run_alone(job, "the rollback of import", lambda: _run_rollback(job, batch_size))
 
 
 def _run_rollback(job: ImportJob, batch_size: int) -> ImportJob:

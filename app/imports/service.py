@@ -39,6 +39,14 @@ class ImportRefused(Exception):
     """The request cannot be done now; the message says why in one sentence."""
 
 
+def existing_import(job_id: uuid.UUID | str) -> ImportJob:
+    """The import `job_id` names, for a job or command to run; ImportRefused if there is none."""
+    job = db.session.get(ImportJob, uuid.UUID(str(job_id)))
+    if job is None:
+        raise ImportRefused(f"There is no import {job_id}.")
+    return job
+
+
 def storage() -> Storage:
     """The app's storage."""
     found: Storage = current_app.extensions["storage"]

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from typing import Protocol, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 
 from app.extensions import db
+
+log = logging.getLogger(__name__)
+
+
+class _Job(Protocol):
+    @property
+    def id(self) -> uuid.UUID: ...
+
+
+J = TypeVar("J", bound=_Job)
 
 
 @contextmanager
@@ -33,3 +45,13 @@ def job_lock(job_id: uuid.UUID) -> Iterator[bool]:
                 if acquired:
                     conn.execute(select(func.pg_advisory_unlock(key)))
                 conn.commit()
+
+
+def run_alone(job: J, what: str, run: Callable[[], J]) -> J:
+    """`run()` under the job's lock; the job as it is when another worker holds the lock
+    (that worker is running it: this one leaves it alone)."""
+    with job_lock(job.id) as acquired:
+        if not acquired:
+            log.info("%s %s is being run by another worker; leaving it to it", what, job.id)
+            return job
+        return run()

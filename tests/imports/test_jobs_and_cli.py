@@ -381,6 +381,21 @@ def test_a_second_worker_on_the_same_import_leaves_it_alone(app: Flask, tenant: 
     assert run_import(job.id).status == "completed"
 
 
+def test_a_second_worker_on_the_same_rollback_leaves_it_alone(app: Flask, tenant: Tenant) -> None:
+    from app.jobs.locks import job_lock
+
+    job = new_job(tenant, csv_bytes([["Email"], ["a@example.com"]]), mapping={"Email": "email"})
+    assert run_import(job.id).status == "completed"
+    start_rollback(job)
+    db.session.commit()
+    with job_lock(job.id) as first:
+        assert first
+        assert run_rollback(job.id).rollback_status == "pending"  # the lock is held: nothing done
+        assert db.session.query(Contact).filter_by(tenant_id=tenant.id).count() == 1
+    assert run_rollback(job.id).rollback_status == "completed"
+    assert db.session.query(Contact).filter_by(tenant_id=tenant.id).count() == 0
+
+
 def test_abandoned_attempt_reported_late_does_not_fail_a_recovered_run(
     app: Flask, tenant: Tenant
 ) -> None:
