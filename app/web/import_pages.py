@@ -7,10 +7,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import url_for
+from flask import abort, redirect, url_for
 
 from app.imports.wizard_state import WizardState
-from app.models import ImportJob
+from app.models import ImportJob, ImportStatus
+from app.tenancy import get_scoped_or_404
 from app.web.charts import BarSegment, stacked_bar
 
 STEP_ENDPOINTS = {
@@ -26,6 +27,15 @@ def resume_url(job: ImportJob) -> str:
     """Where a draft continues: the furthest step it reached."""
     step = WizardState.of(job).reached
     return url_for(STEP_ENDPOINTS.get(step, "wizard.source"), job_id=job.id)
+
+
+def started_import_or_404(job_id: str) -> ImportJob:
+    """The current tenant's import `job_id`, for a page of an import that was started: a
+    draft's link goes on (303) to the step where its wizard resumes."""
+    job = get_scoped_or_404(ImportJob, job_id)
+    if job.status == ImportStatus.DRAFT:
+        abort(redirect(resume_url(job), 303))
+    return job
 
 
 def import_outcome(job: ImportJob) -> list[BarSegment]:

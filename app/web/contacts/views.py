@@ -11,7 +11,7 @@ from app.models import Contact, CustomField, Segment, Tag, contact_tags, segment
 from app.paging import page_within
 from app.search import contains
 from app.tenancy import get_scoped_or_404, scoped
-from app.web.partials import is_htmx
+from app.web.partials import render_page_or_part
 
 bp = Blueprint("contacts", __name__, url_prefix="/contacts")
 PAGE_SIZE = 50
@@ -19,7 +19,7 @@ PAGE_SIZE = 50
 
 @bp.route("/")
 @login_required
-def index() -> str:
+def index() -> tuple[str, int]:
     """Contacts, newest first, with search by email, name or company and a tag filter."""
     q = request.args.get("q", "").strip()
     tag_name = request.args.get("tag", "").strip()
@@ -46,9 +46,9 @@ def index() -> str:
         PAGE_SIZE,
     )
     tags = db.session.scalars(scoped(Tag).order_by(Tag.name)).all()
-    template = "contacts/_table.html" if is_htmx() else "contacts/index.html"
-    return render_template(
-        template,
+    return render_page_or_part(
+        "contacts/index.html",
+        "contacts/_table.html",
         page=page,
         q=q,
         tag=tag_name,

@@ -33,8 +33,8 @@ from app.jobs.queue import QUEUE_ERRORS
 from app.jobs.submit import queue_rollback
 from app.models import ExportJob, ExportStatus, ImportJob, ImportStatus, RunStatus
 from app.tenancy import current_tenant_id, get_scoped_or_404
-from app.web.import_pages import progress_facts, resume_url
-from app.web.partials import is_htmx
+from app.web.import_pages import progress_facts, started_import_or_404
+from app.web.partials import is_htmx, render_page_or_part
 
 bp = Blueprint("history", __name__)
 
@@ -89,7 +89,7 @@ def export_url(endpoint: str, export: ExportJob) -> str | None:
 
 @bp.route("/history")
 @login_required
-def index() -> str:
+def index() -> tuple[str, int]:
     """Imports and exports, newest first, filtered by kind and status, 25 a page."""
     kind = request.args.get("kind", "all")
     kind = kind if kind in KINDS else "all"
@@ -97,9 +97,9 @@ def index() -> str:
     status = status if status in STATUSES else ""
     asked = request.args.get("page", 1, type=int) or 1
     history = history_page(current_tenant_id(), kind, status, asked, PAGE_SIZE)
-    template = "history/_list.html" if is_htmx() else "history/index.html"
-    return render_template(
-        template,
+    return render_page_or_part(
+        "history/index.html",
+        "history/_list.html",
         entries=history.entries,
         page=history.page,
         kind=kind,
@@ -139,9 +139,7 @@ def _rollback_context(job: ImportJob) -> dict[str, Any]:
 @login_required
 def import_detail(job_id: str) -> Any:
     """What an import did: mapping, options, counts, errors, labels and contacts it created."""
-    job = get_scoped_or_404(ImportJob, job_id)
-    if job.status == ImportStatus.DRAFT:
-        return redirect(resume_url(job), 303)
+    job = started_import_or_404(job_id)
     if is_htmx():
         context = _rollback_context(job)
         response = Response(render_template("history/_rollback.html", **context))
@@ -175,9 +173,7 @@ def import_detail(job_id: str) -> Any:
 @login_required
 def rollback(job_id: str) -> Any:
     """Confirm a rollback, saying exactly what it will do; start it on POST."""
-    job = get_scoped_or_404(ImportJob, job_id)
-    if job.status == ImportStatus.DRAFT:
-        return redirect(resume_url(job), 303)
+    job = started_import_or_404(job_id)
     detail_url = url_for("history.import_detail", job_id=job.id)
     if request.method == "POST":
         try:
