@@ -36,7 +36,16 @@ from app.imports.uploads import (
 from app.imports.wizard_state import WizardState
 from app.jobs.queue import QUEUE_ERRORS
 from app.jobs.submit import enqueue_import, queue_dry_run, queue_rollback
-from app.models import Contact, ExportJob, ImportJob, Segment, Tag, contact_tags, segment_contacts
+from app.models import (
+    Contact,
+    ExportJob,
+    ImportJob,
+    ImportStatus,
+    Segment,
+    Tag,
+    contact_tags,
+    segment_contacts,
+)
 from app.models.types import utcnow
 from app.storage import ObjectTooLarge, S3Storage, StorageError, object_key
 from app.tenancy import current_tenant_id, get_scoped_or_404, scoped
@@ -323,7 +332,7 @@ def start_import() -> Any:
             options,
             user_id=g.api_user.id,
             file_size=size,
-            status="draft" if dry_run else "pending",
+            status=ImportStatus.DRAFT if dry_run else ImportStatus.PENDING,
             idempotency_key=key,
         )
     except IntegrityError:  # the same key, sent twice at once: the other request won
@@ -361,7 +370,7 @@ def rollback_import(job_id: str) -> Any:
     """Undo an import: delete the contacts it created and restore the ones it updated."""
     job = get_scoped_or_404(ImportJob, job_id)
     body = _json_body(RollbackBody, empty_ok=True)
-    if job.status == "draft":
+    if job.status == ImportStatus.DRAFT:
         raise ApiError(
             409, "Nothing was imported by this dry run or draft: there is nothing to roll back."
         )
@@ -390,7 +399,7 @@ def cancel_import(job_id: str) -> Any:
 @bp.get("/contacts/imports")
 def list_imports() -> Any:
     """The tenant's imports, newest first, a page at a time."""
-    listed = scoped(ImportJob).where(ImportJob.status != "draft")
+    listed = scoped(ImportJob).where(ImportJob.status != ImportStatus.DRAFT)
     # the large JSON columns an item shows come with the page; the errors stay unread
     listed = listed.options(
         undefer(ImportJob.import_options),

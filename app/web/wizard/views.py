@@ -34,7 +34,7 @@ from app.imports.draft_mapping import mapping_of
 from app.imports.error_report import error_report_stream
 from app.imports.service import ImportRefused, request_cancel
 from app.imports.wizard_state import STEPS, WizardState
-from app.models import ImportJob
+from app.models import ImportJob, ImportStatus
 from app.sizes import format_size
 from app.storage import StorageError
 from app.tenancy import current_tenant_id, get_scoped_or_404, scoped
@@ -144,7 +144,7 @@ FOLLOW_UP_ENDPOINTS = {
 
 def _draft(job_id: str) -> ImportJob:
     job = get_scoped_or_404(ImportJob, job_id)
-    if job.status != "draft":
+    if job.status != ImportStatus.DRAFT:
         raise AlreadyStarted(job.id)
     if job.follow_up_of and request.endpoint not in FOLLOW_UP_ENDPOINTS:
         abort(redirect(url_for("wizard.review", job_id=job.id), 303))
@@ -166,7 +166,7 @@ def locked_draft(job_id: str) -> ImportJob:
     )
     if job is None:
         abort(404)
-    if job.status != "draft":
+    if job.status != ImportStatus.DRAFT:
         db.session.rollback()
         raise AlreadyStarted(job.id)
     return job
@@ -218,7 +218,7 @@ def job(job_id: str) -> Any:
 
 def cancel_refusal(job: ImportJob) -> str | None:
     """Why a Cancel of this import cannot be asked for now, or None when it can."""
-    if job.status not in ("pending", "processing"):
+    if job.status not in (ImportStatus.PENDING, ImportStatus.PROCESSING):
         return f"This import has already ended ({(job.status or '').replace('_', ' ')})."
     if job.cancel_requested:
         return "This import is already stopping: it ends after the batch it is writing."
