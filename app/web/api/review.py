@@ -15,7 +15,7 @@ import binascii
 import json
 from typing import Any
 
-from flask import g, jsonify, url_for
+from flask import g, jsonify
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
@@ -229,4 +229,4 @@ def start_follow_up(job_id: str) -> Response:
         # committed as pending: the scheduler queues it again when Redis is back
         db.session.rollback()
     db.session.refresh(target)
-    return _accepted(responses.import_result(target), url_for("api.get_import", job_id=target.id))
+    return _accepted(responses.import_result(target), target)

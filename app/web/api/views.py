@@ -178,10 +178,12 @@ def _earlier(model: type[ImportJob] | type[ExportJob], key: str | None) -> Any:
     return db.session.scalar(scoped(model).where(model.idempotency_key == key))
 
 
-def _accepted(body: dict[str, Any], location: str, replayed: bool = False) -> Response:
+def _accepted(body: dict[str, Any], job: ImportJob | ExportJob, replayed: bool = False) -> Response:
+    """A 202 with `body` and the job's own URL, to poll, as its Location."""
     response = jsonify(body)
     response.status_code = 202
-    response.headers["Location"] = location
+    endpoint = "api.get_import" if isinstance(job, ImportJob) else "api.get_export"
+    response.headers["Location"] = url_for(endpoint, job_id=job.id)
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return response
@@ -310,7 +312,7 @@ def start_import() -> Any:
     key = _idempotency_key()
     earlier = _earlier(ImportJob, key)
     if earlier is not None:
-        return _accepted(responses.import_result(earlier), _import_url(earlier), replayed=True)
+        return _accepted(responses.import_result(earlier), earlier, replayed=True)
     if request.mimetype not in ("application/json", "multipart/form-data") and not request.is_json:
         raise ApiError(415, "Send JSON (with a fileUrl) or multipart/form-data (with the file).")
     body, file_name, file_key, facts, owned = _import_request()
@@ -340,7 +342,7 @@ def start_import() -> Any:
         if owned:
             current_app.extensions["storage"].delete(file_key)
         earlier = _earlier(ImportJob, key)
-        return _accepted(responses.import_result(earlier), _import_url(earlier), replayed=True)
+        return _accepted(responses.import_result(earlier), earlier, replayed=True)
     try:
         if dry_run:  # a dry run is a draft, but no marketer's unfinished import
             WizardState(origin="api").store_on(job)
@@ -352,11 +354,7 @@ def start_import() -> Any:
         db.session.rollback()
         log.warning("import %s not queued yet: %s", job.id, exc)
     db.session.refresh(job)
-    return _accepted(responses.import_result(job), _import_url(job))
-
-
-def _import_url(job: ImportJob) -> str:
-    return url_for("api.get_import", job_id=job.id)
+    return _accepted(responses.import_result(job), job)
 
 
 @bp.get("/contacts/import/<job_id>")
@@ -382,7 +380,7 @@ def rollback_import(job_id: str) -> Any:
         db.session.rollback()
         log.warning("rollback of %s not queued yet: %s", job.id, exc)
     job = get_scoped_or_404(ImportJob, job_id)
-    return _accepted(responses.import_job(job), _import_url(job))
+    return _accepted(responses.import_job(job), job)
 
 
 @bp.post("/contacts/import/<job_id>/cancel")
@@ -393,7 +391,7 @@ def cancel_import(job_id: str) -> Any:
         request_cancel(job)
     except ImportRefused as exc:
         raise ApiError(409, str(exc)) from None
-    return _accepted(responses.import_job(job), _import_url(job))
+    return _accepted(responses.import_job(job), job)
 
 
 @bp.get("/contacts/imports")
