@@ -148,11 +148,16 @@ def register_input_checks(app: Flask) -> None:
 
 
 def register_template_helpers(app: Flask) -> None:
-    """Filters for numbers and times, and the navigation links, for every template."""
+    """Filters for numbers and times, the navigation links, and the job states by name
+    (`{% if job.status == ImportStatus.CANCELLED %}`), for every template."""
+    from app.models.jobs import ExportStatus, ImportStatus, RunStatus
     from app.web import formatting, navigation
 
     formatting.register(app)
     navigation.register(app)
+    app.jinja_env.globals.update(
+        ImportStatus=ImportStatus, RunStatus=RunStatus, ExportStatus=ExportStatus
+    )
 
 
 def register_security_headers(app: Flask) -> None:

@@ -10,21 +10,11 @@ from flask.cli import AppGroup
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import ApiToken, Tenant, User, UserSession, Workspace
+from app.models import ApiToken, User, UserSession
+from app.tenancy import get_or_create_tenant
 
 users_cli = AppGroup("users", help="Manage users.")
 tokens_cli = AppGroup("tokens", help="Manage API tokens.")
-
-
-def get_or_create_tenant(name: str) -> Tenant:
-    """The tenant with this name, created with a default workspace when new."""
-    tenant = db.session.scalar(select(Tenant).where(Tenant.name == name))
-    if tenant is None:
-        tenant = Tenant(name=name)
-        db.session.add(tenant)
-        db.session.flush()
-        db.session.add(Workspace(tenant_id=tenant.id, name="Main"))
-    return tenant
 
 
 @users_cli.command("create")

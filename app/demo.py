@@ -12,7 +12,8 @@ from openpyxl import Workbook
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Contact, CustomField, Segment, Tag, Tenant, User, Workspace
+from app.models import Contact, CustomField, Segment, Tag, User
+from app.tenancy import get_or_create_tenant
 
 DEMO_TENANT = "Demo Marketing"
 DEMO_EMAIL = "demo@example.com"
@@ -107,12 +108,7 @@ def _person(rng: random.Random, n: int) -> dict[str, str]:
 def seed_demo(instance_path: str, contacts: int = 300, seed: int = 42) -> str:
     """Create the demo tenant with contacts, tags, a segment and custom fields, and sample files."""
     rng = random.Random(seed)  # nosec B311 # repeatable demo data, not a secret
-    tenant = db.session.scalar(select(Tenant).where(Tenant.name == DEMO_TENANT))
-    if tenant is None:
-        tenant = Tenant(name=DEMO_TENANT)
-        db.session.add(tenant)
-        db.session.flush()
-        db.session.add(Workspace(tenant_id=tenant.id, name="Main"))
+    tenant = get_or_create_tenant(DEMO_TENANT)
     user = db.session.scalar(select(User).where(User.email == DEMO_EMAIL))
     if user is None:
         user = User(tenant_id=tenant.id, email=DEMO_EMAIL, name="Demo Marketer", role="admin")

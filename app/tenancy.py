@@ -1,4 +1,5 @@
-"""The one place that scopes queries to a tenant: the current one (web) or a given one (services)."""
+"""The one place that scopes queries to a tenant: the current one (web) or a given one (services);
+and a tenant found or created by name (the CLI and the demo data)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from flask_login import current_user
 from sqlalchemy import Select, select
 
 from app.extensions import db
+from app.models import Tenant, Workspace
 
 M = TypeVar("M")
 
@@ -46,3 +48,14 @@ def get_scoped_or_404(model: type[M], object_id: Any) -> M:
     if obj is None:
         abort(404)
     return obj
+
+
+def get_or_create_tenant(name: str) -> Tenant:
+    """The tenant with this name, created with a default workspace when new."""
+    tenant = db.session.scalar(select(Tenant).where(Tenant.name == name))
+    if tenant is None:
+        tenant = Tenant(name=name)
+        db.session.add(tenant)
+        db.session.flush()
+        db.session.add(Workspace(tenant_id=tenant.id, name="Main"))
+    return tenant

@@ -7,10 +7,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import url_for
+from flask import abort, redirect, url_for
 
 from app.imports.wizard_state import WizardState
-from app.models import ImportJob
+from app.models import ImportJob, ImportStatus, RunStatus
+from app.tenancy import get_scoped_or_404
 from app.web.charts import BarSegment, stacked_bar
 
 STEP_ENDPOINTS = {
@@ -26,6 +27,15 @@ def resume_url(job: ImportJob) -> str:
     """Where a draft continues: the furthest step it reached."""
     step = WizardState.of(job).reached
     return url_for(STEP_ENDPOINTS.get(step, "wizard.source"), job_id=job.id)
+
+
+def started_import_or_404(job_id: str) -> ImportJob:
+    """The current tenant's import `job_id`, for a page of an import that was started: a
+    draft's link goes on (303) to the step where its wizard resumes."""
+    job = get_scoped_or_404(ImportJob, job_id)
+    if job.status == ImportStatus.DRAFT:
+        abort(redirect(resume_url(job), 303))
+    return job
 
 
 def import_outcome(job: ImportJob) -> list[BarSegment]:
@@ -55,10 +65,10 @@ def progress_facts(job: ImportJob, now: datetime | None = None) -> dict[str, Any
     elapsed = (end - started).total_seconds() if started else 0.0
     rate = job.processed_rows / elapsed if elapsed > 0.5 and job.processed_rows else None
     left = None
-    if rate and job.total_rows and not job.is_finished and job.status != "rolled_back":
+    if rate and job.total_rows and not job.is_finished and job.status != ImportStatus.ROLLED_BACK:
         left = max(job.total_rows - job.processed_rows, 0) / rate
     waiting = None
-    if job.status == "pending":
+    if job.status == ImportStatus.PENDING:
         created = job.created_at if job.created_at.tzinfo else job.created_at.replace(tzinfo=UTC)
         waiting = (now - created).total_seconds()
     # The error report is written just after the status changes: wait for it a little.
@@ -76,10 +86,12 @@ def progress_facts(job: ImportJob, now: datetime | None = None) -> dict[str, Any
         "left": _duration(left) if left is not None else None,
         "elapsed": _duration(elapsed) if started else None,
         "waiting": waiting,
-        "running": job.status in ("pending", "processing"),
-        "outcome": import_outcome(job) if job.is_finished or job.status == "rolled_back" else [],
-        "polling": job.status in ("pending", "processing")
-        or job.rollback_status in ("pending", "processing")
+        "running": job.status in (ImportStatus.PENDING, ImportStatus.PROCESSING),
+        "outcome": import_outcome(job)
+        if job.is_finished or job.status == ImportStatus.ROLLED_BACK
+        else [],
+        "polling": job.status in (ImportStatus.PENDING, ImportStatus.PROCESSING)
+        or job.rollback_status in (RunStatus.PENDING, RunStatus.PROCESSING)
         or report_pending,
     }
 

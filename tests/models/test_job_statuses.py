@@ -33,23 +33,30 @@ def _names_a_status(node: ast.AST) -> bool:
     return isinstance(node, ast.Name) and node.id in STATUS_NAMES
 
 
+def states_as_text(source: str) -> list[int]:
+    """The lines where Python source compares or sets a job's state as a string."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        pairs: list[tuple[ast.AST, ast.AST]] = []
+        if isinstance(node, ast.Compare):
+            pairs = [(node.left, c) for c in node.comparators]
+        elif isinstance(node, ast.Assign):
+            pairs = [(t, node.value) for t in node.targets]
+        elif isinstance(node, ast.keyword) and node.arg in STATUS_NAMES:
+            pairs = [(ast.Name(id=node.arg), node.value)]
+        for left, right in pairs:
+            if _names_a_status(left) and _literal_states(right):
+                found.append(getattr(node, "lineno", 0))
+    return found
+
+
 def test_services_compare_and_set_job_states_by_name() -> None:
     """In the services and jobs, a state is `ImportStatus.COMPLETED`, never "completed": a
     misspelt name fails when the module loads, a misspelt string just never matches."""
     found = []
     for package in ("imports", "exports", "jobs", "models"):
         for path in sorted((APP / package).rglob("*.py")):
-            for node in ast.walk(ast.parse(path.read_text())):
-                pairs: list[tuple[ast.AST, ast.AST]] = []
-                if isinstance(node, ast.Compare):
-                    pairs = [(node.left, c) for c in node.comparators]
-                elif isinstance(node, ast.Assign):
-                    pairs = [(t, node.value) for t in node.targets]
-                elif isinstance(node, ast.keyword) and node.arg in STATUS_NAMES:
-                    pairs = [(ast.Name(id=node.arg), node.value)]
-                for left, right in pairs:
-                    if _names_a_status(left) and _literal_states(right):
-                        found.append(f"{path.relative_to(APP)}:{node.lineno}")
+            found += [f"{path.relative_to(APP)}:{n}" for n in states_as_text(path.read_text())]
     assert found == []
 
 

@@ -14,7 +14,7 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from flask import g, jsonify, url_for
+from flask import g, jsonify
 from sqlalchemy.exc import IntegrityError
 
 from app.exports.fields import DEFAULT_FIELDS
@@ -117,7 +117,7 @@ def start_export() -> Any:
     key = _idempotency_key()
     earlier = _earlier(ExportJob, key)
     if earlier is not None:
-        return _accepted({"jobId": str(earlier.id)}, _export_url(earlier), replayed=True)
+        return _accepted({"jobId": str(earlier.id)}, earlier, replayed=True)
     body = _json_body(ExportOptionsBody, empty_ok=True)
     fields = _export_fields(body)
     filters = _export_filters(body)
@@ -133,7 +133,7 @@ def start_export() -> Any:
     except IntegrityError:  # the same key, sent twice at once: the other request won
         db.session.rollback()
         earlier = _earlier(ExportJob, key)
-        return _accepted({"jobId": str(earlier.id)}, _export_url(earlier), replayed=True)
+        return _accepted({"jobId": str(earlier.id)}, earlier, replayed=True)
     try:
         enqueue_export(job)
     except QUEUE_ERRORS as exc:
@@ -143,11 +143,7 @@ def start_export() -> Any:
         job.idempotency_key = None  # a retry with the same key starts afresh
         mark_failed(job.id, "The job queue was not reachable: the export was not started.")
         raise ApiError(503, "The job queue is not reachable: try again in a minute.") from None
-    return _accepted({"jobId": str(job.id)}, _export_url(job))
-
-
-def _export_url(job: ExportJob) -> str:
-    return url_for("api.get_export", job_id=job.id)
+    return _accepted({"jobId": str(job.id)}, job)
 
 
 @bp.get("/contacts/export/<job_id>")

@@ -16,7 +16,7 @@ from app.imports.follow_up import follow_up_of
 from app.imports.mapping import Suggestion, target_to_spec
 from app.imports.options import ImportOptions
 from app.imports.parsing import SourceInfo
-from app.models import Contact, ExportJob, ImportJob
+from app.models import Contact, ExportJob, ExportStatus, ImportJob, ImportStatus, RunStatus
 from app.storage import StorageError, key_belongs_to
 
 LINK_SECONDS = 300
@@ -93,8 +93,8 @@ def can_roll_back(job: ImportJob) -> bool:
     """True when a rollback can start now."""
     return bool(
         job.can_rollback
-        and job.status in ("completed", "failed", "cancelled")
-        and job.rollback_status not in ("pending", "processing")
+        and job.is_finished
+        and job.rollback_status not in (RunStatus.PENDING, RunStatus.PROCESSING)
     )
 
 
@@ -136,7 +136,7 @@ def _rollback(job: ImportJob) -> dict[str, Any] | None:
 
 def _follow_up_id(job: ImportJob) -> str | None:
     """The import that imports this one's refused rows, corrected (only refused rows have one)."""
-    if not job.error_count or job.status == "draft":
+    if not job.error_count or job.status == ImportStatus.DRAFT:
         return None
     follow_up = follow_up_of(job)
     return str(follow_up.id) if follow_up is not None else None
@@ -190,7 +190,7 @@ def export_job(job: ExportJob) -> dict[str, Any]:
     """An export's state: what it holds, progress, and when its file expires."""
     return {
         "jobId": str(job.id),
-        "status": "expired" if job.is_expired() else job.status,
+        "status": ExportStatus.EXPIRED if job.is_expired() else job.status,
         "format": job.file_format,
         "exportType": job.export_type,
         "filters": dict(job.filters or {}),

@@ -15,7 +15,7 @@ import binascii
 import json
 from typing import Any
 
-from flask import g, jsonify, url_for
+from flask import g, jsonify
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
@@ -31,7 +31,7 @@ from app.imports.follow_up import (
 from app.imports.review import Reviewer, ReviewRow, reviewer_for
 from app.jobs.queue import QUEUE_ERRORS
 from app.jobs.submit import enqueue_import
-from app.models import ImportJob, ImportRowError
+from app.models import ImportJob, ImportRowError, ImportStatus
 from app.tenancy import get_scoped_or_404
 from app.web.api import responses
 from app.web.api.errors import ApiError, field_error
@@ -90,7 +90,7 @@ def import_errors(job_id: str) -> Any:
     """The rows an import refused (or a dry run would refuse), in row order, with their cells."""
     job = get_scoped_or_404(ImportJob, job_id)
     limit, after = page_limit(), _after()
-    if job.status == "draft":
+    if job.status == ImportStatus.DRAFT:
         reviewer = _draft_reviewer(job)
         page = reviewer.page(after=after, size=limit)
         items = [_row_out(r, reviewer.columns) for r in page.rows]
@@ -136,7 +136,7 @@ def import_errors(job_id: str) -> Any:
 
 def _corrections_target(job: ImportJob) -> ImportJob:
     """Where a job's corrections are kept: the draft itself, or a finished import's follow-up."""
-    if job.status == "draft":
+    if job.status == ImportStatus.DRAFT:
         return job
     if job.status not in FOLLOWED_UP:
         raise ApiError(409, "Only a finished import's refused rows can be corrected.")
@@ -145,7 +145,7 @@ def _corrections_target(job: ImportJob) -> ImportJob:
         target = open_follow_up(job, g.api_user.id, commit=False)
     except NothingToFollowUp as exc:
         raise ApiError(409, str(exc)) from None
-    if target.status != "draft":
+    if target.status != ImportStatus.DRAFT:
         raise ApiError(
             409, f"The refused rows were already imported by the follow-up import {target.id}."
         )
@@ -165,7 +165,7 @@ def correct_rows(job_id: str) -> Any:
         .with_for_update()
         .execution_options(populate_existing=True)
     )
-    if target is None or target.status != "draft":
+    if target is None or target.status != ImportStatus.DRAFT:
         db.session.rollback()
         raise ApiError(409, "The import has started: corrections can no longer change it.")
     reviewer = _draft_reviewer(target)
@@ -209,7 +209,7 @@ def start_follow_up(job_id: str) -> Response:
     """Import the corrected rows of a finished import, as a follow-up with its own rollback."""
     job = get_scoped_or_404(ImportJob, job_id)
     target = follow_up_of(job) if job.status in FOLLOWED_UP else None
-    if target is not None and target.status != "draft":
+    if target is not None and target.status != ImportStatus.DRAFT:
         raise ApiError(409, f"The corrected rows were already imported by {target.id}.")
     if target is None:
         raise ApiError(409, "Correct rows first (POST .../corrections): nothing waits to import.")
@@ -217,7 +217,7 @@ def start_follow_up(job_id: str) -> Response:
     if reason:
         raise ApiError(409, reason)
     target = db.session.scalar(select(ImportJob).where(ImportJob.id == target.id).with_for_update())
-    if target is None or target.status != "draft":
+    if target is None or target.status != ImportStatus.DRAFT:
         db.session.rollback()
         raise ApiError(409, "The follow-up import has already started.")
     if not corrected_row_numbers(target.id):
@@ -229,4 +229,4 @@ def start_follow_up(job_id: str) -> Response:
         # committed as pending: the scheduler queues it again when Redis is back
         db.session.rollback()
     db.session.refresh(target)
-    return _accepted(responses.import_result(target), url_for("api.get_import", job_id=target.id))
+    return _accepted(responses.import_result(target), target)

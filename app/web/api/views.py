@@ -36,7 +36,16 @@ from app.imports.uploads import (
 from app.imports.wizard_state import WizardState
 from app.jobs.queue import QUEUE_ERRORS
 from app.jobs.submit import enqueue_import, queue_dry_run, queue_rollback
-from app.models import Contact, ExportJob, ImportJob, Segment, Tag, contact_tags, segment_contacts
+from app.models import (
+    Contact,
+    ExportJob,
+    ImportJob,
+    ImportStatus,
+    Segment,
+    Tag,
+    contact_tags,
+    segment_contacts,
+)
 from app.models.types import utcnow
 from app.storage import ObjectTooLarge, S3Storage, StorageError, object_key
 from app.tenancy import current_tenant_id, get_scoped_or_404, scoped
@@ -169,10 +178,12 @@ def _earlier(model: type[ImportJob] | type[ExportJob], key: str | None) -> Any:
     return db.session.scalar(scoped(model).where(model.idempotency_key == key))
 
 
-def _accepted(body: dict[str, Any], location: str, replayed: bool = False) -> Response:
+def _accepted(body: dict[str, Any], job: ImportJob | ExportJob, replayed: bool = False) -> Response:
+    """A 202 with `body` and the job's own URL, to poll, as its Location."""
     response = jsonify(body)
     response.status_code = 202
-    response.headers["Location"] = location
+    endpoint = "api.get_import" if isinstance(job, ImportJob) else "api.get_export"
+    response.headers["Location"] = url_for(endpoint, job_id=job.id)
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return response
@@ -301,7 +312,7 @@ def start_import() -> Any:
     key = _idempotency_key()
     earlier = _earlier(ImportJob, key)
     if earlier is not None:
-        return _accepted(responses.import_result(earlier), _import_url(earlier), replayed=True)
+        return _accepted(responses.import_result(earlier), earlier, replayed=True)
     if request.mimetype not in ("application/json", "multipart/form-data") and not request.is_json:
         raise ApiError(415, "Send JSON (with a fileUrl) or multipart/form-data (with the file).")
     body, file_name, file_key, facts, owned = _import_request()
@@ -323,7 +334,7 @@ def start_import() -> Any:
             options,
             user_id=g.api_user.id,
             file_size=size,
-            status="draft" if dry_run else "pending",
+            status=ImportStatus.DRAFT if dry_run else ImportStatus.PENDING,
             idempotency_key=key,
         )
     except IntegrityError:  # the same key, sent twice at once: the other request won
@@ -331,7 +342,7 @@ def start_import() -> Any:
         if owned:
             current_app.extensions["storage"].delete(file_key)
         earlier = _earlier(ImportJob, key)
-        return _accepted(responses.import_result(earlier), _import_url(earlier), replayed=True)
+        return _accepted(responses.import_result(earlier), earlier, replayed=True)
     try:
         if dry_run:  # a dry run is a draft, but no marketer's unfinished import
             WizardState(origin="api").store_on(job)
@@ -343,11 +354,7 @@ def start_import() -> Any:
         db.session.rollback()
         log.warning("import %s not queued yet: %s", job.id, exc)
     db.session.refresh(job)
-    return _accepted(responses.import_result(job), _import_url(job))
-
-
-def _import_url(job: ImportJob) -> str:
-    return url_for("api.get_import", job_id=job.id)
+    return _accepted(responses.import_result(job), job)
 
 
 @bp.get("/contacts/import/<job_id>")
@@ -361,7 +368,7 @@ def rollback_import(job_id: str) -> Any:
     """Undo an import: delete the contacts it created and restore the ones it updated."""
     job = get_scoped_or_404(ImportJob, job_id)
     body = _json_body(RollbackBody, empty_ok=True)
-    if job.status == "draft":
+    if job.status == ImportStatus.DRAFT:
         raise ApiError(
             409, "Nothing was imported by this dry run or draft: there is nothing to roll back."
         )
@@ -373,7 +380,7 @@ def rollback_import(job_id: str) -> Any:
         db.session.rollback()
         log.warning("rollback of %s not queued yet: %s", job.id, exc)
     job = get_scoped_or_404(ImportJob, job_id)
-    return _accepted(responses.import_job(job), _import_url(job))
+    return _accepted(responses.import_job(job), job)
 
 
 @bp.post("/contacts/import/<job_id>/cancel")
@@ -384,13 +391,13 @@ def cancel_import(job_id: str) -> Any:
         request_cancel(job)
     except ImportRefused as exc:
         raise ApiError(409, str(exc)) from None
-    return _accepted(responses.import_job(job), _import_url(job))
+    return _accepted(responses.import_job(job), job)
 
 
 @bp.get("/contacts/imports")
 def list_imports() -> Any:
     """The tenant's imports, newest first, a page at a time."""
-    listed = scoped(ImportJob).where(ImportJob.status != "draft")
+    listed = scoped(ImportJob).where(ImportJob.status != ImportStatus.DRAFT)
     # the large JSON columns an item shows come with the page; the errors stay unread
     listed = listed.options(
         undefer(ImportJob.import_options),

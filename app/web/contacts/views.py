@@ -8,10 +8,10 @@ from sqlalchemy import func, or_, select
 
 from app.extensions import db
 from app.models import Contact, CustomField, Segment, Tag, contact_tags, segment_contacts
+from app.paging import page_within
 from app.search import contains
 from app.tenancy import get_scoped_or_404, scoped
-from app.web.paging import chosen_page
-from app.web.partials import is_htmx
+from app.web.partials import render_page_or_part
 
 bp = Blueprint("contacts", __name__, url_prefix="/contacts")
 PAGE_SIZE = 50
@@ -19,7 +19,7 @@ PAGE_SIZE = 50
 
 @bp.route("/")
 @login_required
-def index() -> str:
+def index() -> tuple[str, int]:
     """Contacts, newest first, with search by email, name or company and a tag filter."""
     q = request.args.get("q", "").strip()
     tag_name = request.args.get("tag", "").strip()
@@ -40,19 +40,16 @@ def index() -> str:
                 select(contact_tags.c.contact_id).where(contact_tags.c.tag_id.in_(tag_ids))
             )
         )
-    total = db.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    page = chosen_page(total, PAGE_SIZE)
-    contacts = db.session.scalars(
-        stmt.order_by(Contact.created_at.desc(), Contact.id).limit(page.size).offset(page.offset)
-    ).all()
+    page = page_within(
+        stmt.order_by(Contact.created_at.desc(), Contact.id),
+        request.args.get("page", 1, type=int) or 1,
+        PAGE_SIZE,
+    )
     tags = db.session.scalars(scoped(Tag).order_by(Tag.name)).all()
-    template = "contacts/_table.html" if is_htmx() else "contacts/index.html"
-    return render_template(
-        template,
-        contacts=contacts,
-        total=total,
-        page=page.number,
-        pages=page.pages,
+    return render_page_or_part(
+        "contacts/index.html",
+        "contacts/_table.html",
+        page=page,
         q=q,
         tag=tag_name,
         tags=tags,

@@ -21,7 +21,7 @@ from app.exports.service import (
 )
 from app.extensions import db
 from app.jobs.submit import submit_export
-from app.models import ExportJob, Segment, Tag
+from app.models import ExportJob, ExportStatus, Segment, Tag
 from app.tenancy import current_tenant_id, get_scoped_or_404, scoped
 from app.web.exports.forms import FORMATS, SCOPES, ExportForm
 from app.web.partials import htmx, is_htmx
@@ -208,7 +208,7 @@ def download(export_id: str) -> Response | tuple[str, int]:
             "exports/unavailable.html", job=job, title="Expired", message=str(exc)
         ), 410
     except ExportNotReady as exc:
-        title = "Nothing to download" if job.status == "failed" else "Not ready yet"
+        title = "Nothing to download" if job.status == ExportStatus.FAILED else "Not ready yet"
         return render_template(
             "exports/unavailable.html", job=job, title=title, message=str(exc)
         ), 400

@@ -9,7 +9,7 @@ from werkzeug.wrappers import Response
 
 from app.extensions import db
 from app.jobs.queue import redis_connection
-from app.models import Contact, ExportJob, ImportJob
+from app.models import Contact, ExportJob, ImportJob, ImportStatus
 from app.tenancy import scoped
 
 bp = Blueprint("main", __name__)
@@ -22,7 +22,7 @@ def dashboard() -> str:
     contact_count = db.session.scalar(scoped(Contact, func.count(Contact.id)))
     imports = db.session.scalars(
         scoped(ImportJob)
-        .where(ImportJob.status != "draft")
+        .where(ImportJob.status != ImportStatus.DRAFT)
         .order_by(ImportJob.created_at.desc())
         .limit(5)
     ).all()

@@ -19,7 +19,7 @@ from app.imports.parsing import FileFormatError
 from app.imports.wizard_state import WizardState, options_of
 from app.jobs.queue import QUEUE_ERRORS
 from app.jobs.submit import queue_draft_import, queue_dry_run
-from app.models import ImportJob
+from app.models import ImportJob, ImportStatus, RunStatus
 from app.storage import StorageError
 from app.storage.base import content_disposition
 from app.tenancy import get_scoped_or_404
@@ -71,7 +71,7 @@ def _dry_run_context(job: ImportJob) -> dict[str, Any]:
     state = WizardState.of(job)
     result = job.dry_run or {}
     current = drafts.dry_run_is_current(job)
-    running = current and job.dry_run_status in ("pending", "processing")
+    running = current and job.dry_run_status in (RunStatus.PENDING, RunStatus.PROCESSING)
     estimate = job.total_rows or state.row_estimate
     processed = result.get("processedRows", 0)
     percent = min(99, int(processed * 100 / estimate)) if estimate and running else 0
@@ -156,7 +156,7 @@ def start(job_id: str) -> Any:
     except QUEUE_ERRORS:
         db.session.rollback()
         job = get_scoped_or_404(ImportJob, job_id)
-        job.status = "draft"
+        job.status = ImportStatus.DRAFT
         db.session.commit()
         flash(
             "The import could not be started: the job queue is not reachable. Try again in a "

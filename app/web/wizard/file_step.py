@@ -14,7 +14,7 @@ from app.imports.wizard_state import WizardState, options_of
 from app.models import ImportJob
 from app.storage import StorageError
 from app.tenancy import current_tenant_id
-from app.web.partials import is_htmx
+from app.web.partials import is_htmx, render_page_or_part
 from app.web.wizard.forms import DELIMITERS, ENCODINGS, FILE_TYPES, SourceForm, UploadForm, label_of
 from app.web.wizard.views import _draft, bp, stepper, upload_context, wants_json
 
@@ -96,18 +96,20 @@ def source(job_id: str) -> Any:
                     )
             except UploadRefused as exc:
                 error = str(exc)
-        if error is None and request.form.get("action") == "continue" and not is_htmx():
-            drafts.reach(job, "mapping")
-            return redirect(url_for("wizard.mapping", job_id=job.id), 303)
-        if error is None and not is_htmx():
+        if error is None and not is_htmx():  # a plain form post goes on (or back) to a page
+            if request.form.get("action") == "continue":
+                drafts.reach(job, "mapping")
+                return redirect(url_for("wizard.mapping", job_id=job.id), 303)
             return redirect(url_for("wizard.source", job_id=job.id), 303)
-        if error is None:
+        if error is None:  # htmx: the part, read afresh with the new settings
             form = SourceForm(formdata=None, data=_source_data(job))
     elif request.method == "POST":
         error = "The form expired: reload the page and try again."
-    template = "wizard/_source.html" if is_htmx() else "wizard/source.html"
-    return render_template(template, **_source_context(job, form, error)), (
-        422 if error and not is_htmx() else 200
+    return render_page_or_part(
+        "wizard/source.html",
+        "wizard/_source.html",
+        page_status=422 if error else 200,
+        **_source_context(job, form, error),
     )
 
 

@@ -29,7 +29,7 @@ from app.imports.review import PAGE_SIZE, Reviewer, reviewer_for
 from app.imports.wizard_state import options_of
 from app.jobs.queue import QUEUE_ERRORS
 from app.jobs.submit import queue_draft_import
-from app.models import ImportJob
+from app.models import ImportJob, ImportStatus
 from app.tenancy import get_scoped_or_404
 from app.web.partials import is_htmx
 from app.web.wizard.forms import countries
@@ -232,7 +232,7 @@ def review_bulk(job_id: str) -> BaseResponse:
 def follow_up_helpers() -> dict[str, Any]:
     def follow_up_facts(job: ImportJob) -> dict[str, Any]:
         followed = db.session.get(ImportJob, job.follow_up_of) if job.follow_up_of else None
-        follow_up = follow_up_of(job) if job.status != "draft" else None
+        follow_up = follow_up_of(job) if job.status != ImportStatus.DRAFT else None
         return {
             "followed": followed,
             "follow_up": follow_up,
@@ -252,7 +252,7 @@ def follow_up(job_id: str) -> BaseResponse:
     except NothingToFollowUp as exc:
         flash(str(exc), "error")
         return redirect(url_for("history.import_detail", job_id=job.id), 303)
-    if draft.status != "draft":
+    if draft.status != ImportStatus.DRAFT:
         return redirect(url_for("history.import_detail", job_id=draft.id), 303)
     return redirect(url_for("wizard.review", job_id=draft.id), 303)
 

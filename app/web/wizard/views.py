@@ -34,12 +34,12 @@ from app.imports.draft_mapping import mapping_of
 from app.imports.error_report import error_report_stream
 from app.imports.service import ImportRefused, request_cancel
 from app.imports.wizard_state import STEPS, WizardState
-from app.models import ImportJob
+from app.models import ImportJob, ImportStatus
 from app.sizes import format_size
 from app.storage import StorageError
 from app.tenancy import current_tenant_id, get_scoped_or_404, scoped
-from app.web.import_pages import STEP_ENDPOINTS, progress_facts, resume_url
-from app.web.partials import is_htmx
+from app.web.import_pages import STEP_ENDPOINTS, progress_facts, resume_url, started_import_or_404
+from app.web.partials import is_htmx, render_page_or_part
 from app.web.wizard.forms import UploadForm
 
 bp = Blueprint("wizard", __name__, url_prefix="/imports")
@@ -144,7 +144,7 @@ FOLLOW_UP_ENDPOINTS = {
 
 def _draft(job_id: str) -> ImportJob:
     job = get_scoped_or_404(ImportJob, job_id)
-    if job.status != "draft":
+    if job.status != ImportStatus.DRAFT:
         raise AlreadyStarted(job.id)
     if job.follow_up_of and request.endpoint not in FOLLOW_UP_ENDPOINTS:
         abort(redirect(url_for("wizard.review", job_id=job.id), 303))
@@ -166,7 +166,7 @@ def locked_draft(job_id: str) -> ImportJob:
     )
     if job is None:
         abort(404)
-    if job.status != "draft":
+    if job.status != ImportStatus.DRAFT:
         db.session.rollback()
         raise AlreadyStarted(job.id)
     return job
@@ -210,18 +210,15 @@ def require_mapping(job: ImportJob) -> None:
 @login_required
 def job(job_id: str) -> Any:
     """The import's progress, live; its summary and next steps once it ends."""
-    job = get_scoped_or_404(ImportJob, job_id)
-    if job.status == "draft":
-        return redirect(resume_url(job), 303)
-    context = {"job": job, "progress": progress_facts(job)}
-    if is_htmx():
-        return render_template("wizard/_progress.html", **context)
-    return render_template("wizard/job.html", **context)
+    job = started_import_or_404(job_id)
+    return render_page_or_part(
+        "wizard/job.html", "wizard/_progress.html", job=job, progress=progress_facts(job)
+    )
 
 
 def cancel_refusal(job: ImportJob) -> str | None:
     """Why a Cancel of this import cannot be asked for now, or None when it can."""
-    if job.status not in ("pending", "processing"):
+    if job.status not in (ImportStatus.PENDING, ImportStatus.PROCESSING):
         return f"This import has already ended ({(job.status or '').replace('_', ' ')})."
     if job.cancel_requested:
         return "This import is already stopping: it ends after the batch it is writing."
@@ -236,9 +233,7 @@ def cancel(job_id: str) -> Any:
     What was written stays and can be rolled back. An htmx GET asks inside the progress card,
     whose poll then comes here, so the question stays up while the numbers move.
     """
-    job = get_scoped_or_404(ImportJob, job_id)
-    if job.status == "draft":
-        return redirect(resume_url(job), 303)
+    job = started_import_or_404(job_id)
     if request.method == "GET":
         if is_htmx():
             return render_template(
@@ -252,14 +247,12 @@ def cancel(job_id: str) -> Any:
         return render_template("wizard/cancel.html", job=job, refusal=cancel_refusal(job))
     try:
         request_cancel(job)
+        message, category = "Cancelling: the import stops after the batch it is writing.", "info"
     except ImportRefused as exc:
-        if not is_htmx():
-            flash(str(exc), "error")
-    else:
-        if not is_htmx():  # the partial itself says "Stopping…"
-            flash("Cancelling: the import stops after the batch it is writing.", "info")
-    if is_htmx():
+        message, category = str(exc), "error"
+    if is_htmx():  # the progress card itself says "Stopping…", or how the import ended
         return render_template("wizard/_progress.html", job=job, progress=progress_facts(job))
+    flash(message, category)
     return redirect(url_for("wizard.job", job_id=job.id), 303)
 
 

@@ -101,39 +101,62 @@ def operation(
     return op
 
 
-def path_id(name: str, what: str) -> dict[str, Any]:
-    """A path parameter holding an id."""
+def listing(
+    operation_id: str,
+    summary: str,
+    description: str,
+    page: type[BaseModel],
+    items: str,
+    *,
+    tag: str,
+    filters: tuple[dict[str, Any], ...] = (),
+) -> dict[str, Any]:
+    """A GET of a page of the tenant's `items`, optionally filtered, paged by cursor."""
     return {
-        "name": name,
-        "in": "path",
-        "required": True,
-        "description": f"The {what}'s id.",
-        "schema": UUID,
+        "get": operation(
+            operation_id,
+            summary,
+            description,
+            {200: ok(page, f"A page of {items}.")},
+            (),
+            tag=tag,
+            parameters=[*filters, CURSOR, LIMIT],
+        )
     }
 
 
-IDEMPOTENCY = {
-    "name": "Idempotency-Key",
-    "in": "header",
-    "required": False,
-    "description": "Any unique string (a UUID is ideal), at most 255 characters: a retried "
-    "request with the same key answers the job the first one started instead of starting another.",
-    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
-}
-CURSOR = {
-    "name": "cursor",
-    "in": "query",
-    "required": False,
-    "description": "The nextCursor of the page before.",
-    "schema": STRING,
-}
-LIMIT = {
-    "name": "limit",
-    "in": "query",
-    "required": False,
-    "description": f"Items per page (default {DEFAULT_LIMIT}).",
-    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
-}
+def parameter(
+    where: str, name: str, description: str, schema: dict[str, Any], required: bool = False
+) -> dict[str, Any]:
+    """An operation's parameter `where` ("path", "query" or "header")."""
+    return {
+        "name": name,
+        "in": where,
+        "required": required,
+        "description": description,
+        "schema": schema,
+    }
+
+
+def path_id(name: str, what: str) -> dict[str, Any]:
+    """A path parameter holding an id."""
+    return parameter("path", name, f"The {what}'s id.", UUID, required=True)
+
+
+IDEMPOTENCY = parameter(
+    "header",
+    "Idempotency-Key",
+    "Any unique string (a UUID is ideal), at most 255 characters: a retried request with the "
+    "same key answers the job the first one started instead of starting another.",
+    {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
+)
+CURSOR = parameter("query", "cursor", "The nextCursor of the page before.", STRING)
+LIMIT = parameter(
+    "query",
+    "limit",
+    f"Items per page (default {DEFAULT_LIMIT}).",
+    {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
+)
 
 
 def json_body(model: type[BaseModel], required: bool = True) -> dict[str, Any]:
@@ -320,17 +343,14 @@ def paths() -> dict[str, Any]:
                 parameters=[job_id],
             )
         },
-        "/api/contacts/imports": {
-            "get": operation(
-                "listImports",
-                "List imports",
-                "The tenant's imports, newest first.",
-                {200: ok(answers.ImportPage, "A page of imports.")},
-                (),
-                tag="Imports",
-                parameters=[CURSOR, LIMIT],
-            )
-        },
+        "/api/contacts/imports": listing(
+            "listImports",
+            "List imports",
+            "The tenant's imports, newest first.",
+            answers.ImportPage,
+            "imports",
+            tag="Imports",
+        ),
         "/api/contacts/export": {
             "post": operation(
                 "startExport",
@@ -368,53 +388,35 @@ def paths() -> dict[str, Any]:
                 parameters=[job_id],
             )
         },
-        "/api/contacts/exports": {
-            "get": operation(
-                "listExports",
-                "List exports",
-                "The tenant's exports, newest first.",
-                {200: ok(answers.ExportPage, "A page of exports.")},
-                (),
-                tag="Exports",
-                parameters=[CURSOR, LIMIT],
-            )
-        },
-        "/api/contacts": {
-            "get": operation(
-                "listContacts",
-                "List contacts",
-                "The tenant's contacts, newest first, optionally only those with an email, a "
-                "tag or in a segment (to check what an import did).",
-                {200: ok(answers.ContactPage, "A page of contacts.")},
-                (),
-                tag="Contacts",
-                parameters=[
-                    {
-                        "name": "email",
-                        "in": "query",
-                        "required": False,
-                        "description": "Only the contact with this email (case does not matter).",
-                        "schema": STRING,
-                    },
-                    {
-                        "name": "tag",
-                        "in": "query",
-                        "required": False,
-                        "description": "Only contacts with this tag (case does not matter).",
-                        "schema": STRING,
-                    },
-                    {
-                        "name": "segmentId",
-                        "in": "query",
-                        "required": False,
-                        "description": "Only contacts in this segment.",
-                        "schema": UUID,
-                    },
-                    CURSOR,
-                    LIMIT,
-                ],
-            )
-        },
+        "/api/contacts/exports": listing(
+            "listExports",
+            "List exports",
+            "The tenant's exports, newest first.",
+            answers.ExportPage,
+            "exports",
+            tag="Exports",
+        ),
+        "/api/contacts": listing(
+            "listContacts",
+            "List contacts",
+            "The tenant's contacts, newest first, optionally only those with an email, a "
+            "tag or in a segment (to check what an import did).",
+            answers.ContactPage,
+            "contacts",
+            tag="Contacts",
+            filters=(
+                parameter(
+                    "query",
+                    "email",
+                    "Only the contact with this email (case does not matter).",
+                    STRING,
+                ),
+                parameter(
+                    "query", "tag", "Only contacts with this tag (case does not matter).", STRING
+                ),
+                parameter("query", "segmentId", "Only contacts in this segment.", UUID),
+            ),
+        ),
         "/api/contacts/{contactId}": {
             "get": operation(
                 "getContact",
