@@ -23,7 +23,7 @@ from sqlalchemy import (
 from app.imports.batch_write import update_contacts
 from app.imports.bulk import delete_rows, insert_rows, one_of
 from app.imports.rollback_sql import delete_created_in_sql, next_events, revert_in_sql
-from app.imports.rollback_tally import WHOLE, Part, RollbackTally, keep
+from app.imports.rollback_tally import RollbackStep, RollbackTally, keep
 from app.imports.upsert import CONTACT_COLUMNS, STANDARD_FIELDS, contact_state
 from app.models import Contact, ImportEvent, contact_tags, segment_contacts
 from app.models.types import utcnow
@@ -43,13 +43,7 @@ def _uuids(values: list[str] | None) -> list[uuid.UUID]:
 
 
 def revert_batch(
-    conn: Connection,
-    job_id: uuid.UUID,
-    tally: RollbackTally,
-    force: bool,
-    limit: int,
-    now: datetime | None = None,
-    part: Part = WHOLE,
+    conn: Connection, step: RollbackStep, tally: RollbackTally, now: datetime | None = None
 ) -> int | None:
     """Revert the slice's rows among the next `limit` × `part.of` journal rows of a job, newest
     first, in the caller's transaction.
@@ -60,9 +54,9 @@ def revert_batch(
     """
     now = now or utcnow()
     if conn.dialect.name == "postgresql":
-        count, last = revert_in_sql(conn, job_id, tally, force, limit, now, part)
+        count, last = revert_in_sql(conn, step, tally, now)
     else:
-        count, last = _revert_in_python(conn, job_id, tally, force, limit, now, part)
+        count, last = _revert_in_python(conn, step, tally, now)
     if last is None:
         return None
     tally.journal_before = last
@@ -70,15 +64,10 @@ def revert_batch(
 
 
 def _revert_in_python(
-    conn: Connection,
-    job_id: uuid.UUID,
-    tally: RollbackTally,
-    force: bool,
-    limit: int,
-    now: datetime,
-    part: Part,
+    conn: Connection, step: RollbackStep, tally: RollbackTally, now: datetime
 ) -> tuple[int, list[Any] | None]:
     """The SQLite way: read the rows and the contacts, decide here, write in bulk."""
+    job_id, force, limit, part = step.job_id, step.force, step.limit, step.part
     events = conn.execute(
         next_events(
             job_id,
@@ -155,14 +144,7 @@ def _revert_in_python(
     return len(events), last
 
 
-def delete_created(
-    conn: Connection,
-    job_id: uuid.UUID,
-    tally: RollbackTally,
-    force: bool,
-    limit: int,
-    part: Part = WHOLE,
-) -> int | None:
+def delete_created(conn: Connection, step: RollbackStep, tally: RollbackTally) -> int | None:
     """Delete the slice's contacts among the next `limit` × `part.of` the import created, with
     their links; returns how many of the slice's it read, None when none was left.
 
@@ -173,8 +155,9 @@ def delete_created(
     the links (migration 0011): they are deleted in the same transaction, after their contacts,
     whose row locks keep any import from linking them meanwhile.
     """
+    job_id, force, limit, part = step.job_id, step.force, step.limit, step.part
     if conn.dialect.name == "postgresql":
-        return delete_created_in_sql(conn, job_id, tally, force, limit, part)
+        return delete_created_in_sql(conn, step, tally)
     last_write = (
         select(func.max(ImportEvent.created_at))
         .where(ImportEvent.import_job_id == job_id, ImportEvent.contact_id == Contact.id)

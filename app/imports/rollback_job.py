@@ -14,7 +14,7 @@ from sqlalchemy import Connection, func, select, update
 from app.extensions import db
 from app.imports.rollback import delete_created, revert_batch
 from app.imports.rollback_sql import refresh_statistics
-from app.imports.rollback_tally import Part, RollbackTally
+from app.imports.rollback_tally import Part, RollbackStep, RollbackTally
 from app.imports.service import BATCH_RETRIES, DB_ERRORS, ImportRefused, existing_import
 from app.jobs.locks import run_alone
 from app.models import (
@@ -150,6 +150,7 @@ def _run_part(
     """Undo a slice on a connection of its own: what the import changed on contacts that
     existed, newest row first, then the contacts it created; each batch committed with the
     slice's position, so a killed or failed rollback resumes after it."""
+    work = RollbackStep(job_id, force, batch_size, part)
     for attempt in range(1, BATCH_RETRIES + 1):
         try:
             with db.engine.connect() as conn:
@@ -163,7 +164,7 @@ def _run_part(
                         batch = RollbackTally(
                             journal_before=tally.journal_before, created_after=tally.created_after
                         )
-                        count = step(conn, job_id, batch, force, batch_size, part=part)
+                        count = step(conn, work, batch)
                         if count is None:
                             break
                         _commit_batch(conn, job_id, part, count, batch)

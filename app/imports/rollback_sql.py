@@ -31,7 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 
 from app.imports.bulk import without_jit
-from app.imports.rollback_tally import WHOLE, Part, RollbackTally, count_kept, keep_many
+from app.imports.rollback_tally import RollbackStep, RollbackTally, count_kept, keep_many
 from app.imports.upsert import STANDARD_FIELDS
 from app.models import Contact, ImportEvent
 
@@ -172,13 +172,7 @@ FROM decided GROUP BY outcome
 
 
 def revert_in_sql(
-    conn: Connection,
-    job_id: uuid.UUID,
-    tally: RollbackTally,
-    force: bool,
-    limit: int,
-    now: datetime,
-    part: Part = WHOLE,
+    conn: Connection, step: RollbackStep, tally: RollbackTally, now: datetime
 ) -> tuple[int, list[Any] | None]:
     """Revert the slice's rows among the next `limit` × `part.of` journal rows; returns how many
     it reverted and the position of the last row read (None: none was left).
@@ -186,6 +180,7 @@ def revert_in_sql(
     Every slice reads every row and keeps its own: a condition on the slice in the query made
     PostgreSQL's estimate of it a guess (0.5% of the rows), and its plan sorted the import's
     whole journal for a batch."""
+    job_id, force, limit, part = step.job_id, step.force, step.limit, step.part
     without_jit(conn)
     conn.exec_driver_sql(
         "CREATE TEMP TABLE IF NOT EXISTS rollback_chunk (event_id uuid, contact_id uuid, "
@@ -249,15 +244,9 @@ _UNTOUCHED = """(c.updated_at = c.created_at OR c.updated_at = (
 # `batch_lookups.fetch_earlier_rows`)
 
 
-def delete_created_in_sql(
-    conn: Connection,
-    job_id: uuid.UUID,
-    tally: RollbackTally,
-    force: bool,
-    limit: int,
-    part: Part = WHOLE,
-) -> int | None:
+def delete_created_in_sql(conn: Connection, step: RollbackStep, tally: RollbackTally) -> int | None:
     """`app.imports.rollback.delete_created` in three statements."""
+    job_id, force, limit, part = step.job_id, step.force, step.limit, step.part
     without_jit(conn)
     conn.exec_driver_sql(
         "CREATE TEMP TABLE IF NOT EXISTS created_chunk (id uuid, mine bool, deleted bool "

@@ -48,6 +48,18 @@ WHOLE = Part()
 """A rollback on one connection."""
 
 
+@dataclass(frozen=True)
+class RollbackStep:
+    """What each batch of a rollback's slice is given: the import, whether contacts changed
+    since are overwritten (force), how many journal rows or contacts a batch reads for each
+    slice, and the slice."""
+
+    job_id: uuid.UUID
+    force: bool
+    limit: int
+    part: Part = WHOLE
+
+
 @dataclass
 class RollbackTally:
     """Running totals of a rollback."""

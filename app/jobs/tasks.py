@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from rq import Callback, Retry, get_current_job
@@ -90,13 +91,20 @@ def export_failed(job: Job, connection: Any, exc_type: Any, exc: Any, tb: Any) -
     _mark_failed_when_given_up(job, exc_type, exc, mark_failed)
 
 
+@contextmanager
+def running(kind: str, job_id: str) -> Iterator[None]:
+    """The app context a task runs in; its start logged with the RQ job's id beside ours."""
+    with job_app_context():
+        current = get_current_job()
+        log.info("%s %s (rq %s)", kind, job_id, current.id if current else "-")
+        yield
+
+
 def import_task(job_id: str) -> dict[str, Any]:
     """Run or resume an import."""
     from app.imports.importing import run_import
 
-    with job_app_context():
-        current = get_current_job()
-        log.info("import %s (rq %s)", job_id, current.id if current else "-")
+    with running("import", job_id):
         job = run_import(job_id)
         return {"status": job.status, "processedRows": job.processed_rows}
 
@@ -105,7 +113,7 @@ def rollback_task(job_id: str) -> dict[str, Any]:
     """Run or resume a rollback."""
     from app.imports.rollback_job import run_rollback
 
-    with job_app_context():
+    with running("rollback of import", job_id):
         job = run_rollback(job_id)
         return {"status": job.status, **(job.rollback_result or {})}
 
@@ -114,7 +122,7 @@ def dry_run_task(job_id: str) -> dict[str, Any]:
     """Preview an import without writing."""
     from app.imports.dry_run import run_dry_run
 
-    with job_app_context():
+    with running("dry run of import", job_id):
         return run_dry_run(job_id)
 
 
@@ -122,9 +130,7 @@ def export_task(job_id: str) -> dict[str, Any]:
     """Run an export (from the start when a previous attempt died)."""
     from app.exports.service import run_export
 
-    with job_app_context():
-        current = get_current_job()
-        log.info("export %s (rq %s)", job_id, current.id if current else "-")
+    with running("export", job_id):
         job = run_export(job_id)
         return {"status": job.status, "processedContacts": job.processed_contacts}
 

@@ -19,7 +19,7 @@ from sqlalchemy import Connection, text
 from app.extensions import db
 from app.imports.batch_lookups import fetch_earlier_rows, fetch_existing
 from app.imports.rollback_sql import delete_created_in_sql, next_events, refresh_statistics
-from app.imports.rollback_tally import RollbackTally
+from app.imports.rollback_tally import RollbackStep, RollbackTally
 from app.models import Contact, ImportEvent, ImportJob, Tenant
 from tests.conftest import make_tenant
 from tests.faults.conftest import bulk_contacts
@@ -246,11 +246,11 @@ def test_a_rollback_deletes_its_created_contacts_reading_only_each_batch(
     try:
         refresh_statistics(conn)  # what a rollback does first
         conn.commit()
-        assert delete_created_in_sql(conn, job.id, tally, False, 1000) == 1000
+        assert delete_created_in_sql(conn, RollbackStep(job.id, False, 1000), tally) == 1000
         conn.commit()
         flush_statistics(conn)
         contacts, links = contact_reads(), contact_reads("contact_tags")
-        assert delete_created_in_sql(conn, job.id, tally, False, 5000) == 5000
+        assert delete_created_in_sql(conn, RollbackStep(job.id, False, 5000), tally) == 5000
         conn.commit()
         flush_statistics(conn)
         contacts_read = {k: v - contacts[k] for k, v in contact_reads().items()}

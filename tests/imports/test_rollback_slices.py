@@ -20,7 +20,7 @@ from sqlalchemy import Uuid, select, text, update
 from app.extensions import db
 from app.imports import rollback_job
 from app.imports.rollback_job import mark_rollback_failed, run_rollback, start_rollback
-from app.imports.rollback_tally import Part, RollbackTally
+from app.imports.rollback_tally import Part, RollbackStep, RollbackTally
 from app.models import Contact, ImportJob, Tenant
 from app.models.types import new_id
 from tests.conftest import lock_waiters, make_tenant
@@ -132,12 +132,12 @@ def test_a_slice_that_fails_stops_the_others_and_the_rollback_resumes_in_its_sli
     real_revert = rollback_job.revert_batch
     calls = {"1/3": 0}
 
-    def failing(*args: Any, part: Part, **kwargs: Any) -> Any:
-        if part.key == "1/3":
+    def failing(conn: Any, step: RollbackStep, tally: Any) -> Any:
+        if step.part.key == "1/3":
             calls["1/3"] += 1
             if calls["1/3"] == 2:
                 raise RuntimeError("slice 1 broke")
-        return real_revert(*args, part=part, **kwargs)
+        return real_revert(conn, step, tally)
 
     monkeypatch.setattr(rollback_job, "revert_batch", failing)
     start_rollback(jobs["Victim"])
