@@ -27,6 +27,7 @@ from app.imports.suggestions import suggestions_for
 from app.jobs.submit import enqueue_import, queue_rollback
 from app.models import ImportJob, Tenant
 from app.models.jobs import ImportStatus, RunStatus
+from app.web.api.responses import dry_run_fields
 
 contacts_cli = AppGroup("contacts", help="Import contacts, roll imports back, cancel them.")
 
@@ -163,7 +164,8 @@ def import_command(
     if dry_run:
         job.status = ImportStatus.DRAFT
         db.session.commit()
-        click.echo(json.dumps({"jobId": str(job.id), "dryRun": run_dry_run(job.id)}, default=str))
+        result = dry_run_fields(run_dry_run(job.id))  # as the API shows it
+        click.echo(json.dumps({"jobId": str(job.id), "dryRun": result}, default=str))
         return
     if mode == "sync":
         job = run_import(job.id)

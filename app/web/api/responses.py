@@ -11,7 +11,9 @@ from typing import Any
 from urllib.parse import urljoin
 
 from flask import current_app, request, url_for
+from pydantic.alias_generators import to_camel
 
+from app.imports.dry_run_result import DryRunResult
 from app.imports.follow_up import follow_up_of
 from app.imports.mapping import Suggestion, target_to_spec
 from app.imports.options import ImportOptions
@@ -114,7 +116,25 @@ def _error_report_url(job: ImportJob) -> str | None:
 def _dry_run(job: ImportJob) -> dict[str, Any] | None:
     if job.dry_run_status is None:
         return None
-    return {"status": job.dry_run_status, **(job.dry_run or {})}
+    result = DryRunResult.of(job)
+    return {"status": job.dry_run_status, **(dry_run_fields(result) if result else {})}
+
+
+def dry_run_fields(result: DryRunResult) -> dict[str, Any]:
+    """A dry run as the API shows it (the `DryRun` model, without its status; the CLI prints the
+    same): its stage's stored fields named as the response models name theirs, in camelCase, and
+    so are the fields of each repeat and of the segment. Other keys inside are data (a field's
+    name in `fieldChanges`, a problem in `problems`) and stay as they are."""
+    fields = _camel_keys(result.to_stored())
+    if "repeats" in fields:
+        fields["repeats"] = [_camel_keys(repeat) for repeat in fields["repeats"]]
+    if fields.get("segment"):
+        fields["segment"] = _camel_keys(fields["segment"])
+    return fields
+
+
+def _camel_keys(data: dict[str, Any]) -> dict[str, Any]:
+    return {to_camel(key): value for key, value in data.items()}
 
 
 def _rollback(job: ImportJob) -> dict[str, Any] | None:
