@@ -1,5 +1,5 @@
 """The shape of `app/`'s imports: no cycles between modules (imports inside functions count),
-and no blueprint importing another blueprint's views."""
+no blueprint importing another blueprint's views, and nothing below the web layer importing it."""
 
 from __future__ import annotations
 
@@ -112,6 +112,20 @@ def test_no_blueprint_imports_another_blueprints_views() -> None:
             if target == views or views in reaches(graph, target):
                 crossings.append(f"{name} imports {target}")
     assert crossings == []
+
+
+def test_services_and_jobs_never_import_the_web_layer() -> None:
+    """Dependencies point down (docs/architecture.md): the import and export services, the jobs,
+    the models and storage know nothing of views, the API's answers or URLs."""
+    below = ("app.imports", "app.exports", "app.jobs", "app.models", "app.storage")
+    upward = [
+        f"{name} imports {target}"
+        for name, targets in import_graph().items()
+        if name.startswith(below)
+        for target in targets
+        if target.startswith("app.web")
+    ]
+    assert upward == []
 
 
 def test_the_graph_sees_imports_inside_functions_and_relative_ones() -> None:

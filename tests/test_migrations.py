@@ -5,15 +5,20 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
-from sqlalchemy import MetaData, inspect, text
+from sqlalchemy import MetaData, inspect, select, text
 
 from app import create_app
 from app.extensions import db
+from app.imports.dry_run_result import DryRunResult, dry_run_fields
+from app.models import ImportJob
 from tests.conftest import PASSWORD, RUN_ID, create_database, csrf_token, drop_database, make_env
+from tests.imports.test_dry_run_result import STORED_COUNTS
 
 EXPECTED = {
     "tenants",
@@ -323,3 +328,72 @@ def test_upgrading_gives_notifications_the_import_or_export_their_link_named_on_
 ) -> None:
     name = f"cio_migrate_notes_{RUN_ID}_{worker_id}"
     _on_new_postgresql_database(name, _upgrade_with_notification_links, tmp_path, redis_url)
+
+
+def _camel_case_dry_runs() -> dict[str, dict[str, Any]]:
+    """A dry run of each stage as versions before 0021 stored it: as the API still shows it."""
+    counted = DryRunResult.from_stored(STORED_COUNTS)
+    assert counted is not None
+    return {
+        "counted": dry_run_fields(counted),
+        "running": {"processedRows": 2000, "run": "a1b2"},
+        "failed": {"error": "The file is empty."},
+        "follow-up": {"headers": ["Email"], "problems": {"Email\x1fmissing": 1}},
+    }
+
+
+def _upgrade_with_camel_case_dry_runs(database_url: str, tmp_path: Path, redis_url: str) -> None:
+    app = create_app({"ENV": make_env(tmp_path, database_url, redis_url)})
+    jobs = ImportJob.__table__
+    tenant = uuid.uuid4()
+    camel = _camel_case_dry_runs()
+    ids = {name: uuid.uuid4() for name in [*camel, "none"]}
+    with app.app_context():
+        upgrade(revision="0020")
+        tenant_id = tenant.hex if db.engine.dialect.name == "sqlite" else str(tenant)
+        with db.engine.begin() as conn:
+            conn.execute(
+                text("INSERT INTO tenants (id, name, created_at) VALUES (:t, 'Old', '2026-01-01')"),
+                {"t": tenant_id},
+            )
+            for name, job_id in ids.items():
+                conn.execute(
+                    jobs.insert().values(
+                        id=job_id,
+                        tenant_id=tenant,
+                        status="draft",
+                        dry_run_status="completed",
+                        dry_run=camel.get(name),
+                    )
+                )
+
+        def stored() -> dict[str, Any]:
+            with db.engine.connect() as conn:
+                rows = conn.execute(select(jobs.c.id, jobs.c.dry_run)).all()
+            names = {job_id: name for name, job_id in ids.items()}
+            return {names[job_id]: dry_run for job_id, dry_run in rows}
+
+        upgrade()
+        assert stored() == {
+            "counted": STORED_COUNTS,  # field names in fieldChanges, problems: data, as they were
+            "running": {"processed_rows": 2000, "run": "a1b2"},
+            "failed": camel["failed"],
+            "follow-up": camel["follow-up"],
+            "none": None,
+        }
+        downgrade(revision="0020")
+        assert stored() == {**camel, "none": None}
+        db.engine.dispose()
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+def test_upgrading_renames_the_keys_of_stored_dry_runs_and_downgrading_names_them_back(
+    dialect: str, tmp_path: Path, redis_url: str, worker_id: str
+) -> None:
+    check = _upgrade_with_camel_case_dry_runs
+    if dialect == "sqlite":
+        check(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path, redis_url)
+    else:
+        _on_new_postgresql_database(
+            f"cio_dry_runs_{RUN_ID}_{worker_id}", check, tmp_path, redis_url
+        )

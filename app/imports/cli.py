@@ -17,6 +17,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.imports.column_values import SUGGESTION_SAMPLE_ROWS
 from app.imports.dry_run import run_dry_run
+from app.imports.dry_run_result import dry_run_fields
 from app.imports.importing import run_import
 from app.imports.mapping import MappingError, parse_target, target_to_spec
 from app.imports.options import DUPLICATE_STRATEGIES, ImportOptions, OptionsError
@@ -163,7 +164,8 @@ def import_command(
     if dry_run:
         job.status = ImportStatus.DRAFT
         db.session.commit()
-        click.echo(json.dumps({"jobId": str(job.id), "dryRun": run_dry_run(job.id)}, default=str))
+        result = dry_run_fields(run_dry_run(job.id))  # as the API shows it
+        click.echo(json.dumps({"jobId": str(job.id), "dryRun": result}, default=str))
         return
     if mode == "sync":
         job = run_import(job.id)

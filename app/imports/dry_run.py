@@ -13,14 +13,23 @@ from sqlalchemy import select
 from app.extensions import db
 from app.imports.batch_lookups import fetch_existing, refresh_tenant_statistics
 from app.imports.corrections import correction_counts, load_corrections
+from app.imports.dry_run_result import (
+    DomainTypo,
+    DryRunResult,
+    DryRunStage,
+    Repeat,
+    SegmentChange,
+    ShownError,
+    StatusChange,
+)
 from app.imports.importing import import_settings
 from app.imports.options import OptionsError
 from app.imports.parsing import FileFormatError
-from app.imports.pipeline import Source, ValidatedBatch, error_dict, feed, opened_source
+from app.imports.pipeline import Source, ValidatedBatch, feed, opened_source
 from app.imports.refused_rows import forget_refused, record_refused
 from app.imports.service import ImportRefused
 from app.imports.upsert import REPEATS_KEPT, BatchPlan, ImportSettings, batch_rounds, plan_batch
-from app.imports.validation import CleanRow, email_domain_typo
+from app.imports.validation import CleanRow, RowError, email_domain_typo
 from app.models import (
     ImportJob,
     Segment,
@@ -35,14 +44,14 @@ log = logging.getLogger(__name__)
 
 def run_dry_run(
     job_id: uuid.UUID | str, batch_size: int = 2000, errors_shown: int = 100
-) -> dict[str, Any]:
+) -> DryRunResult:
     """Run the pipeline over the whole file without writing, and store what would happen."""
     job = db.session.get(ImportJob, uuid.UUID(str(job_id)))
     if job is None:
         raise ImportRefused(f"There is no import {job_id}.")
     run = uuid.uuid4().hex  # a newer dry run of the same draft replaces it: this one then stops
     job.dry_run_status = RunStatus.PROCESSING
-    job.dry_run = {"processedRows": 0, "run": run}
+    job.dry_run = DryRunResult.running(run).to_stored()
     job.heartbeat_at = utcnow()
     db.session.commit()
     with ExitStack() as stack:
@@ -65,13 +74,13 @@ def run_dry_run(
         forget_refused(job.id)
         try:
             if not feed(source.batches(batch_size=batch_size), tally):
-                return job.dry_run or {}  # a newer dry run took over
+                return _superseded(job)
         except FileFormatError as exc:
             return _dry_run_failed(job, str(exc))
         result = tally.result()
     if not _still_current(job, run):
-        return job.dry_run or {}
-    job.dry_run = result
+        return _superseded(job)
+    job.dry_run = result.to_stored()
     job.dry_run_status = RunStatus.COMPLETED
     if job.total_rows is None:
         job.total_rows = tally.processed
@@ -100,11 +109,11 @@ class _Tally:
         self.domain_cache: dict[str, str | None] = {}
         self.seen: dict[str, int] = {}
         self.joined: set[uuid.UUID] = set()  # contacts counted for the segment already
-        self.errors: list[dict[str, Any]] = []
+        self.errors: list[RowError] = []
         self.error_rows = 0
         self.unsubscribed = 0
         self.status_changes: Counter[tuple[str, str]] = Counter()
-        self.repeats: list[dict[str, int]] = []
+        self.repeats: list[Repeat] = []
         self.segment_new = self.segment_already = 0
         self.processed = 0
         self.problems: Counter[str] = Counter()
@@ -120,7 +129,7 @@ class _Tally:
         self.error_rows += len({e.row for e, _ in batch.errors})
         for e, _raw in batch.errors:
             if len(self.errors) < self.errors_shown:
-                self.errors.append(error_dict(e))
+                self.errors.append(e)
         existing = fetch_existing(
             conn,
             self.job.tenant_id,
@@ -134,7 +143,7 @@ class _Tally:
             for r in rows:
                 self.seen.setdefault(r.email_normalized, r.row)
             self._count(plan)
-        self.job.dry_run = {"processedRows": self.processed, "run": self.run}
+        self.job.dry_run = DryRunResult.running(self.run, self.processed).to_stored()
         self.job.heartbeat_at = utcnow()
         db.session.commit()
         return True
@@ -157,7 +166,7 @@ class _Tally:
         self.counts.update(plan.counts)
         self.status_changes.update(plan.status_changes)
         for row, first in plan.repeats[: REPEATS_KEPT - len(self.repeats)]:
-            self.repeats.append({"row": row, "firstRow": first})
+            self.repeats.append(Repeat(row, first))
         self.unsubscribed += plan.unsubscribed_matches
         for change in plan.changes:
             if change.kind == "updated" and not change.repeat_only:
@@ -180,43 +189,42 @@ class _Tally:
         elif self.source.options.segment_name:
             self.segment_new += len(members)
 
-    def result(self) -> dict[str, Any]:
-        """What the import would do, in the shape the pages and the API show."""
+    def result(self) -> DryRunResult:
+        """What the import would do, counted over the whole file."""
         options = self.source.options
         corrected_rows, skipped_rows = correction_counts(self.job.id)
         counts = self.counts
-        return {
-            "processedRows": self.processed,
-            "wouldCreate": counts["created"],
-            "wouldUpdate": counts["updated"],
-            "wouldLeaveUnchanged": counts["unchanged"],
-            "wouldSkip": counts["skipped"],
-            "wouldRepeat": counts["repeated"],
-            "repeats": self.repeats,
-            "errorRows": self.error_rows,
-            "errors": self.errors,
-            "fieldChanges": dict(self.field_changes.most_common()),
-            "segment": {
-                "name": options.segment_name,
-                "wouldJoin": self.segment_new,
-                "alreadyIn": self.segment_already,
-            }
+        return DryRunResult(
+            DryRunStage.COUNTED,
+            processed_rows=self.processed,
+            would_create=counts["created"],
+            would_update=counts["updated"],
+            would_leave_unchanged=counts["unchanged"],
+            would_skip=counts["skipped"],
+            would_repeat=counts["repeated"],
+            repeats=tuple(self.repeats),
+            error_rows=self.error_rows,
+            errors=tuple(ShownError(e.row, e.column, e.value, e.message) for e in self.errors),
+            field_changes=dict(self.field_changes.most_common()),
+            segment=SegmentChange(options.segment_name, self.segment_new, self.segment_already)
             if options.segment_name
             else None,
-            "unsubscribedMatches": self.unsubscribed,
-            "statusChanges": [
-                {"from": old, "to": new, "count": n}
+            unsubscribed_matches=self.unsubscribed,
+            status_changes=tuple(
+                StatusChange(old, new, n)
                 for (old, new), n in sorted(
                     self.status_changes.items(), key=lambda i: (-i[1], i[0])
                 )
-            ],
-            "domainTypos": sorted(self.typos.values(), key=lambda t: -t["count"]),
-            # the review table's filters: every kind of problem found, by column, with its rows
-            "problems": dict(self.problems.most_common()),
-            "headers": self.source.headers,
-            "correctedRows": corrected_rows,
-            "skippedRows": skipped_rows,
-        }
+            ),
+            domain_typos=tuple(
+                DomainTypo(t["domain"], t["suggestion"], t["count"], tuple(t["rows"]))
+                for t in sorted(self.typos.values(), key=lambda t: -t["count"])
+            ),
+            problems=dict(self.problems.most_common()),
+            headers=tuple(self.source.headers),
+            corrected_rows=corrected_rows,
+            skipped_rows=skipped_rows,
+        )
 
 
 def _still_current(job: ImportJob, run: str) -> bool:
@@ -226,7 +234,8 @@ def _still_current(job: ImportJob, run: str) -> bool:
     stored = db.session.scalar(
         select(ImportJob.dry_run).where(ImportJob.id == job.id).with_for_update()
     )
-    if (stored or {}).get("run") == run:
+    current = DryRunResult.from_stored(stored)
+    if current is not None and current.run == run:
         return True
     log.info("dry run %s of import %s replaced by a newer one: stopping", run, job.id)
     db.session.rollback()
@@ -242,9 +251,16 @@ def mark_dry_run_failed(job_id: uuid.UUID | str, message: str) -> None:
         _dry_run_failed(job, message)
 
 
-def _dry_run_failed(job: ImportJob, message: str) -> dict[str, Any]:
+def _superseded(job: ImportJob) -> DryRunResult:
+    """What a newer dry run of the draft, which took over, has stored (nothing yet: it is about
+    to start)."""
+    return DryRunResult.of(job) or DryRunResult.running(None)
+
+
+def _dry_run_failed(job: ImportJob, message: str) -> DryRunResult:
     db.session.rollback()
     job.dry_run_status = RunStatus.FAILED
-    job.dry_run = {"error": message}
+    result = DryRunResult.failed(message)
+    job.dry_run = result.to_stored()
     db.session.commit()
-    return job.dry_run
+    return result

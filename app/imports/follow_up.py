@@ -18,6 +18,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.imports.bulk import insert_rows
 from app.imports.corrections import Corrections, load_corrections
+from app.imports.dry_run_result import DryRunResult
 from app.imports.options import ImportOptions
 from app.imports.refused_rows import keys_text, problem_key, problems_of
 from app.imports.review import new_validator_for
@@ -111,7 +112,7 @@ def open_follow_up(job: ImportJob, user_id: uuid.UUID | None, commit: bool = Tru
     db.session.add(draft)
     db.session.flush()
     problems = _record_refused_rows(job, draft, options, headers)
-    draft.dry_run = {"headers": headers, "problems": dict(problems.most_common())}
+    draft.dry_run = DryRunResult.from_import(headers, dict(problems.most_common())).to_stored()
     if commit:
         db.session.commit()
     return draft

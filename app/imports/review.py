@@ -20,6 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from app.extensions import db
 from app.imports.corrections import Corrections, corrected
+from app.imports.dry_run_result import DryRunResult
 from app.imports.mapping import MappingError
 from app.imports.options import ImportOptions
 from app.imports.pipeline import declared_custom_types, new_validator
@@ -167,7 +168,8 @@ class Reviewer:
 
     def filters(self) -> list[tuple[str, int]]:
         """Every kind of problem the dry run found, with how many rows had it."""
-        counts = ((self.job.dry_run or {}).get("problems")) or {}
+        result = DryRunResult.of(self.job)
+        counts = result.problems if result is not None else {}
         return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
 
     def _fixes(self, numbers: list[int] | None) -> Corrections:
@@ -380,8 +382,8 @@ _TRANSFORMS = {"trim": lambda v: " ".join(v.split()), "lower": str.lower}
 
 def reviewer_for(job: ImportJob) -> Reviewer | None:
     """The review of a draft whose dry run has finished; None before that."""
-    result = job.dry_run or {}
-    headers = result.get("headers")
+    result = DryRunResult.of(job)
+    headers = list(result.headers) if result is not None else []
     if job.dry_run_status != RunStatus.COMPLETED or not headers:
         return None
     options = ImportOptions.from_dict(job.import_options or {})

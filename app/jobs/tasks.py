@@ -123,7 +123,7 @@ def dry_run_task(job_id: str) -> dict[str, Any]:
     from app.imports.dry_run import run_dry_run
 
     with running("dry run of import", job_id):
-        return run_dry_run(job_id)
+        return run_dry_run(job_id).to_stored()
 
 
 def export_task(job_id: str) -> dict[str, Any]:

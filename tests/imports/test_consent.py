@@ -17,6 +17,7 @@ from app.extensions import db
 from app.imports.consent import status_reader
 from app.imports.conversions import ConversionError
 from app.imports.dry_run import run_dry_run
+from app.imports.dry_run_result import StatusChange
 from app.imports.importing import run_import
 from app.imports.rollback_job import run_rollback, start_rollback
 from app.models import Contact, ImportJob, Tenant
@@ -179,11 +180,11 @@ def test_the_dry_run_says_how_many_contacts_would_change_status_and_how(tenant: 
     job.status = "draft"
     db.session.commit()
     result = run_dry_run(job.id)
-    assert result["statusChanges"] == [
-        {"from": "subscribed", "to": "unsubscribed", "count": 2},
-        {"from": "new", "to": "non_subscribed", "count": 1},
-        {"from": "new", "to": "subscribed", "count": 1},
-    ]
+    assert result.status_changes == (
+        StatusChange("subscribed", "unsubscribed", 2),
+        StatusChange("new", "non_subscribed", 1),
+        StatusChange("new", "subscribed", 1),
+    )
     assert statuses(tenant)["a@x.com"] == "subscribed"  # a dry run writes nothing
 
 
@@ -313,9 +314,9 @@ def test_a_dry_run_counts_an_existing_contact_repeated_across_batches_once(tenan
     job.status = "draft"
     db.session.commit()
     result = run_dry_run(job.id, batch_size=2)
-    assert (result["wouldUpdate"], result["wouldRepeat"], result["wouldCreate"]) == (1, 1, 1)
-    assert result["statusChanges"] == [
-        {"from": "new", "to": "non_subscribed", "count": 1},
-        {"from": "subscribed", "to": "unsubscribed", "count": 1},
-    ]
-    assert result["fieldChanges"] == {"subscription_status": 1}
+    assert (result.would_update, result.would_repeat, result.would_create) == (1, 1, 1)
+    assert result.status_changes == (
+        StatusChange("new", "non_subscribed", 1),
+        StatusChange("subscribed", "unsubscribed", 1),
+    )
+    assert result.field_changes == {"subscription_status": 1}

@@ -179,6 +179,20 @@ def test_cli_import_sync_prints_progress_and_final_counts(
     )
 
 
+def test_cli_dry_run_prints_what_the_import_would_do_as_the_api_shows_it(
+    runner: FlaskCliRunner, tenant: Tenant, tmp_path: Path
+) -> None:
+    path = tmp_path / "people.csv"
+    path.write_bytes(csv_bytes([["Email"], ["a@example.com"], ["a@example.com"], ["bad"]]))
+    result = runner.invoke(args=["contacts", "import", str(path), "--tenant", "Acme", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    dry_run = json.loads(result.stdout.strip().splitlines()[-1])["dryRun"]
+    assert (dry_run["wouldCreate"], dry_run["wouldRepeat"], dry_run["errorRows"]) == (1, 1, 1)
+    assert dry_run["repeats"] == [{"row": 3, "firstRow": 2}]
+    assert dry_run["errors"][0]["row"] == 4
+    assert snapshot(tenant.id) == {}  # nothing written
+
+
 def test_cli_import_without_map_uses_and_prints_the_suggestion(
     runner: FlaskCliRunner, tenant: Tenant, tmp_path: Path
 ) -> None:

@@ -101,7 +101,7 @@ def test_the_import_the_dry_run_and_the_report_refuse_the_same_rows_alike(
         "Row 7 has 5 cells but the header has 4 columns: check for an unquoted delimiter in "
         "this row."
     )
-    assert job.dry_run["errorRows"] == 3
+    assert job.dry_run["error_rows"] == 3
     assert (job.created_count, job.error_count) == (3, 3)  # rows 2, 5 (corrected) and 8
     assert (job.corrected_rows, job.review_skipped_rows) == (1, 1)
 

@@ -8,6 +8,7 @@ from flask.testing import FlaskClient
 
 from app.extensions import db
 from app.imports.dry_run import run_dry_run
+from app.imports.dry_run_result import Repeat
 from app.models import Tenant, User
 from tests.imports.conftest import MAPPING, ImportRunner, add_contact, csv_bytes, new_job, snapshot
 
@@ -46,8 +47,8 @@ def test_the_dry_run_counts_repeats_on_their_own_line_with_examples(tenant: Tena
     job.status = "draft"
     db.session.commit()
     result = run_dry_run(job.id, batch_size=2)
-    assert (result["wouldCreate"], result["wouldUpdate"], result["wouldRepeat"]) == (2, 0, 2)
-    assert result["repeats"] == [{"row": 4, "firstRow": 2}, {"row": 5, "firstRow": 2}]
+    assert (result.would_create, result.would_update, result.would_repeat) == (2, 0, 2)
+    assert result.repeats == (Repeat(row=4, first_row=2), Repeat(row=5, first_row=2))
 
 
 def test_the_review_and_the_finished_import_say_the_later_row_wins(
@@ -101,12 +102,12 @@ def test_the_dry_run_predicts_the_imports_counts_and_segment_whatever_the_batche
         .where(Segment.tenant_id == tenant.id, Segment.name == "Fair")
     )
     assert (
-        predicted["wouldCreate"],
-        predicted["wouldUpdate"],
-        predicted["wouldLeaveUnchanged"],
-        predicted["wouldSkip"],
-        predicted["wouldRepeat"],
-        predicted["segment"]["wouldJoin"],
+        predicted.would_create,
+        predicted.would_update,
+        predicted.would_leave_unchanged,
+        predicted.would_skip,
+        predicted.would_repeat,
+        predicted.segment.would_join if predicted.segment else None,
     ) == (
         job.created_count,
         job.updated_count,

@@ -51,7 +51,7 @@ def draft(
 
 def test_the_dry_run_records_each_refused_row_with_its_cells_and_problems(tenant: Tenant) -> None:
     job = draft(tenant)
-    assert job.dry_run["errorRows"] == 4
+    assert job.dry_run["error_rows"] == 4
     assert job.dry_run["problems"] == {
         problem_key("Phone", "invalid"): 2,
         problem_key("Email", "invalid"): 1,
@@ -147,8 +147,8 @@ def test_a_second_dry_run_keeps_corrected_and_skipped_rows_in_the_review(tenant:
     db.session.commit()
     run_dry_run(job.id)
     db.session.refresh(job)
-    assert job.dry_run["errorRows"] == 2  # rows 4 and 6; 3 fixed, 5 skipped
-    assert (job.dry_run["correctedRows"], job.dry_run["skippedRows"]) == (1, 1)
+    assert job.dry_run["error_rows"] == 2  # rows 4 and 6; 3 fixed, 5 skipped
+    assert (job.dry_run["corrected_rows"], job.dry_run["skipped_rows"]) == (1, 1)
     reviewer = reviewer_for(job)
     assert reviewer is not None
     page = reviewer.page()
@@ -239,7 +239,7 @@ def test_a_dry_run_replaced_by_a_newer_one_stops_without_writing(
             other.execute(
                 ImportJob.__table__.update()
                 .where(ImportJob.id == job.id)
-                .values(dry_run={"processedRows": 0, "run": "newer"})
+                .values(dry_run={"processed_rows": 0, "run": "newer"})
             )
             other.commit()
 
@@ -277,7 +277,7 @@ def test_a_dry_run_replaced_by_a_newer_one_stops_without_writing(
     newer.join(timeout=10)
     db.session.expire_all()
     assert len(calls) == 1  # stopped at the next batch
-    assert job.dry_run == {"processedRows": 0, "run": "newer"}  # the newer run's, untouched
+    assert job.dry_run == {"processed_rows": 0, "run": "newer"}  # the newer run's, untouched
 
 
 def test_phone_numbers_without_their_country_are_read_as_numbers_of_one(tenant: Tenant) -> None:

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.imports import batch_commit, importing
 from app.imports.dry_run import run_dry_run
+from app.imports.dry_run_result import Repeat, SegmentChange
 from app.imports.importing import run_import
 from app.imports.rollback_job import run_rollback, start_rollback
 from app.imports.service import ImportRefused, request_cancel
@@ -666,19 +667,19 @@ def test_dry_run_reports_what_would_happen_without_writing(app: Flask, tenant: T
     result = run_dry_run(job.id, batch_size=2)
     assert snapshot(tenant.id) == before
     assert (
-        result["wouldCreate"],
-        result["wouldUpdate"],
-        result["wouldLeaveUnchanged"],
-        result["wouldRepeat"],
-        result["errorRows"],
+        result.would_create,
+        result.would_update,
+        result.would_leave_unchanged,
+        result.would_repeat,
+        result.error_rows,
     ) == (1, 1, 1, 1, 1)  # new@gamil.com twice: created once, then a repeat (not an update)
-    assert result["repeats"] == [{"row": 5, "firstRow": 4}]
-    assert result["fieldChanges"] == {"company": 1}
-    assert result["unsubscribedMatches"] == 1
-    assert result["domainTypos"][0]["domain"] == "gamil.com"
-    assert result["domainTypos"][0]["suggestion"] == "gmail.com"
-    assert result["segment"] == {"name": "Seg", "wouldJoin": 3, "alreadyIn": 0}
-    assert result["errors"][0]["row"] == 6
+    assert result.repeats == (Repeat(row=5, first_row=4),)
+    assert result.field_changes == {"company": 1}
+    assert result.unsubscribed_matches == 1
+    assert result.domain_typos[0].domain == "gamil.com"
+    assert result.domain_typos[0].suggestion == "gmail.com"
+    assert result.segment == SegmentChange(name="Seg", would_join=3, already_in=0)
+    assert result.errors[0].row == 6
 
 
 def test_finished_import_leaves_a_notification(run: ImportRunner, tenant: Tenant) -> None:

@@ -12,6 +12,7 @@ from urllib.parse import urljoin
 
 from flask import current_app, request, url_for
 
+from app.imports.dry_run_result import DryRunResult, dry_run_fields
 from app.imports.follow_up import follow_up_of
 from app.imports.mapping import Suggestion, target_to_spec
 from app.imports.options import ImportOptions
@@ -114,7 +115,8 @@ def _error_report_url(job: ImportJob) -> str | None:
 def _dry_run(job: ImportJob) -> dict[str, Any] | None:
     if job.dry_run_status is None:
         return None
-    return {"status": job.dry_run_status, **(job.dry_run or {})}
+    result = DryRunResult.of(job)
+    return {"status": job.dry_run_status, **(dry_run_fields(result) if result else {})}
 
 
 def _rollback(job: ImportJob) -> dict[str, Any] | None:

@@ -12,6 +12,7 @@ from flask_login import login_required
 from app.extensions import db
 from app.imports import drafts
 from app.imports.draft_mapping import custom_fields, mapped_fields
+from app.imports.dry_run_result import DryRunResult
 from app.imports.error_report import refused_rows_csv
 from app.imports.mapping import MappingError, parse_target
 from app.imports.options import OptionsError
@@ -28,6 +29,16 @@ from app.web.partials import is_htmx
 from app.web.wizard.forms import RULE_LABELS, countries, label_of, strategy_choices
 from app.web.wizard.mapping_step import target_label
 from app.web.wizard.views import StepNotReady, _draft, bp, locked_draft, require_mapping, stepper
+
+WOULD_HAPPEN = (
+    ("created", "would be created"),
+    ("updated", "would be updated"),
+    ("unchanged", "already up to date"),
+    ("repeated", "repeat an earlier row"),
+    ("skipped", "would be skipped"),
+    ("refused", "refused for errors"),
+)
+"""The segments of the dry run's outcome bar, in the order of an import's."""
 
 
 @bp.route("/<job_id>/confirm")
@@ -69,27 +80,19 @@ def _confirm_context(job: ImportJob) -> dict[str, Any]:
 
 def _dry_run_context(job: ImportJob) -> dict[str, Any]:
     state = WizardState.of(job)
-    result = job.dry_run or {}
+    result = DryRunResult.of(job) or DryRunResult()  # none stored yet: nothing counted
     current = drafts.dry_run_is_current(job)
     running = current and job.dry_run_status in (RunStatus.PENDING, RunStatus.PROCESSING)
     estimate = job.total_rows or state.row_estimate
-    processed = result.get("processedRows", 0)
+    processed = result.processed_rows
     percent = min(99, int(processed * 100 / estimate)) if estimate and running else 0
     labels = {name: label for name, label, _ in mapped_fields(job)}
     field_changes = [
         (labels.get(name, name.removeprefix("custom:")), count)
-        for name, count in (result.get("fieldChanges") or {}).items()
+        for name, count in result.field_changes.items()
     ]
-    outcome = stacked_bar(
-        [
-            ("created", "would be created", result.get("wouldCreate", 0)),
-            ("updated", "would be updated", result.get("wouldUpdate", 0)),
-            ("unchanged", "already up to date", result.get("wouldLeaveUnchanged", 0)),
-            ("repeated", "repeat an earlier row", result.get("wouldRepeat", 0)),
-            ("skipped", "would be skipped", result.get("wouldSkip", 0)),
-            ("refused", "refused for errors", result.get("errorRows", 0)),
-        ]
-    )
+    counts = result.rows_by_outcome()
+    outcome = stacked_bar([(kind, label, counts[kind]) for kind, label in WOULD_HAPPEN])
     return {
         "job": job,
         "options": options_of(job),
@@ -102,7 +105,7 @@ def _dry_run_context(job: ImportJob) -> dict[str, Any]:
         "dry_run_estimate": estimate,
         "field_changes": field_changes,
         "outcome_bar": outcome,
-        "field_bars": share_bars(field_changes, result.get("wouldUpdate", 0)),
+        "field_bars": share_bars(field_changes, result.would_update),
     }
 
 
