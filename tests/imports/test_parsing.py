@@ -1000,7 +1000,7 @@ def test_a_csv_progress_total_refuses_an_open_quote_and_an_overlong_line(
     with open_table(path) as table:
         info = table.info
     small = ReaderLimits(max_columns=2, max_cell_chars=50)  # lines of at most 106 characters
-    monkeypatch.setattr(delimited, "DEFAULT_LIMITS", small)
+    monkeypatch.setattr(delimited.table, "DEFAULT_LIMITS", small)
     with pytest.raises(FileFormatError, match="Row 3 is longer than"):
         progress_total(path, info)
 

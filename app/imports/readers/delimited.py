@@ -14,6 +14,7 @@ import re
 from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 
+from app.imports.readers import table
 from app.imports.readers.detection import (
     check_encoding_name,
     decode_sample,
@@ -22,17 +23,7 @@ from app.imports.readers.detection import (
     read_sample,
     sniff_encoding,
 )
-from app.imports.readers.table import (
-    DEFAULT_LIMITS,
-    FileFormatError,
-    ReaderLimits,
-    SourceInfo,
-    SourceRow,
-    Table,
-    check_column_count,
-    distinct_headers,
-    drop_nul_characters,
-)
+from app.imports.readers.table import FileFormatError, ReaderLimits, SourceInfo, SourceRow, Table
 
 DELIMITERS = (",", "\t", ";", "|")
 SNIFF_RECORDS = 200
@@ -54,7 +45,7 @@ def open_delimited(
     *,
     encoding: str | None = None,
     delimiter: str | None = None,
-    limits: ReaderLimits = DEFAULT_LIMITS,
+    limits: ReaderLimits = table.DEFAULT_LIMITS,
 ) -> DelimitedTable:
     """Open a CSV/TSV file: detect what was not given, read the header row."""
     sample, at_eof = read_sample(path)
@@ -75,9 +66,12 @@ def open_delimited(
     _ensure_csv_field_limit(limits)
     header_line, cells = _read_header(path, encoding, delimiter, limits)
     cells[0] = cells[0].lstrip("\ufeff")
-    check_column_count(len(cells), limits)
+    table.check_column_count(len(cells), limits)
     info = SourceInfo(
-        file_type="csv", encoding=encoding, delimiter=delimiter, headers=distinct_headers(cells)
+        file_type="csv",
+        encoding=encoding,
+        delimiter=delimiter,
+        headers=table.distinct_headers(cells),
     )
     return DelimitedTable(path, info, header_line, limits)
 
@@ -108,7 +102,7 @@ class DelimitedTable(Table):
                 error = None
                 if nul_lines[0] != nul_seen:
                     nul_seen = nul_lines[0]
-                    error = drop_nul_characters(record, row, headers) or None
+                    error = table.drop_nul_characters(record, row, headers) or None
                 if legacy and not all(map(str.isascii, row)):
                     error = error or _utf8_in_legacy_file(record, row, headers, encoding)
                 size = len(row)
@@ -132,7 +126,7 @@ def count_delimited_rows(path: str, info: SourceInfo) -> int:
     """Count the non-blank records after the header in one pass."""
     encoding = info.encoding or "utf-8"
     delimiter = info.delimiter or ","
-    with _reading(path, encoding, delimiter, DEFAULT_LIMITS) as records:
+    with _reading(path, encoding, delimiter, table.DEFAULT_LIMITS) as records:
         for _record, row in records:
             if any(cell.strip() for cell in row):
                 break
@@ -169,7 +163,7 @@ def progress_delimited_rows(path: str, info: SourceInfo) -> int:
     # bytes since the last line feed, and the longest line that crossed a piece's edge (a line
     # inside one piece is shorter than a piece, which is no longer than the longest line allowed)
     run = longest = 0
-    limit = _line_limit(DEFAULT_LIMITS)
+    limit = _line_limit(table.DEFAULT_LIMITS)
     last = b""
     try:
         with open(path, "rb") as raw:

@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 import ijson
 
+from app.imports.readers import table
 from app.imports.readers.detection import (
     bom_encoding,
     check_encoding_name,
@@ -42,17 +43,7 @@ from app.imports.readers.json_text import (
     too_deep,
     value_too_long,
 )
-from app.imports.readers.table import (
-    DEFAULT_LIMITS,
-    FileFormatError,
-    ReaderLimits,
-    SourceInfo,
-    SourceRow,
-    Table,
-    check_column_count,
-    distinct_headers,
-    drop_nul_characters,
-)
+from app.imports.readers.table import FileFormatError, ReaderLimits, SourceInfo, SourceRow, Table
 
 ESTIMATE_SAMPLE_BYTES = 1 << 20
 _START_EVENTS = frozenset({"start_map", "start_array"})
@@ -105,7 +96,7 @@ def ijson_buffer_size() -> int:
 
 
 def open_json(
-    path: str, *, encoding: str | None = None, limits: ReaderLimits = DEFAULT_LIMITS
+    path: str, *, encoding: str | None = None, limits: ReaderLimits = table.DEFAULT_LIMITS
 ) -> JsonTable:
     """Open a JSON array or NDJSON file and collect its columns in one streaming pass."""
     sample, _at_eof = read_sample(path)
@@ -122,7 +113,10 @@ def open_json(
     else:
         keys = _scan_ndjson_keys(path, encoding, limits)
     info = SourceInfo(
-        file_type="json", encoding=encoding, headers=distinct_headers(keys), json_format=json_format
+        file_type="json",
+        encoding=encoding,
+        headers=table.distinct_headers(keys),
+        json_format=json_format,
     )
     return JsonTable(path, info, keys, limits)
 
@@ -149,7 +143,7 @@ class JsonTable(Table):
             error = _flatten(record, "", flat, where)
             values = [flat.get(key, "") for key in keys]
             if any("\x00" in value for value in values):
-                nul = drop_nul_characters(line, values, headers, label)
+                nul = table.drop_nul_characters(line, values, headers, label)
                 error = error or nul
             yield SourceRow(line, values, error)
 
@@ -180,8 +174,8 @@ def count_json_rows(path: str, info: SourceInfo) -> int:
     """Count the records (objects or not) in one pass."""
     encoding = info.encoding or "utf-8"
     if info.json_format == "ndjson":
-        return sum(1 for _record in _ndjson_lines(path, encoding, DEFAULT_LIMITS))
-    return _scan_array(path, encoding, DEFAULT_LIMITS, {})
+        return sum(1 for _record in _ndjson_lines(path, encoding, table.DEFAULT_LIMITS))
+    return _scan_array(path, encoding, table.DEFAULT_LIMITS, {})
 
 
 def estimate_json_rows(path: str, info: SourceInfo) -> int:
@@ -361,7 +355,7 @@ def _checked_keys(keys: dict[str, None], limits: ReaderLimits) -> list[str]:
             "The JSON records have no fields: each record must be an object like "
             '{"email": "..."}. Check you exported the right file and upload it again.'
         )
-    check_column_count(len(keys), limits)
+    table.check_column_count(len(keys), limits)
     return list(keys)
 
 

@@ -18,6 +18,7 @@ import os
 import zipfile
 from collections.abc import Generator
 
+from app.imports.readers import table
 from app.imports.readers.books import (
     Book,
     SheetRows,
@@ -34,16 +35,7 @@ from app.imports.readers.detection import (
     zip_file_type,
 )
 from app.imports.readers.sheet_extent import PackageTooStrange, widest_grid
-from app.imports.readers.table import (
-    DEFAULT_LIMITS,
-    FileFormatError,
-    ReaderLimits,
-    SourceInfo,
-    SourceRow,
-    Table,
-    check_column_count,
-    distinct_headers,
-)
+from app.imports.readers.table import FileFormatError, ReaderLimits, SourceInfo, SourceRow, Table
 
 MAX_MEMBERS = 10_000
 EXACT_ESTIMATE_ROWS = 20_000
@@ -58,7 +50,7 @@ def open_spreadsheet(
     path: str,
     *,
     sheet: str | None = None,
-    limits: ReaderLimits = DEFAULT_LIMITS,
+    limits: ReaderLimits = table.DEFAULT_LIMITS,
     stream: bool = False,
     check: bool = True,
 ) -> SpreadsheetTable:
@@ -76,7 +68,7 @@ def open_spreadsheet(
     try:
         names = book.worksheet_names()
         chosen, chosen_name, header_line, cells = _choose_sheet(book, names, sheet)
-        check_column_count(len(cells), limits)
+        table.check_column_count(len(cells), limits)
     except BaseException:
         book.close()
         raise
@@ -84,7 +76,7 @@ def open_spreadsheet(
         file_type="xlsx",
         sheet=chosen_name,
         sheets=[name for name, _visible in names],
-        headers=distinct_headers(cells),
+        headers=table.distinct_headers(cells),
     )
     return SpreadsheetTable(book, chosen, info, header_line, limits)
 
@@ -147,8 +139,8 @@ class SpreadsheetTable(Table):
 
 def count_spreadsheet_rows(path: str, info: SourceInfo) -> int:
     """Count the non-blank rows below the header of the chosen sheet."""
-    with open_spreadsheet(path, sheet=info.sheet) as table:
-        return sum(1 for _row in table.rows())
+    with open_spreadsheet(path, sheet=info.sheet) as sheet:
+        return sum(1 for _row in sheet.rows())
 
 
 def progress_spreadsheet_rows(path: str, info: SourceInfo) -> int:
@@ -172,7 +164,7 @@ def progress_spreadsheet_rows(path: str, info: SourceInfo) -> int:
 
 def estimate_spreadsheet_rows(path: str, info: SourceInfo) -> int:
     """The sheet's used range minus the header row; exact (blank rows left out) for small sheets."""
-    check_package(path, DEFAULT_LIMITS)
+    check_package(path, table.DEFAULT_LIMITS)
     book = open_book(path)
     try:
         sheet = book.sheet(info.sheet or book.worksheet_names()[0][0])
