@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from app.extensions import db
 from app.imports import importing
@@ -210,3 +210,51 @@ def test_sql_and_python_writers_leave_the_same_data(
     assert written["company"] == "Two\nlines"  # the cell's trailing \r is trimmed, as any space
     assert written["custom"] == {"zip": "a\\b"}
     assert {"\\x", 'say "hi"'} <= set(written["tags"])
+
+
+def test_a_contact_another_import_creates_after_the_lookup_is_updated_not_duplicated(
+    run: ImportRunner, tenant: Tenant
+) -> None:
+    """The SQL writer inserts new contacts without ON CONFLICT: a contact another transaction
+    committed between the batch's lookup and its INSERT breaks the unique key, and the batch is
+    planned again with that contact found, journaled, and restored by the rollback."""
+    done: list[bool] = []
+
+    def a_colleague_adds_bob(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if done or not statement.lstrip().startswith("INSERT INTO contacts"):
+            return
+        done.append(True)
+        with db.engine.connect() as other:
+            other.execute(
+                Contact.__table__.insert().values(
+                    tenant_id=tenant.id,
+                    email="bob@example.com",
+                    email_normalized="bob@example.com",
+                    first_name="Robert",
+                )
+            )
+            other.commit()
+
+    event.listen(db.engine, "before_cursor_execute", a_colleague_adds_bob)
+    try:
+        job = run(
+            tenant,
+            csv_bytes([["Email", "First", "Tags"], ["ada@example.com", "Ada", "vip"],
+                       ["bob@example.com", "Bob", "vip"]]),
+            mapping={"Email": "email", "First": "first_name", "Tags": "tags"},
+        )  # fmt: skip
+    finally:
+        event.remove(db.engine, "before_cursor_execute", a_colleague_adds_bob)
+    assert done
+    assert job.status == "completed", job.failure_message
+    assert (job.created_count, job.updated_count) == (1, 1)
+    after = snapshot(tenant.id)
+    assert sorted(after) == ["ada@example.com", "bob@example.com"]
+    assert after["bob@example.com"]["first_name"] == "Bob"
+    assert after["bob@example.com"]["tags"] == ["vip"]
+    start_rollback(job)
+    run_rollback(job.id)
+    restored = snapshot(tenant.id)
+    assert sorted(restored) == ["bob@example.com"]
+    assert restored["bob@example.com"]["first_name"] == "Robert"
+    assert restored["bob@example.com"]["tags"] == []
