@@ -16,9 +16,16 @@ from sqlalchemy import MetaData, inspect, select, text
 from app import create_app
 from app.extensions import db
 from app.imports.dry_run_result import DryRunResult, dry_run_fields
+from app.imports.rollback_tally import RollbackTally, rollback_fields
 from app.models import ImportJob
 from tests.conftest import PASSWORD, RUN_ID, create_database, csrf_token, drop_database, make_env
 from tests.imports.test_dry_run_result import STORED_COUNTS
+from tests.imports.test_rollback_tally_stored import (
+    CONTACT_ID,
+    STORED_COMPLETED,
+    STORED_FAILED,
+    STORED_RUNNING,
+)
 
 EXPECTED = {
     "tenants",
@@ -407,3 +414,30 @@ def test_upgrading_renames_the_keys_of_stored_dry_runs_and_downgrading_names_the
     values = {"status": "draft", "dry_run_status": "completed"}
     check = _renames_stored_keys("0020", "dry_run", values, camel, snake)
     _on_the_dialect(dialect, check, tmp_path, redis_url, f"cio_dry_runs_{RUN_ID}_{worker_id}")
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+def test_upgrading_renames_the_keys_of_stored_rollbacks_and_downgrading_names_them_back(
+    dialect: str, tmp_path: Path, redis_url: str, worker_id: str
+) -> None:
+    snake = {
+        "running": STORED_RUNNING,
+        "completed": STORED_COMPLETED,
+        "failed": STORED_FAILED,
+        "failed-at-once": {"error": "The worker stopped."},
+        # stored by a rollback on one connection, before the slices: its position at the top
+        "one-connection": {"restored": 5, "journal_before": [40, "e1"], "created_after": None},
+    }
+    camel = {
+        name: rollback_fields(RollbackTally.from_stored(shape)) for name, shape in snake.items()
+    }
+    camel["failed-at-once"] = {"error": "The worker stopped."}
+    camel["one-connection"] = {"restored": 5, "journalBefore": [40, "e1"], "createdAfter": None}
+    assert camel["running"]["positions"]["0/2"] == {
+        "journalBefore": [40, "e1"],
+        "createdAfter": None,
+    }
+    assert camel["completed"]["keptContacts"][0]["contactId"] == CONTACT_ID
+    values = {"status": "rolled_back", "rollback_status": "completed"}
+    check = _renames_stored_keys("0021", "rollback_result", values, camel, snake)
+    _on_the_dialect(dialect, check, tmp_path, redis_url, f"cio_rollbacks_{RUN_ID}_{worker_id}")
