@@ -19,6 +19,7 @@ from sqlalchemy import Select, and_, func, or_, select, union_all
 from app.extensions import db
 from app.imports.mapping import STANDARD_FIELDS, parse_target
 from app.imports.options import ImportOptions
+from app.imports.rollback_tally import RollbackTally
 from app.imports.wizard_state import WizardState
 from app.models import (
     Contact,
@@ -232,11 +233,12 @@ def rollback_refusal(job: ImportJob) -> str | None:
 
 def kept_still_there(job: ImportJob, tenant_id: uuid.UUID) -> set[str]:
     """The ids (as text) of the contacts a rollback kept that still exist."""
+    tally = RollbackTally.of(job)
     ids = []
-    for entry in (job.rollback_result or {}).get("keptContacts") or []:
+    for contact in tally.kept_contacts if tally else []:
         try:
-            ids.append(uuid.UUID(entry["contactId"]))
-        except (KeyError, ValueError):
+            ids.append(uuid.UUID(contact.contact_id))
+        except ValueError:
             continue
     if not ids:
         return set()

@@ -16,9 +16,16 @@ from sqlalchemy import MetaData, inspect, select, text
 from app import create_app
 from app.extensions import db
 from app.imports.dry_run_result import DryRunResult, dry_run_fields
+from app.imports.rollback_tally import RollbackTally, rollback_fields
 from app.models import ImportJob
 from tests.conftest import PASSWORD, RUN_ID, create_database, csrf_token, drop_database, make_env
 from tests.imports.test_dry_run_result import STORED_COUNTS
+from tests.imports.test_rollback_tally_stored import (
+    CONTACT_ID,
+    STORED_COMPLETED,
+    STORED_FAILED,
+    STORED_RUNNING,
+)
 
 EXPECTED = {
     "tenants",
@@ -330,6 +337,57 @@ def test_upgrading_gives_notifications_the_import_or_export_their_link_named_on_
     _on_new_postgresql_database(name, _upgrade_with_notification_links, tmp_path, redis_url)
 
 
+def _renames_stored_keys(
+    before: str, column: str, values: dict[str, Any], old: dict[str, Any], new: dict[str, Any]
+) -> Callable[[str, Path, str], None]:
+    """A check of the migration after `before`: import jobs whose `column` holds each of `old`
+    (and one holding nothing) hold the same-named one of `new` once upgraded, and `old` again
+    once downgraded. `values` fills the job's other columns."""
+
+    def check(database_url: str, tmp_path: Path, redis_url: str) -> None:
+        app = create_app({"ENV": make_env(tmp_path, database_url, redis_url)})
+        jobs = ImportJob.__table__
+        tenant = uuid.uuid4()
+        ids = {name: uuid.uuid4() for name in [*old, "none"]}
+        with app.app_context():
+            upgrade(revision=before)
+            tenant_id = tenant.hex if db.engine.dialect.name == "sqlite" else str(tenant)
+            with db.engine.begin() as conn:
+                conn.execute(
+                    text(
+                        "INSERT INTO tenants (id, name, created_at) VALUES (:t, 'Old', '2026-01-01')"
+                    ),
+                    {"t": tenant_id},
+                )
+                for name, job_id in ids.items():
+                    row = {"id": job_id, "tenant_id": tenant, **values, column: old.get(name)}
+                    conn.execute(jobs.insert().values(**row))
+
+            def stored() -> dict[str, Any]:
+                with db.engine.connect() as conn:
+                    rows = conn.execute(select(jobs.c.id, jobs.c[column])).all()
+                names = {job_id: name for name, job_id in ids.items()}
+                return {names[job_id]: value for job_id, value in rows}
+
+            upgrade()
+            assert stored() == {**new, "none": None}
+            downgrade(revision=before)
+            assert stored() == {**old, "none": None}
+            db.engine.dispose()
+
+    return check
+
+
+def _on_the_dialect(
+    dialect: str, check: Callable[[str, Path, str], None], tmp_path: Path, redis_url: str, name: str
+) -> None:
+    """Run `check` on a new SQLite file, or on a new PostgreSQL database called `name`."""
+    if dialect == "sqlite":
+        check(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path, redis_url)
+    else:
+        _on_new_postgresql_database(name, check, tmp_path, redis_url)
+
+
 def _camel_case_dry_runs() -> dict[str, dict[str, Any]]:
     """A dry run of each stage as versions before 0021 stored it: as the API still shows it."""
     counted = DryRunResult.from_stored(STORED_COUNTS)
@@ -342,58 +400,44 @@ def _camel_case_dry_runs() -> dict[str, dict[str, Any]]:
     }
 
 
-def _upgrade_with_camel_case_dry_runs(database_url: str, tmp_path: Path, redis_url: str) -> None:
-    app = create_app({"ENV": make_env(tmp_path, database_url, redis_url)})
-    jobs = ImportJob.__table__
-    tenant = uuid.uuid4()
-    camel = _camel_case_dry_runs()
-    ids = {name: uuid.uuid4() for name in [*camel, "none"]}
-    with app.app_context():
-        upgrade(revision="0020")
-        tenant_id = tenant.hex if db.engine.dialect.name == "sqlite" else str(tenant)
-        with db.engine.begin() as conn:
-            conn.execute(
-                text("INSERT INTO tenants (id, name, created_at) VALUES (:t, 'Old', '2026-01-01')"),
-                {"t": tenant_id},
-            )
-            for name, job_id in ids.items():
-                conn.execute(
-                    jobs.insert().values(
-                        id=job_id,
-                        tenant_id=tenant,
-                        status="draft",
-                        dry_run_status="completed",
-                        dry_run=camel.get(name),
-                    )
-                )
-
-        def stored() -> dict[str, Any]:
-            with db.engine.connect() as conn:
-                rows = conn.execute(select(jobs.c.id, jobs.c.dry_run)).all()
-            names = {job_id: name for name, job_id in ids.items()}
-            return {names[job_id]: dry_run for job_id, dry_run in rows}
-
-        upgrade()
-        assert stored() == {
-            "counted": STORED_COUNTS,  # field names in fieldChanges, problems: data, as they were
-            "running": {"processed_rows": 2000, "run": "a1b2"},
-            "failed": camel["failed"],
-            "follow-up": camel["follow-up"],
-            "none": None,
-        }
-        downgrade(revision="0020")
-        assert stored() == {**camel, "none": None}
-        db.engine.dispose()
-
-
 @pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
 def test_upgrading_renames_the_keys_of_stored_dry_runs_and_downgrading_names_them_back(
     dialect: str, tmp_path: Path, redis_url: str, worker_id: str
 ) -> None:
-    check = _upgrade_with_camel_case_dry_runs
-    if dialect == "sqlite":
-        check(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path, redis_url)
-    else:
-        _on_new_postgresql_database(
-            f"cio_dry_runs_{RUN_ID}_{worker_id}", check, tmp_path, redis_url
-        )
+    camel = _camel_case_dry_runs()
+    snake = {
+        "counted": STORED_COUNTS,  # field names in fieldChanges, problems: data, as they were
+        "running": {"processed_rows": 2000, "run": "a1b2"},
+        "failed": camel["failed"],
+        "follow-up": camel["follow-up"],
+    }
+    values = {"status": "draft", "dry_run_status": "completed"}
+    check = _renames_stored_keys("0020", "dry_run", values, camel, snake)
+    _on_the_dialect(dialect, check, tmp_path, redis_url, f"cio_dry_runs_{RUN_ID}_{worker_id}")
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+def test_upgrading_renames_the_keys_of_stored_rollbacks_and_downgrading_names_them_back(
+    dialect: str, tmp_path: Path, redis_url: str, worker_id: str
+) -> None:
+    snake = {
+        "running": STORED_RUNNING,
+        "completed": STORED_COMPLETED,
+        "failed": STORED_FAILED,
+        "failed-at-once": {"error": "The worker stopped."},
+        # stored by a rollback on one connection, before the slices: its position at the top
+        "one-connection": {"restored": 5, "journal_before": [40, "e1"], "created_after": None},
+    }
+    camel = {
+        name: rollback_fields(RollbackTally.from_stored(shape)) for name, shape in snake.items()
+    }
+    camel["failed-at-once"] = {"error": "The worker stopped."}
+    camel["one-connection"] = {"restored": 5, "journalBefore": [40, "e1"], "createdAfter": None}
+    assert camel["running"]["positions"]["0/2"] == {
+        "journalBefore": [40, "e1"],
+        "createdAfter": None,
+    }
+    assert camel["completed"]["keptContacts"][0]["contactId"] == CONTACT_ID
+    values = {"status": "rolled_back", "rollback_status": "completed"}
+    check = _renames_stored_keys("0021", "rollback_result", values, camel, snake)
+    _on_the_dialect(dialect, check, tmp_path, redis_url, f"cio_rollbacks_{RUN_ID}_{worker_id}")

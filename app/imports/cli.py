@@ -23,6 +23,7 @@ from app.imports.mapping import MappingError, parse_target, target_to_spec
 from app.imports.options import DUPLICATE_STRATEGIES, ImportOptions, OptionsError
 from app.imports.parsing import FileFormatError, SourceRow, detect_file_type, open_table
 from app.imports.rollback_job import run_rollback, start_rollback
+from app.imports.rollback_tally import RollbackTally, rollback_fields
 from app.imports.service import ImportRefused, create_import_job, request_cancel, store_upload
 from app.imports.suggestions import suggestions_for
 from app.jobs.submit import enqueue_import, queue_rollback
@@ -244,7 +245,7 @@ def rollback_command(job_id: str, force: bool, mode: str | None) -> None:
                 "jobId": str(job.id),
                 "status": job.status,
                 "rollbackStatus": job.rollback_status,
-                **(job.rollback_result or {}),
+                **rollback_fields(RollbackTally.of(job)),
             }
         )
     )

@@ -66,8 +66,9 @@ def start_rollback(job: ImportJob, force: bool = False) -> None:
             )
             or 0
         )
-    elif job.rollback_result:
-        job.rollback_result = {k: v for k, v in job.rollback_result.items() if k != "error"}
+    elif (tally := RollbackTally.of(job)) is not None:
+        tally.error = None
+        job.rollback_result = tally.to_stored()
     db.session.commit()
 
 
@@ -87,7 +88,7 @@ def _run_rollback(job: ImportJob, batch_size: int) -> ImportJob:
     job.rollback_status = RunStatus.PROCESSING
     job.heartbeat_at = utcnow()
     db.session.commit()
-    parts = RollbackTally.from_dict(job.rollback_result).parts(_connections())
+    parts = (RollbackTally.of(job) or RollbackTally()).parts(_connections())
     refresh_statistics(db.session.connection())
     db.session.commit()  # the slices write the job on their own connections: nothing held here
     if len(parts) == 1:
@@ -95,14 +96,14 @@ def _run_rollback(job: ImportJob, batch_size: int) -> ImportJob:
     else:
         _run_parts(job.id, parts, job.rollback_force, batch_size)
     db.session.refresh(job)
-    tally = RollbackTally.from_dict(job.rollback_result)
+    tally = RollbackTally.of(job) or RollbackTally()
     _remove_created_labels(job)
     tally.positions = {}
     job.status = ImportStatus.ROLLED_BACK
     job.rolled_back_at = utcnow()
     job.can_rollback = False
     job.rollback_status = RunStatus.COMPLETED
-    job.rollback_result = tally.as_dict()
+    job.rollback_result = tally.to_stored()
     db.session.commit()
     kept = f", {tally.kept:,} kept because they changed since" if tally.kept else ""
     notify(
@@ -157,7 +158,7 @@ def _run_part(
                 stored = conn.scalar(
                     select(ImportJob.rollback_result).where(ImportJob.id == job_id)
                 )
-                tally = RollbackTally.from_dict(stored).resume(part)
+                tally = (RollbackTally.from_stored(stored) or RollbackTally()).resume(part)
                 conn.commit()
                 for step in (revert_batch, delete_created):
                     while not stop.is_set():
@@ -191,14 +192,14 @@ def _commit_batch(
     stored = conn.scalar(
         select(ImportJob.rollback_result).where(ImportJob.id == job_id).with_for_update()
     )
-    tally = RollbackTally.from_dict(stored)
+    tally = RollbackTally.from_stored(stored) or RollbackTally()
     tally.add(batch, part)
     conn.execute(
         update(ImportJob)
         .where(ImportJob.id == job_id)
         .values(
             rollback_processed=ImportJob.rollback_processed + count,
-            rollback_result=tally.as_dict(),
+            rollback_result=tally.to_stored(),
             heartbeat_at=utcnow(),
         )
     )
@@ -244,7 +245,7 @@ def mark_rollback_failed(job_id: uuid.UUID | str, message: str) -> None:
     if job is None or job.rollback_status not in (RunStatus.PENDING, RunStatus.PROCESSING):
         return
     job.rollback_status = RunStatus.FAILED
-    result = dict(job.rollback_result or {})
-    result["error"] = message
-    job.rollback_result = result
+    tally = RollbackTally.of(job) or RollbackTally()
+    tally.error = message
+    job.rollback_result = tally.to_stored()
     db.session.commit()

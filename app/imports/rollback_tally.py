@@ -1,14 +1,28 @@
-"""A rollback's running totals and the contacts it keeps, stored on the job to resume from."""
+"""A rollback's running totals and the contacts it keeps, stored on the job to resume from.
+
+The batches add to a `RollbackTally`; the job's `rollback_result` column stores it (`to_stored`)
+in snake_case (migration 0022 renamed the camelCase keys earlier versions stored): while the
+rollback runs its counts and each slice's position, once it ended its counts and the first
+contacts it kept, after a failure also why it stopped. The history pages and the API read it
+back with `RollbackTally.of(job)` and render its attributes; the CLI and the RQ task give it the
+camelCase names it always had (`rollback_fields`).
+"""
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from pydantic.alias_generators import to_camel
 from sqlalchemy import ColumnElement, Connection, func, text
 
+from app.models import ImportJob
+
 KEPT_LISTED = 1000
+COUNTS = ("deleted", "restored", "unlinked", "kept", "gone")
+"""A rollback's counts, the first fields of `RollbackTally`."""
 
 
 @dataclass(frozen=True)
@@ -60,31 +74,53 @@ class RollbackStep:
     part: Part = WHOLE
 
 
+@dataclass(frozen=True)
+class KeptContact:
+    """A contact the rollback left as it was (changed since the import), and why."""
+
+    contact_id: str
+    email: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class SlicePosition:
+    """Where a slice stopped: before a journal row ([row, event id], `revert_batch`), then
+    after a contact id (`delete_created`)."""
+
+    journal_before: list[Any] | None = None
+    created_after: str | None = None
+
+    @classmethod
+    def from_stored(cls, data: Mapping[str, Any]) -> SlicePosition:
+        """Read what `asdict` stored."""
+        return cls(data.get("journal_before"), data.get("created_after"))
+
+
 @dataclass
 class RollbackTally:
-    """Running totals of a rollback."""
+    """Running totals of a rollback, and once it ended or failed its result."""
 
     deleted: int = 0
     restored: int = 0
     unlinked: int = 0
     kept: int = 0
     gone: int = 0
-    kept_contacts: list[dict[str, str]] = field(default_factory=list)
+    kept_contacts: list[KeptContact] = field(default_factory=list)
     journal_before: list[Any] | None = None  # [row, event id]: where `revert_batch` is
     created_after: str | None = None  # the id order position of `delete_created`
-    # while it runs, each slice's `journalBefore` and `createdAfter`, by `Part.key`
-    positions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # while it runs, each slice's position, by `Part.key`
+    positions: dict[str, SlicePosition] = field(default_factory=dict)
+    error: str | None = None  # why it stopped (started again, it goes on from its positions)
 
-    def position(self) -> dict[str, Any]:
+    def position(self) -> SlicePosition:
         """Where this (batch's) tally stopped, as stored for its slice."""
-        return {"journalBefore": self.journal_before, "createdAfter": self.created_after}
+        return SlicePosition(self.journal_before, self.created_after)
 
     def resume(self, part: Part) -> RollbackTally:
         """An empty tally for a slice's next batch, starting where the slice stopped."""
-        at = self.positions.get(part.key, {})
-        return RollbackTally(
-            journal_before=at.get("journalBefore"), created_after=at.get("createdAfter")
-        )
+        at = self.positions.get(part.key, SlicePosition())
+        return RollbackTally(journal_before=at.journal_before, created_after=at.created_after)
 
     def parts(self, default: int) -> list[Part]:
         """The slices of this rollback: as many as when it started, else `default`."""
@@ -102,46 +138,67 @@ class RollbackTally:
         self.kept_contacts += batch.kept_contacts[:room]
         self.positions[part.key] = batch.position()
 
-    def as_dict(self) -> dict[str, Any]:
-        """JSON shape stored on the job (`positions` only while the rollback runs)."""
-        data: dict[str, Any] = {
-            "deleted": self.deleted,
-            "restored": self.restored,
-            "unlinked": self.unlinked,
-            "kept": self.kept,
-            "gone": self.gone,
-            "keptContacts": self.kept_contacts,
-        }
+    def to_stored(self) -> dict[str, Any]:
+        """The JSON-ready dict stored on the job (`positions` only while the rollback runs,
+        `error` only after it failed)."""
+        data: dict[str, Any] = {name: getattr(self, name) for name in COUNTS}
+        data["kept_contacts"] = [asdict(contact) for contact in self.kept_contacts]
         if self.positions:
-            data["positions"] = self.positions
+            data["positions"] = {key: asdict(at) for key, at in self.positions.items()}
+        if self.error is not None:
+            data["error"] = self.error
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> RollbackTally:
-        """Resume from what an earlier (killed) run stored."""
-        data = data or {}
-        positions = dict(data.get("positions") or {})
-        if not positions and (data.get("journalBefore") or data.get("createdAfter")):
+    def from_stored(cls, data: Mapping[str, Any] | None) -> RollbackTally | None:
+        """Read what `to_stored` stored (None: nothing stored), to show or to resume from."""
+        if data is None:
+            return None
+        positions = {
+            key: SlicePosition.from_stored(at) for key, at in (data.get("positions") or {}).items()
+        }
+        if not positions and (data.get("journal_before") or data.get("created_after")):
             # stored by a rollback that ran on one connection, before the slices
-            positions = {Part().key: {k: data.get(k) for k in ("journalBefore", "createdAfter")}}
+            positions = {WHOLE.key: SlicePosition.from_stored(data)}
+        counts: dict[str, Any] = {name: int(data.get(name) or 0) for name in COUNTS}
         return cls(
-            deleted=data.get("deleted", 0),
-            restored=data.get("restored", 0),
-            unlinked=data.get("unlinked", 0),
-            kept=data.get("kept", 0),
-            gone=data.get("gone", 0),
-            kept_contacts=list(data.get("keptContacts", [])),
+            **counts,
+            kept_contacts=[
+                KeptContact(str(c.get("contact_id")), str(c.get("email")), str(c.get("reason")))
+                for c in data.get("kept_contacts") or []
+            ],
             positions=positions,
+            error=data.get("error"),
         )
+
+    @classmethod
+    def of(cls, job: ImportJob) -> RollbackTally | None:
+        """The rollback stored on the job; None before one has counted anything or failed."""
+        return cls.from_stored(job.rollback_result)
+
+
+def rollback_fields(tally: RollbackTally | None) -> dict[str, Any]:
+    """A rollback as the CLI prints it and its RQ task returns it, as they always have: the
+    stored fields in camelCase, and so are those of each kept contact and slice position (a
+    slice's key, "0/2", is data and stays as it is); none while nothing is stored."""
+    if tally is None:
+        return {}
+    fields = _camel_keys(tally.to_stored())
+    fields["keptContacts"] = [_camel_keys(contact) for contact in fields["keptContacts"]]
+    if "positions" in fields:
+        fields["positions"] = {key: _camel_keys(at) for key, at in fields["positions"].items()}
+    return fields
+
+
+def _camel_keys(data: dict[str, Any]) -> dict[str, Any]:
+    return {to_camel(key): value for key, value in data.items()}
 
 
 def keep(tally: RollbackTally, state: dict[str, Any], reason: str) -> None:
     """Count a contact the rollback leaves as it is, listing the first KEPT_LISTED."""
     tally.kept += 1
     if len(tally.kept_contacts) < KEPT_LISTED:
-        tally.kept_contacts.append(
-            {"contactId": str(state["id"]), "email": state["email"], "reason": reason}
-        )
+        tally.kept_contacts.append(KeptContact(str(state["id"]), state["email"], reason))
 
 
 def keep_many(conn: Connection, tally: RollbackTally, count: int, listing: str) -> None:

@@ -112,10 +112,11 @@ def import_task(job_id: str) -> dict[str, Any]:
 def rollback_task(job_id: str) -> dict[str, Any]:
     """Run or resume a rollback."""
     from app.imports.rollback_job import run_rollback
+    from app.imports.rollback_tally import RollbackTally, rollback_fields
 
     with running("rollback of import", job_id):
         job = run_rollback(job_id)
-        return {"status": job.status, **(job.rollback_result or {})}
+        return {"status": job.status, **rollback_fields(RollbackTally.of(job))}
 
 
 def dry_run_task(job_id: str) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from flask import Flask
 from sqlalchemy import func, select, update
 
 from app.extensions import db
-from app.imports.rollback_tally import KEPT_LISTED
+from app.imports.rollback_tally import KEPT_LISTED, RollbackTally
 from app.jobs.submit import enqueue_import, queue_rollback
 from app.models import Contact, ImportEvent, ImportJob, Tenant
 from tests.faults.conftest import (
@@ -129,8 +129,9 @@ def test_overlapping_imports_on_two_workers_then_each_rollback_undoes_only_its_o
 
     # rolling back A restores what A did, except what B changed since: kept and listed
     a = rollback(workers, a.id, force=False)
-    listed = {c["email"] for c in a.rollback_result["keptContacts"]}  # the first 1,000
-    assert a.rollback_result["kept"] == len(a_first)
+    a_result = RollbackTally.of(a)
+    assert a_result is not None and a_result.kept == len(a_first)
+    listed = {c.email for c in a_result.kept_contacts}  # the first 1,000
     assert listed <= a_first and len(listed) == min(len(a_first), KEPT_LISTED)
     expected = {f"p{i}@example.com": ("Old", (), ()) for i in range(EXISTING)}
     expected |= {e: ("B", ("a", "b"), ("Seg A", "Seg B")) for e in a_first}
@@ -141,7 +142,8 @@ def test_overlapping_imports_on_two_workers_then_each_rollback_undoes_only_its_o
 
     # rolling back B with force undoes all of B, even the contact a person edited since
     b = rollback(workers, b.id, force=True)
-    assert b.rollback_result["kept"] == 0
+    b_result = RollbackTally.of(b)
+    assert b_result is not None and b_result.kept == 0
     expected = {f"p{i}@example.com": ("Old", (), ()) for i in range(EXISTING)}
     expected |= {e: ("A", ("a",), ("Seg A",)) for e in a_first}
     assert short(tenant.id) == expected

@@ -6,6 +6,7 @@ import pytest
 from flask import Flask
 
 from app.imports.importing import run_import
+from app.imports.rollback_tally import RollbackTally
 from app.jobs.submit import enqueue_import, queue_rollback
 from tests.conftest import make_tenant
 from tests.faults.conftest import (
@@ -81,7 +82,8 @@ def test_database_outage_mid_rollback_retries_the_batch_and_restores_exactly(
     done = fresh_import(job.id)
     assert (done.status, done.rollback_status) == ("rolled_back", "completed")
     assert done.rollback_processed == total
-    assert done.rollback_result["deleted"] == done.created_count
+    result = RollbackTally.of(done)
+    assert result is not None and result.deleted == done.created_count
     assert "batch retried" in workers.log("worker")
     assert tenant_state(tenant.id) == before
 

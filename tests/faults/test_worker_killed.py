@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from app.exports.query import ExportFilters
 from app.exports.service import ExportRequest
 from app.extensions import db
 from app.imports.importing import run_import
+from app.imports.rollback_tally import RollbackTally
 from app.jobs.maintenance import recover_jobs
 from app.jobs.queue import enqueue_committed
 from app.jobs.submit import enqueue_import, queue_rollback, submit_export
@@ -116,8 +118,9 @@ ROLLBACK_ROWS = 12_000
 def rollback_state(job_id: Any) -> dict[str, Any]:
     """How a rollback ended, without the contact ids (they differ between tenants)."""
     job = fresh_import(job_id)
-    result = dict(job.rollback_result or {})
-    result["keptContacts"] = sorted((c["email"], c["reason"]) for c in result["keptContacts"])
+    result = RollbackTally.of(job) or RollbackTally()
+    result.kept_contacts.sort(key=lambda c: (c.email, c.reason))
+    result.kept_contacts = [replace(c, contact_id="") for c in result.kept_contacts]
     # every journal row and created contact read once: none skipped, none counted twice
     left = (job.rollback_total or 0) - job.rollback_processed
     return {"status": (job.status, job.rollback_status), "result": result, "not reverted": left}
@@ -175,7 +178,7 @@ def test_rollback_killed_with_sigkill_is_finished_by_a_new_worker_exactly(
     resumed, uninterrupted = rollback_state(job_id), rollback_state(reference_id)
     assert resumed == uninterrupted
     assert resumed["status"] == ("rolled_back", "completed") and resumed["not reverted"] == 0
-    assert resumed["result"]["kept"] == 2
+    assert resumed["result"].kept == 2
     state = tenant_state(victim.id)
     assert state == tenant_state(reference.id)
     assert len(state) == EXISTING + 1  # the old contacts and the created one a person edited

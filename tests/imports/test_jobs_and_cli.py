@@ -13,6 +13,7 @@ from flask import Flask
 from flask.testing import FlaskCliRunner
 from flask_migrate import upgrade
 from rq import SimpleWorker
+from rq.registry import FinishedJobRegistry
 from sqlalchemy import func, select, text
 
 from app import create_app
@@ -59,6 +60,18 @@ def test_queued_import_and_rollback_run_on_a_real_worker(app: Flask, tenant: Ten
     job = db.session.get(ImportJob, job.id)
     assert (job.status, job.rollback_status) == ("rolled_back", "completed")
     assert db.session.scalar(select(func.count(Contact.id))) == 0
+    queue = get_queue("imports")
+    finished = [queue.fetch_job(i) for i in FinishedJobRegistry(queue=queue).get_job_ids()]
+    (task,) = [t for t in finished if t and t.func_name.endswith("rollback_task")]
+    assert task.return_value() == {  # the task's result, in camelCase as it always was
+        "status": "rolled_back",
+        "deleted": 2,
+        "restored": 0,
+        "unlinked": 0,
+        "kept": 0,
+        "gone": 0,
+        "keptContacts": [],
+    }
 
 
 def test_job_that_keeps_failing_is_marked_failed_with_its_reason(
@@ -275,6 +288,41 @@ def test_cli_rollback_and_cancel(runner: FlaskCliRunner, tenant: Tenant, app: Fl
     pending = new_job(tenant, csv_bytes([["Email"], ["b@example.com"]]), mapping={"Email": "email"})
     cancel = runner.invoke(args=["contacts", "cancel", str(pending.id)])
     assert cancel.exit_code == 0 and json.loads(cancel.stdout)["status"] == "cancelled"
+
+
+def test_cli_rollback_prints_what_it_kept_in_camel_case_as_it_always_has(
+    runner: FlaskCliRunner, tenant: Tenant, app: Flask
+) -> None:
+    job = run_import(
+        new_job(
+            tenant,
+            csv_bytes([["Email", "First"], ["a@example.com", "A"], ["b@example.com", "B"]]),
+            mapping={"Email": "email", "First": "first_name"},
+        ).id
+    )
+    edited = db.session.scalar(select(Contact).where(Contact.email_normalized == "a@example.com"))
+    edited.first_name = "Edited by a person"
+    db.session.commit()
+    result = runner.invoke(args=["contacts", "rollback", str(job.id), "--sync"])
+    assert result.exit_code == 0, result.output
+    printed = json.loads(result.stdout.strip().splitlines()[-1])
+    assert printed == {
+        "jobId": str(job.id),
+        "status": "rolled_back",
+        "rollbackStatus": "completed",
+        "deleted": 1,
+        "restored": 0,
+        "unlinked": 0,
+        "kept": 1,
+        "gone": 0,
+        "keptContacts": [
+            {
+                "contactId": str(edited.id),
+                "email": "a@example.com",
+                "reason": "changed since the import, kept",
+            }
+        ],
+    }
 
 
 def test_import_and_rollback_on_sqlite(tmp_path: Path, redis_url: str) -> None:

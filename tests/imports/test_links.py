@@ -21,6 +21,7 @@ from sqlalchemy import func, insert, select
 from app.extensions import db
 from app.imports.batch_write import ensure_tags
 from app.imports.rollback_job import delete_unused_tags, run_rollback, start_rollback
+from app.imports.rollback_tally import RollbackTally
 from app.models import Contact, ImportEvent, ImportJob, Tag, Tenant, contact_tags, segment_contacts
 from app.models.types import new_id
 from tests.imports.conftest import ImportRunner, add_contact, csv_bytes, snapshot
@@ -111,7 +112,8 @@ def test_a_contact_created_then_updated_by_one_import_ends_deleted(
     start_rollback(job)
     job = run_rollback(job.id)
 
-    assert job.rollback_result["deleted"] == 3 and job.rollback_result["kept"] == 0
+    result = RollbackTally.of(job)
+    assert result is not None and (result.deleted, result.kept) == (3, 0)
     assert snapshot(tenant.id) == {}
     assert orphans() == {"contact_tags": 0, "segment_contacts": 0}
 

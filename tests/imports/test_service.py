@@ -16,6 +16,7 @@ from app.imports.dry_run import run_dry_run
 from app.imports.dry_run_result import Repeat, SegmentChange
 from app.imports.importing import run_import
 from app.imports.rollback_job import run_rollback, start_rollback
+from app.imports.rollback_tally import RollbackTally
 from app.imports.service import ImportRefused, request_cancel
 from app.models import (
     Contact,
@@ -361,7 +362,8 @@ def test_rollback_restores_the_tenant_exactly(run: ImportRunner, tenant: Tenant)
     job = run_rollback(job.id, batch_size=2)
     assert job.status == "rolled_back" and job.rolled_back_at and not job.can_rollback
     assert snapshot(tenant.id) == before
-    assert job.rollback_result["deleted"] == 2 and job.rollback_result["kept"] == 0
+    result = RollbackTally.of(job)
+    assert result is not None and (result.deleted, result.kept) == (2, 0)
     assert db.session.scalar(select(func.count(Segment.id))) == 0
     assert sorted(db.session.scalars(select(Tag.name))) == ["keep"]
     assert (
@@ -398,9 +400,10 @@ def test_rollback_keeps_contacts_changed_since_unless_forced(
     db.session.commit()
     start_rollback(job)
     job = run_rollback(job.id)
-    assert job.rollback_result["deleted"] == 1 and job.rollback_result["kept"] == 1
-    assert job.rollback_result["keptContacts"][0]["email"] == "a@example.com"
-    assert "changed since the import" in job.rollback_result["keptContacts"][0]["reason"]
+    result = RollbackTally.of(job)
+    assert result is not None and (result.deleted, result.kept) == (1, 1)
+    assert result.kept_contacts[0].email == "a@example.com"
+    assert "changed since the import" in result.kept_contacts[0].reason
     assert set(snapshot(tenant.id)) == {"a@example.com"}
 
     job2 = run(

@@ -17,6 +17,7 @@ from app.imports.follow_up import follow_up_of
 from app.imports.mapping import Suggestion, target_to_spec
 from app.imports.options import ImportOptions
 from app.imports.parsing import SourceInfo
+from app.imports.rollback_tally import RollbackTally
 from app.models import Contact, ExportJob, ExportStatus, ImportJob, ImportStatus, RunStatus
 from app.storage import StorageError, key_belongs_to
 
@@ -122,17 +123,17 @@ def _dry_run(job: ImportJob) -> dict[str, Any] | None:
 def _rollback(job: ImportJob) -> dict[str, Any] | None:
     if job.rollback_status is None:
         return None
-    result = dict(job.rollback_result or {})
+    result = RollbackTally.of(job) or RollbackTally()
     return {
         "status": job.rollback_status,
         "force": bool(job.rollback_force),
         "total": job.rollback_total,
         "processed": job.rollback_processed or 0,
-        "deleted": int(result.get("deleted", 0) or 0),
-        "restored": int(result.get("restored", 0) or 0),
-        "unlinked": int(result.get("unlinked", 0) or 0),
-        "kept": int(result.get("kept", 0) or 0),
-        "error": result.get("error"),
+        "deleted": result.deleted,
+        "restored": result.restored,
+        "unlinked": result.unlinked,
+        "kept": result.kept,
+        "error": result.error,
     }
 
 

@@ -28,6 +28,7 @@ from app.history import (
     rollback_refusal,
 )
 from app.imports.options import DUPLICATE_STRATEGIES
+from app.imports.rollback_tally import RollbackTally
 from app.imports.service import ImportRefused
 from app.jobs.queue import QUEUE_ERRORS
 from app.jobs.submit import queue_rollback
@@ -117,7 +118,7 @@ def index() -> tuple[str, int]:
 
 
 def _rollback_context(job: ImportJob) -> dict[str, Any]:
-    result = job.rollback_result or {}
+    result = RollbackTally.of(job) or RollbackTally()
     total = job.rollback_total or 0
     percent = (
         100
@@ -127,7 +128,7 @@ def _rollback_context(job: ImportJob) -> dict[str, Any]:
     return {
         "job": job,
         "result": result,
-        "kept": result.get("keptContacts") or [],
+        "kept": result.kept_contacts,
         "still_there": kept_still_there(job, current_tenant_id()),
         "rollback_running": job.rollback_status in ROLLBACK_RUNNING,
         "rollback_percent": percent,
