@@ -11,6 +11,9 @@ email and phone validation on) and reports, per row:
 - PostgreSQL: every `postgres` process's run time in nanoseconds from `/proc/<pid>/schedstat`
   (backends, WAL writer, checkpointer), so no 10 ms tick rounding.
 
+Then the reading process's share split in three (reading, validating, formatting the COPY text),
+timed in this process over the same file (`--split-rows` of it).
+
 CPU time does not depend much on what else the machine does; the wall clock does, so the load
 average is printed beside it. It replaces `db_floor.py`, whose "floor" used random v4 ids, an
 all-new workload and tick-rounded CPU (issue 12 explains why that overstated the floor).
@@ -47,6 +50,12 @@ def main() -> None:
     """Import once and print the CPU table."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument(
+        "--split-rows",
+        type=int,
+        default=200_000,
+        help="rows read again to split the reader's share",
+    )
     args = parser.parse_args()
     folder, database_url, _env = prepare("cio_cpu_per_row")
 
@@ -84,6 +93,40 @@ def main() -> None:
         ):
             print(f"| {name} | {seconds * 1e6 / rows:.1f} µs |")
         print(f"| wall clock | {wall * 1e6 / rows:.0f} µs |")
+        print()
+        print(reading_split(job, min(rows, args.split_rows)))
+
+
+def reading_split(job, rows: int) -> str:  # type: ignore[no-untyped-def]
+    """The reading process's share split in three, in this process over the import's own file
+    and settings: reading the rows, validating them, formatting the clean ones as COPY text."""
+    from itertools import islice
+
+    from app.imports.copy_lines import RowEncoder
+    from app.imports.pipeline import opened_source
+
+    with opened_source(job) as source:
+        start = time.process_time()
+        read = list(islice(source.table.rows(), rows))
+        reading = time.process_time() - start
+        start = time.process_time()
+        results = [source.validator.validate(row.line, row.values) for row in read]
+        validating = time.process_time() - start
+        clean = [r for r in results if not isinstance(r, list)]
+        encode = RowEncoder()
+        start = time.process_time()
+        for first in range(0, len(clean), 5000):
+            encode(clean[first : first + 5000])
+        formatting = time.process_time() - start
+    lines = [
+        f"The reading process's share, split (in this process, the first {len(read):,} rows):",
+        "| part | CPU per row |",
+        "|---|---|",
+        f"| reading the file | {reading * 1e6 / len(read):.1f} µs |",
+        f"| validating (email, phone, dates, numbers, tags) | {validating * 1e6 / len(read):.1f} µs |",
+        f"| formatting the COPY text of the clean rows | {formatting * 1e6 / len(read):.1f} µs |",
+    ]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
