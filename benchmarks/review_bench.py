@@ -32,10 +32,9 @@ def main() -> None:
     from app.extensions import db
     from app.imports.bulk import insert_rows
     from app.imports.options import ImportOptions
-    from app.imports.review import problem_key
+    from app.imports.refused_rows import problem_key
     from app.models import Correction, ImportJob, RefusedRow, User
     from app.models.types import utcnow
-    from app.web.wizard.drafts import fingerprint
     from tests.conftest import PASSWORD, make_tenant
 
     app = create_app()
@@ -59,7 +58,7 @@ def main() -> None:
                 total_rows=ROWS,
                 import_options={
                     **options.to_dict(),
-                    "wizard": {"headers": HEADERS, "dry_run_for": fingerprint(options)},
+                    "wizard": {"headers": HEADERS, "dry_run_for": options.fingerprint()},
                 },
                 dry_run_status="completed",
                 dry_run={
