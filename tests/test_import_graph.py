@@ -1,5 +1,6 @@
 """The shape of `app/`'s imports: no cycles between modules (imports inside functions count),
-no blueprint importing another blueprint's views, and nothing below the web layer importing it."""
+no blueprint importing another blueprint's views, nothing below the web layer importing it, and
+the import and export features not importing each other."""
 
 from __future__ import annotations
 
@@ -126,6 +127,19 @@ def test_services_and_jobs_never_import_the_web_layer() -> None:
         if target.startswith("app.web")
     ]
     assert upward == []
+
+
+def test_the_import_and_export_features_do_not_reach_into_each_other() -> None:
+    """What both need (spreadsheet-safe cell text, sizes, models) lives below both."""
+    crossings = [
+        f"{name} imports {target}"
+        for name, targets in import_graph().items()
+        for mine, theirs in (("app.imports", "app.exports"), ("app.exports", "app.imports"))
+        if name.startswith(mine)
+        for target in targets
+        if target.startswith(theirs)
+    ]
+    assert crossings == []
 
 
 def test_the_graph_sees_imports_inside_functions_and_relative_ones() -> None:

@@ -24,16 +24,10 @@ from openpyxl.utils import get_column_letter
 from sqlalchemy import case, func, literal
 from sqlalchemy.sql.elements import ColumnElement
 
+from app.cell_text import FORMULA_STARTS, PLAIN_NUMBER, SQL_PLAIN_NUMBER, neutralize
 from app.exports.fields import LIST_SEPARATOR, ExportField, csv_row_maker, typed_row_maker
 
 TextRow = list[str | None]
-
-FORMULA_STARTS = "=+-@\t\r"
-"""OWASP's list of characters that make a spreadsheet read a cell as a formula."""
-
-_PLAIN_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?").fullmatch
-# The same two rules for PostgreSQL's regular expressions, for CSV files the database writes.
-_SQL_PLAIN_NUMBER = "^[+-]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)([eE][+-]?[0-9]+)?$"
 
 CONTENT_TYPES = {
     "csv": "text/csv",
@@ -42,13 +36,6 @@ CONTENT_TYPES = {
     "ndjson": "application/x-ndjson",
 }
 SUFFIXES = {"csv": ".csv", "xlsx": ".xlsx", "json": ".json", "ndjson": ".ndjson"}
-
-
-def neutralize(value: str) -> str:
-    """Prefix a value a spreadsheet would run as a formula with `'`, unless it is a plain number."""
-    if value and value[0] in FORMULA_STARTS and not _PLAIN_NUMBER(value):
-        return "'" + value
-    return value
 
 
 def csv_cell_sql(column: ColumnElement[Any], field: ExportField) -> ColumnElement[Any]:
@@ -67,7 +54,7 @@ def csv_cell_sql(column: ColumnElement[Any], field: ExportField) -> ColumnElemen
         (
             risky,
             case(
-                (column.regexp_match(_SQL_PLAIN_NUMBER), column),
+                (column.regexp_match(SQL_PLAIN_NUMBER), column),
                 else_=literal("'") + column,
             ),
         ),
@@ -112,7 +99,7 @@ class CsvWriter(ExportWriter):
         """Write rows; list fields become "a; b"."""
         if self._lists is not None:
             rows = [self._lists(row) for row in rows]
-        starts, number = FORMULA_STARTS, _PLAIN_NUMBER
+        starts, number = FORMULA_STARTS, PLAIN_NUMBER
         self._csv.writerows(
             [
                 [
@@ -281,7 +268,7 @@ class XlsxWriter(ExportWriter):
         if kind is str:
             if not value:
                 return ""
-            if value[0] in FORMULA_STARTS and not _PLAIN_NUMBER(value):
+            if value[0] in FORMULA_STARTS and not PLAIN_NUMBER(value):
                 return f'<c r="{ref}" s="{self._quoted_style}" t="inlineStr">{_xml_text(value)}</c>'
             return f'<c r="{ref}" t="inlineStr">{_xml_text(value)}</c>'
         if kind is int:

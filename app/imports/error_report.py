@@ -16,7 +16,7 @@ from typing import BinaryIO
 
 from sqlalchemy import func, select
 
-from app.exports.writers import neutralize
+from app.cell_text import neutralize
 from app.extensions import db
 from app.imports.corrections import load_corrections
 from app.imports.pipeline import ValidatedBatch, opened_source

@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from app.exports.writers import neutralize
+from app.cell_text import neutralize
 from app.imports.mapping import FieldTarget
 from app.imports.parsing import SourceRow
 from app.imports.validation import CleanRow, RowValidator, ValidationOptions

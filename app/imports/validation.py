@@ -12,7 +12,7 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from rapidfuzz.distance import OSA
 
-from app.exports.writers import FORMULA_STARTS
+from app.cell_text import FORMULA_STARTS
 from app.imports.consent import CONSENT_FIELDS, status_reader
 from app.imports.conversions import CONVERTERS, ConversionError
 from app.imports.mapping import FieldTarget, MappingError, check_mapping
