@@ -129,6 +129,19 @@ def test_sign_in_works_on_sqlite(tmp_path: Path, redis_url: str) -> None:
         db.engine.dispose()
 
 
+def stored_id(value: uuid.UUID) -> str:
+    """A UUID written as raw SQL the way `sa.Uuid` stores it (on SQLite: 32 hex digits)."""
+    return value.hex if db.engine.dialect.name == "sqlite" else str(value)
+
+
+def add_tenant(conn: Any, tenant_id: str) -> None:
+    """The tenant an old revision's rows belong to, by its stored id."""
+    conn.execute(
+        text("INSERT INTO tenants (id, name, created_at) VALUES (:t, 'Old', '2026-01-01')"),
+        {"t": tenant_id},
+    )
+
+
 def test_upgrading_a_sqlite_database_with_imports_keeps_them(
     tmp_path: Path, redis_url: str
 ) -> None:
@@ -139,10 +152,7 @@ def test_upgrading_a_sqlite_database_with_imports_keeps_them(
     with app.app_context():
         upgrade(revision="0003")
         with db.engine.begin() as conn:
-            conn.execute(
-                text("INSERT INTO tenants (id, name, created_at) VALUES (:t, 'Old', '2026-01-01')"),
-                {"t": tenant},
-            )
+            add_tenant(conn, tenant)
             conn.execute(
                 text(
                     "INSERT INTO import_jobs (id, tenant_id, status, created_at) "
@@ -174,10 +184,7 @@ def test_upgrading_gives_existing_contacts_the_email_an_import_now_stores(
     with app.app_context():
         upgrade(revision="0005")
         with db.engine.begin() as conn:
-            conn.execute(
-                text("INSERT INTO tenants (id, name, created_at) VALUES (:t, 'Old', '2026-01-01')"),
-                {"t": tenant},
-            )
+            add_tenant(conn, tenant)
             for contact, email in ((ann, "Ann@Example.COM"), (bob, "bob@example.com")):
                 conn.execute(
                     text(
@@ -200,22 +207,14 @@ def _upgrade_with_a_created_event(database_url: str, tmp_path: Path, redis_url: 
     tenant, job, kept, gone, other = (uuid.uuid4() for _ in range(5))
     with app.app_context():
         upgrade(revision="0010")
-        hexed = db.engine.dialect.name == "sqlite"  # sa.Uuid's SQLite form: 32 hex digits
-
-        def uid(value: uuid.UUID) -> str:
-            return value.hex if hexed else str(value)
-
         with db.engine.begin() as conn:
-            conn.execute(
-                text("INSERT INTO tenants (id, name, created_at) VALUES (:t, 'Old', '2026-01-01')"),
-                {"t": uid(tenant)},
-            )
+            add_tenant(conn, stored_id(tenant))
             conn.execute(
                 text(
                     "INSERT INTO import_jobs (id, tenant_id, status, created_at) "
                     "VALUES (:j, :t, 'completed', '2026-01-01')"
                 ),
-                {"j": uid(job), "t": uid(tenant)},
+                {"j": stored_id(job), "t": stored_id(tenant)},
             )
             conn.execute(
                 text(
@@ -224,7 +223,7 @@ def _upgrade_with_a_created_event(database_url: str, tmp_path: Path, redis_url: 
                     "VALUES (:c, :t, 'a@b.test', 'a@b.test', '{}', 'subscribed', 0, 0, "
                     "'2026-01-01', '2026-01-01')"
                 ),
-                {"c": uid(kept), "t": uid(tenant)},
+                {"c": stored_id(kept), "t": stored_id(tenant)},
             )
             for event, contact, kind, row in (
                 (uuid.uuid4(), kept, "created", 7),
@@ -236,7 +235,13 @@ def _upgrade_with_a_created_event(database_url: str, tmp_path: Path, redis_url: 
                         "INSERT INTO import_events (id, import_job_id, contact_id, event_type, "
                         "created_at, row_number) VALUES (:e, :j, :c, :k, '2026-01-01', :r)"
                     ),
-                    {"e": uid(event), "j": uid(job), "c": uid(contact), "k": kind, "r": row},
+                    {
+                        "e": stored_id(event),
+                        "j": stored_id(job),
+                        "c": stored_id(contact),
+                        "k": kind,
+                        "r": row,
+                    },
                 )
         upgrade()
         with db.engine.connect() as conn:
@@ -284,23 +289,15 @@ def _upgrade_with_notification_links(database_url: str, tmp_path: Path, redis_ur
     }
     with app.app_context():
         upgrade(revision="0019")
-        hexed = db.engine.dialect.name == "sqlite"  # sa.Uuid's SQLite form: 32 hex digits
-
-        def uid(value: uuid.UUID) -> str:
-            return value.hex if hexed else str(value)
-
         with db.engine.begin() as conn:
-            conn.execute(
-                text("INSERT INTO tenants (id, name, created_at) VALUES (:t, 'Old', '2026-01-01')"),
-                {"t": uid(tenant)},
-            )
+            add_tenant(conn, stored_id(tenant))
             for message, link in links.items():
                 conn.execute(
                     text(
                         "INSERT INTO notifications (id, tenant_id, kind, message, link, "
                         "created_at) VALUES (:n, :t, 'import', :m, :l, '2026-01-01')"
                     ),
-                    {"n": uid(uuid.uuid4()), "t": uid(tenant), "m": message, "l": link},
+                    {"n": stored_id(uuid.uuid4()), "t": stored_id(tenant), "m": message, "l": link},
                 )
         upgrade()
         with db.engine.connect() as conn:
@@ -351,14 +348,8 @@ def _renames_stored_keys(
         ids = {name: uuid.uuid4() for name in [*old, "none"]}
         with app.app_context():
             upgrade(revision=before)
-            tenant_id = tenant.hex if db.engine.dialect.name == "sqlite" else str(tenant)
             with db.engine.begin() as conn:
-                conn.execute(
-                    text(
-                        "INSERT INTO tenants (id, name, created_at) VALUES (:t, 'Old', '2026-01-01')"
-                    ),
-                    {"t": tenant_id},
-                )
+                add_tenant(conn, stored_id(tenant))
                 for name, job_id in ids.items():
                     row = {"id": job_id, "tenant_id": tenant, **values, column: old.get(name)}
                     conn.execute(jobs.insert().values(**row))

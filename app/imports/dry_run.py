@@ -27,7 +27,7 @@ from app.imports.options import OptionsError
 from app.imports.parsing import FileFormatError
 from app.imports.pipeline import Source, ValidatedBatch, feed, opened_source
 from app.imports.refused_rows import forget_refused, record_refused
-from app.imports.service import ImportRefused
+from app.imports.service import existing_import
 from app.imports.upsert import REPEATS_KEPT, BatchPlan, ImportSettings, batch_rounds, plan_batch
 from app.imports.validation import CleanRow, RowError, email_domain_typo
 from app.models import (
@@ -46,9 +46,7 @@ def run_dry_run(
     job_id: uuid.UUID | str, batch_size: int = 2000, errors_shown: int = 100
 ) -> DryRunResult:
     """Run the pipeline over the whole file without writing, and store what would happen."""
-    job = db.session.get(ImportJob, uuid.UUID(str(job_id)))
-    if job is None:
-        raise ImportRefused(f"There is no import {job_id}.")
+    job = existing_import(job_id)
     run = uuid.uuid4().hex  # a newer dry run of the same draft replaces it: this one then stops
     job.dry_run_status = RunStatus.PROCESSING
     job.dry_run = DryRunResult.running(run).to_stored()

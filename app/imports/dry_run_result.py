@@ -5,7 +5,7 @@ which a newer run replaces to stop it), why it failed, the whole file's counts o
 on a follow-up draft, only the columns and problems of the rows its first import refused. Each
 stage stores its own keys, in snake_case (migration 0021 renamed the camelCase keys earlier
 versions stored), and the stage is read back from which keys are there. The wizard renders the
-attributes; the API and the CLI give them camelCase names of their own (`app.web.api.responses`).
+attributes; the API and the CLI show them with camelCase names (`dry_run_fields`).
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any, Self
 
-from pydantic.alias_generators import to_camel
-
+from app.imports.camel_case import camel_keys
 from app.models import ImportJob
 
 
@@ -221,13 +220,9 @@ def dry_run_fields(result: DryRunResult) -> dict[str, Any]:
     same): its stage's stored fields named as the response models name theirs, in camelCase, and
     so are the fields of each repeat and of the segment. Other keys inside are data (a field's
     name in `fieldChanges`, a problem in `problems`) and stay as they are."""
-    fields = _camel_keys(result.to_stored())
-    if "repeats" in fields:
-        fields["repeats"] = [_camel_keys(repeat) for repeat in fields["repeats"]]
-    if fields.get("segment"):
-        fields["segment"] = _camel_keys(fields["segment"])
-    return fields
-
-
-def _camel_keys(data: dict[str, Any]) -> dict[str, Any]:
-    return {to_camel(key): value for key, value in data.items()}
+    shown = camel_keys(result.to_stored())
+    if "repeats" in shown:
+        shown["repeats"] = [camel_keys(repeat) for repeat in shown["repeats"]]
+    if shown.get("segment"):
+        shown["segment"] = camel_keys(shown["segment"])
+    return shown

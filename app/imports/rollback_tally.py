@@ -15,9 +15,9 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from pydantic.alias_generators import to_camel
 from sqlalchemy import ColumnElement, Connection, func, text
 
+from app.imports.camel_case import camel_keys
 from app.models import ImportJob
 
 KEPT_LISTED = 1000
@@ -129,11 +129,8 @@ class RollbackTally:
 
     def add(self, batch: RollbackTally, part: Part) -> None:
         """Count a slice's batch in, and move the slice's position to where the batch ended."""
-        self.deleted += batch.deleted
-        self.restored += batch.restored
-        self.unlinked += batch.unlinked
-        self.kept += batch.kept
-        self.gone += batch.gone
+        for name in COUNTS:
+            setattr(self, name, getattr(self, name) + getattr(batch, name))
         room = max(KEPT_LISTED - len(self.kept_contacts), 0)
         self.kept_contacts += batch.kept_contacts[:room]
         self.positions[part.key] = batch.position()
@@ -183,15 +180,11 @@ def rollback_fields(tally: RollbackTally | None) -> dict[str, Any]:
     slice's key, "0/2", is data and stays as it is); none while nothing is stored."""
     if tally is None:
         return {}
-    fields = _camel_keys(tally.to_stored())
-    fields["keptContacts"] = [_camel_keys(contact) for contact in fields["keptContacts"]]
-    if "positions" in fields:
-        fields["positions"] = {key: _camel_keys(at) for key, at in fields["positions"].items()}
-    return fields
-
-
-def _camel_keys(data: dict[str, Any]) -> dict[str, Any]:
-    return {to_camel(key): value for key, value in data.items()}
+    shown = camel_keys(tally.to_stored())
+    shown["keptContacts"] = [camel_keys(contact) for contact in shown["keptContacts"]]
+    if "positions" in shown:
+        shown["positions"] = {key: camel_keys(at) for key, at in shown["positions"].items()}
+    return shown
 
 
 def keep(tally: RollbackTally, state: dict[str, Any], reason: str) -> None:
