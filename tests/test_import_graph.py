@@ -148,3 +148,13 @@ def test_the_graph_sees_imports_inside_functions_and_relative_ones() -> None:
     # `maintenance.recover_jobs` imports the recovery module inside the function
     assert "app.jobs.recovery" in graph["app.jobs.maintenance"]
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_no_module_of_app_is_over_500_lines() -> None:
+    """A module that long does more than one job (issue 13): split it by what it does."""
+    long = {
+        str(path.relative_to(APP.parent)): lines
+        for path in APP.rglob("*.py")
+        if (lines := len(path.read_text().splitlines())) > 500
+    }
+    assert long == {}
